@@ -1,0 +1,114 @@
+// Package window defines the Store that holds rules' sliding windows, and
+// implements it in memory. Other stores (Redis) live in sub-folders and
+// must pass the same test suite (storetest).
+//
+// Times are event times in Unix nanoseconds: the flows' own clock drives
+// every window, so a replay gives the same results as the live run did.
+package window
+
+import "time"
+
+// Kind is the aggregate a window keeps per key.
+type Kind uint8
+
+// Window kinds.
+const (
+	Sum      Kind = iota + 1 // sum of values (bytes, packets, or 1 per flow)
+	Distinct                 // number of distinct items (ports, addresses)
+	Top                      // heavy hitters: per-key sums in a Space-Saving sketch
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Sum:
+		return "sum"
+	case Distinct:
+		return "distinct"
+	case Top:
+		return "top"
+	}
+	return "unknown"
+}
+
+// Spec describes one rule's window. Zero fields take the defaults below.
+type Spec struct {
+	Name          string        // the rule id; names the window in a shared store
+	Kind          Kind          //
+	Size          time.Duration // window length
+	Buckets       int           // sub-buckets the window slides by (default 12)
+	MaxKeys       int           // cap on keys held; past it the stalest are evicted (default 100000)
+	DistinctExact int           // Distinct: exact items per key before HyperLogLog (default 1024)
+	TopCapacity   int           // Top: counters in the Space-Saving sketch (default 1024)
+}
+
+// Defaults for Spec's zero fields.
+const (
+	DefaultBuckets       = 12
+	DefaultMaxKeys       = 100000
+	DefaultDistinctExact = 1024
+	DefaultTopCapacity   = 1024
+)
+
+// WithDefaults returns s with zero fields set to their defaults.
+func (s Spec) WithDefaults() Spec {
+	if s.Buckets <= 0 {
+		s.Buckets = DefaultBuckets
+	}
+	if s.MaxKeys <= 0 {
+		s.MaxKeys = DefaultMaxKeys
+	}
+	if s.DistinctExact <= 0 {
+		s.DistinctExact = DefaultDistinctExact
+	}
+	if s.TopCapacity <= 0 {
+		s.TopCapacity = DefaultTopCapacity
+	}
+	return s
+}
+
+// Result is what a window holds for one key right after an update.
+type Result struct {
+	Value float64 // the key's sum or distinct count over the window
+	First int64   // event time of the key's earliest update still in the window
+	Last  int64   // event time of the key's latest update
+	Total float64 // Top only: the sum over all keys in the window
+}
+
+// Store creates windows. One store serves all rules of an engine.
+type Store interface {
+	// Window returns the window for spec, creating it. Asking twice for
+	// the same Name and Kind returns the same window, which is how windows
+	// of unchanged rules survive a reload.
+	Window(spec Spec) (Window, error)
+	// Claim reports whether key was not claimed within the last ttl at
+	// event time now, and claims it: suppression (one alert per rule and
+	// group per cooldown), shared by every engine that shares the store.
+	Claim(key []byte, now int64, ttl time.Duration) bool
+	Close() error
+}
+
+// Window is one rule's sliding window, keyed by the rule's group. The
+// engine calls it from one goroutine; implementations need not lock.
+// Keys are only read during a call and may be reused by the caller.
+type Window interface {
+	// Add adds v to key's sum at event time now.
+	Add(key []byte, now int64, v float64) Result
+	// AddDistinct records item (a hash of the distinct field) for key.
+	AddDistinct(key []byte, now int64, item uint64) Result
+	// AddTop adds v to key in the heavy-hitter sketch; Result.Total is set.
+	AddTop(key []byte, now int64, v float64) Result
+	// Rank returns key's 1-based rank by value among the keys of a Top
+	// window, or 0 when the sketch does not hold it.
+	Rank(key []byte) int
+	// Expire drops keys with nothing left in the window at event time now
+	// and returns how many it dropped. The engine calls it now and then.
+	Expire(now int64) int
+	Stats() Stats
+}
+
+// Stats counts a window's keys and what it had to throw away.
+type Stats struct {
+	Keys    int    // keys held now
+	Evicted uint64 // keys evicted because MaxKeys (or TopCapacity) was reached
+	Late    uint64 // updates older than the window, ignored
+}

@@ -1,0 +1,259 @@
+package flow
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Kind is the type of a flow field as rules see it.
+type Kind uint8
+
+// Field kinds.
+const (
+	KindUint Kind = iota + 1
+	KindString
+	KindBool
+	KindAddr
+	KindPrefix
+	KindTime
+	KindList
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindUint:
+		return "number"
+	case KindString:
+		return "string"
+	case KindBool:
+		return "bool"
+	case KindAddr:
+		return "address"
+	case KindPrefix:
+		return "prefix"
+	case KindTime:
+		return "time"
+	case KindList:
+		return "list"
+	}
+	return "unknown"
+}
+
+// Field describes one named field of Flow with typed accessors that do not
+// allocate. Exactly one of the getters is set, according to Kind.
+type Field struct {
+	Name   string
+	Kind   Kind
+	Uint   func(*Flow) uint64
+	String func(*Flow) string
+	Bool   func(*Flow) bool
+	Addr   func(*Flow) netip.Addr
+	Prefix func(*Flow) netip.Prefix
+	Time   func(*Flow) time.Time
+	List   func(*Flow) []string
+}
+
+// AppendKey appends a compact binary form of the field's value to dst, for
+// use in window keys. Distinct values give distinct bytes within one field.
+func (fd *Field) AppendKey(dst []byte, f *Flow) []byte {
+	switch fd.Kind {
+	case KindUint:
+		return binary.BigEndian.AppendUint64(dst, fd.Uint(f))
+	case KindString:
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(fd.String(f))))
+		return append(dst, fd.String(f)...)
+	case KindBool:
+		if fd.Bool(f) {
+			return append(dst, 1)
+		}
+		return append(dst, 0)
+	case KindAddr:
+		return appendAddrKey(dst, fd.Addr(f))
+	case KindPrefix:
+		p := fd.Prefix(f)
+		dst = appendAddrKey(dst, p.Addr())
+		return append(dst, byte(p.Bits()))
+	case KindTime:
+		return binary.BigEndian.AppendUint64(dst, uint64(fd.Time(f).UnixNano()))
+	case KindList:
+		l := fd.List(f)
+		dst = append(dst, byte(len(l)))
+		for _, s := range l {
+			dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+			dst = append(dst, s...)
+		}
+		return dst
+	}
+	return dst
+}
+
+func appendAddrKey(dst []byte, a netip.Addr) []byte {
+	switch {
+	case a.Is4():
+		b := a.As4()
+		return append(append(dst, 4), b[:]...)
+	case a.Is6():
+		b := a.As16()
+		return append(append(dst, 6), b[:]...)
+	}
+	return append(dst, 0)
+}
+
+// Value returns the field's value in the form alerts print it: numbers as
+// uint64, addresses and prefixes as strings, times in RFC 3339.
+func (fd *Field) Value(f *Flow) any {
+	switch fd.Kind {
+	case KindUint:
+		return fd.Uint(f)
+	case KindString:
+		return fd.String(f)
+	case KindBool:
+		return fd.Bool(f)
+	case KindAddr:
+		if a := fd.Addr(f); a.IsValid() {
+			return a.String()
+		}
+		return ""
+	case KindPrefix:
+		if p := fd.Prefix(f); p.IsValid() {
+			return p.String()
+		}
+		return ""
+	case KindTime:
+		return fd.Time(f).UTC().Format(time.RFC3339Nano)
+	case KindList:
+		return append([]string(nil), fd.List(f)...)
+	}
+	return nil
+}
+
+// AppendText appends the field's value as text (for messages and keys that
+// people read).
+func (fd *Field) AppendText(dst []byte, f *Flow) []byte {
+	switch fd.Kind {
+	case KindUint:
+		return strconv.AppendUint(dst, fd.Uint(f), 10)
+	case KindString:
+		return append(dst, fd.String(f)...)
+	case KindBool:
+		return strconv.AppendBool(dst, fd.Bool(f))
+	case KindAddr:
+		if a := fd.Addr(f); a.IsValid() {
+			return a.AppendTo(dst)
+		}
+		return dst
+	case KindPrefix:
+		if p := fd.Prefix(f); p.IsValid() {
+			return p.AppendTo(dst)
+		}
+		return dst
+	case KindTime:
+		return fd.Time(f).UTC().AppendFormat(dst, time.RFC3339Nano)
+	case KindList:
+		for i, s := range fd.List(f) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, s...)
+		}
+		return dst
+	}
+	return dst
+}
+
+func u(name string, get func(*Flow) uint64) *Field {
+	return &Field{Name: name, Kind: KindUint, Uint: get}
+}
+func s(name string, get func(*Flow) string) *Field {
+	return &Field{Name: name, Kind: KindString, String: get}
+}
+func b(name string, get func(*Flow) bool) *Field {
+	return &Field{Name: name, Kind: KindBool, Bool: get}
+}
+func a(name string, get func(*Flow) netip.Addr) *Field {
+	return &Field{Name: name, Kind: KindAddr, Addr: get}
+}
+func p(name string, get func(*Flow) netip.Prefix) *Field {
+	return &Field{Name: name, Kind: KindPrefix, Prefix: get}
+}
+func t(name string, get func(*Flow) time.Time) *Field {
+	return &Field{Name: name, Kind: KindTime, Time: get}
+}
+func l(name string, get func(*Flow) []string) *Field {
+	return &Field{Name: name, Kind: KindList, List: get}
+}
+
+var fields = map[string]*Field{}
+
+func init() {
+	for _, fd := range []*Field{
+		s("type", func(f *Flow) string { return f.Type }),
+		a("sampler_address", func(f *Flow) netip.Addr { return f.SamplerAddress }),
+		u("sequence_num", func(f *Flow) uint64 { return uint64(f.SequenceNum) }),
+		u("sampling_rate", func(f *Flow) uint64 { return uint64(f.SamplingRate) }),
+		u("in_if", func(f *Flow) uint64 { return uint64(f.InIf) }),
+		u("out_if", func(f *Flow) uint64 { return uint64(f.OutIf) }),
+		t("time_received", func(f *Flow) time.Time { return f.TimeReceived }),
+		t("time_flow_start", func(f *Flow) time.Time { return f.TimeFlowStart }),
+		t("time_flow_end", func(f *Flow) time.Time { return f.TimeFlowEnd }),
+		a("src_addr", func(f *Flow) netip.Addr { return f.SrcAddr }),
+		a("dst_addr", func(f *Flow) netip.Addr { return f.DstAddr }),
+		u("src_port", func(f *Flow) uint64 { return uint64(f.SrcPort) }),
+		u("dst_port", func(f *Flow) uint64 { return uint64(f.DstPort) }),
+		u("proto", func(f *Flow) uint64 { return uint64(f.Proto) }),
+		s("proto_name", func(f *Flow) string { return f.ProtoName }),
+		u("tcp_flags", func(f *Flow) uint64 { return uint64(f.TCPFlags) }),
+		b("syn", func(f *Flow) bool { return f.SYN }),
+		b("ack", func(f *Flow) bool { return f.ACK }),
+		b("fin", func(f *Flow) bool { return f.FIN }),
+		b("rst", func(f *Flow) bool { return f.RST }),
+		u("bytes", func(f *Flow) uint64 { return f.Bytes }),
+		u("packets", func(f *Flow) uint64 { return f.Packets }),
+		u("raw_bytes", func(f *Flow) uint64 { return f.RawBytes }),
+		u("raw_packets", func(f *Flow) uint64 { return f.RawPackets }),
+		u("src_as", func(f *Flow) uint64 { return uint64(f.SrcAS) }),
+		u("dst_as", func(f *Flow) uint64 { return uint64(f.DstAS) }),
+		a("next_hop", func(f *Flow) netip.Addr { return f.NextHop }),
+		p("src_net", func(f *Flow) netip.Prefix { return f.SrcNet }),
+		p("dst_net", func(f *Flow) netip.Prefix { return f.DstNet }),
+		s("src_country", func(f *Flow) string { return f.SrcCountry }),
+		s("src_city", func(f *Flow) string { return f.SrcCity }),
+		u("src_asn", func(f *Flow) uint64 { return uint64(f.SrcASN) }),
+		s("src_as_org", func(f *Flow) string { return f.SrcASOrg }),
+		b("src_internal", func(f *Flow) bool { return f.SrcInternal }),
+		s("src_network", func(f *Flow) string { return f.SrcNetwork }),
+		l("src_lists", func(f *Flow) []string { return f.SrcLists }),
+		s("dst_country", func(f *Flow) string { return f.DstCountry }),
+		s("dst_city", func(f *Flow) string { return f.DstCity }),
+		u("dst_asn", func(f *Flow) uint64 { return uint64(f.DstASN) }),
+		s("dst_as_org", func(f *Flow) string { return f.DstASOrg }),
+		b("dst_internal", func(f *Flow) bool { return f.DstInternal }),
+		s("dst_network", func(f *Flow) string { return f.DstNetwork }),
+		l("dst_lists", func(f *Flow) []string { return f.DstLists }),
+		s("direction", func(f *Flow) string { return f.Direction }),
+	} {
+		if _, dup := fields[fd.Name]; dup {
+			panic("flow: duplicate field " + fd.Name)
+		}
+		fields[fd.Name] = fd
+	}
+}
+
+// Lookup returns the field with the given name.
+func Lookup(name string) (*Field, bool) {
+	fd, ok := fields[name]
+	return fd, ok
+}
+
+// FieldNames returns every field name, sorted.
+func FieldNames() []string {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,30 @@
+// Package ingest defines how flows enter flowguard. Each source lives in a
+// folder of its own (pcap/, meter/, flowfile/, and later netflow/, sflow/,
+// capture/) and hands batches of flows to a Handler.
+package ingest
+
+import (
+	"context"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+// Handler consumes a batch of flows. The batch and the flows in it belong to
+// the caller and are reused once Handler returns: a Handler that keeps a flow
+// must copy it.
+type Handler func(batch []flow.Flow)
+
+// Source produces flows until its input ends or ctx is done. Run returns nil
+// at the end of a finite input (a file) and ctx.Err() when cancelled.
+type Source interface {
+	Name() string
+	Run(ctx context.Context, h Handler) error
+}
+
+// Stats counts what a source read and what it had to skip. Sources keep
+// their own richer counters; this is the common part replay prints.
+type Stats struct {
+	Packets   uint64 // packets or datagrams or lines read
+	Flows     uint64 // flows handed on
+	Malformed uint64 // inputs that could not be decoded, counted and skipped
+}

@@ -1,0 +1,80 @@
+// Package rules loads YAML detection rules, checks them and compiles their
+// conditions. It never touches the network; the engine runs what it builds.
+package rules
+
+import (
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+// Severity levels, lowest first.
+var Severities = []string{"info", "low", "medium", "high", "critical"}
+
+// Aggregate is what a rule does with the flows that match it.
+type Aggregate uint8
+
+// Aggregates.
+const (
+	PerFlow  Aggregate = iota // every matching flow is an alert (subject to suppress)
+	Sum                       // sum of Metric (bytes, packets) or count of flows over Window
+	Distinct                  // number of distinct values of DistinctField over Window
+	Top                       // heavy hitters by Metric over Window
+)
+
+func (a Aggregate) String() string {
+	switch a {
+	case PerFlow:
+		return "match"
+	case Sum:
+		return "sum"
+	case Distinct:
+		return "distinct"
+	case Top:
+		return "top"
+	}
+	return "unknown"
+}
+
+// Rule is one compiled rule, ready for the engine.
+type Rule struct {
+	ID          string
+	Name        string
+	Description string
+	Severity    string
+	Tags        []string
+	Notify      []string // named notifiers; empty means route by config
+
+	File string // where the rule was defined, for messages
+	Line int
+
+	// Match reports whether a flow counts for this rule: the where
+	// condition holds and no exception does. It does not allocate.
+	Match func(*flow.Flow) bool
+
+	Aggregate Aggregate
+	// Metric is the field summed by Sum and Top ("bytes", "packets"), nil
+	// when the rule counts flows.
+	Metric *flow.Field
+	// Scale multiplies each value before it is added: 8 for thresholds
+	// in bits (bps), else 1.
+	Scale float64
+	// Rate compares the window's value per second instead of its total.
+	Rate bool
+	// DistinctField is the field counted by Distinct.
+	DistinctField *flow.Field
+	GroupBy       []*flow.Field
+	Window        time.Duration
+	Threshold     float64 // Sum, Distinct: fire when value >= Threshold; Top: minimum value
+	TopK          int     // Top: a key must rank within the first TopK
+	TopShare      float64 // Top: and hold at least this share (0..1) of the window's total
+	Suppress      time.Duration
+
+	Message *Template // nil: the engine writes a default message
+}
+
+// Set is a loaded rule set.
+type Set struct {
+	Rules []*Rule
+	Files []string // the files it came from
+}

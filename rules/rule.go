@@ -1,5 +1,10 @@
 // Package rules loads YAML detection rules, checks them and compiles their
 // conditions. It never touches the network; the engine runs what it builds.
+//
+// Conditions are expr-lang expressions over flow.Flow's fields. They are
+// type-checked at load and compiled into typed Go closures that evaluate a
+// flow without allocating; the few constructs the closure compiler does not
+// cover run on the expr VM instead (see Condition.Native).
 package rules
 
 import (
@@ -8,7 +13,7 @@ import (
 	"github.com/flowguard/flowguard/flow"
 )
 
-// Severity levels, lowest first.
+// Severities are the severity levels, lowest first.
 var Severities = []string{"info", "low", "medium", "high", "critical"}
 
 // Aggregate is what a rule does with the flows that match it.
@@ -22,6 +27,7 @@ const (
 	Top                       // heavy hitters by Metric over Window
 )
 
+// String names the aggregate as rule summaries print it.
 func (a Aggregate) String() string {
 	switch a {
 	case PerFlow:
@@ -45,12 +51,18 @@ type Rule struct {
 	Tags        []string
 	Notify      []string // named notifiers; empty means route by config
 
-	File string // where the rule was defined, for messages
-	Line int
+	File   string // where the rule was defined, for messages
+	Line   int
+	Column int
 
 	// Match reports whether a flow counts for this rule: the where
-	// condition holds and no exception does. It does not allocate.
+	// condition holds and no exception does. It does not allocate (unless
+	// a condition is not Native) and is safe for concurrent use.
 	Match func(*flow.Flow) bool
+	// Where is the compiled where condition, nil when the rule has none.
+	Where *Condition
+	// Exceptions are the compiled exceptions, in file order.
+	Exceptions []*Condition
 
 	Aggregate Aggregate
 	// Metric is the field summed by Sum and Top ("bytes", "packets"), nil
@@ -75,6 +87,7 @@ type Rule struct {
 
 // Set is a loaded rule set.
 type Set struct {
-	Rules []*Rule
-	Files []string // the files it came from
+	Rules    []*Rule
+	Files    []string // the files it came from
+	Disabled []string // ids of valid rules skipped with enabled: false
 }

@@ -1,0 +1,45 @@
+# flowguard: make run (replay the demo capture through the bundled rules),
+# make test, make bench, make lint, make build.
+GO      ?= go
+BIN     ?= bin/flowguard
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Packages that run goroutines: the race detector runs on these.
+RACE_PKGS := ./engine/... ./ingest/... ./notifiers/...
+FUZZTIME ?= 10s
+
+.PHONY: all build run test test-race fuzz bench lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/flowguard
+
+# Until the daemon lands, the main job on embedded defaults is a replay of
+# the bundled demo capture through the bundled example rules.
+run: build
+	$(BIN) replay --format text testdata/demo.pcap
+
+test: lint
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(BIN) rules validate examples/rules
+	$(BIN) rules test examples/rules
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./...
+
+lint: build
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

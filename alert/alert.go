@@ -1,0 +1,122 @@
+// Package alert defines the Alert every notifier renders, and its JSON and
+// text forms. It sits below the engine (which builds alerts) and the
+// notifiers (which send them), so neither imports the other.
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+// MaxSamples is how many flows an alert carries at most.
+const MaxSamples = 5
+
+// Alert is one firing of a rule for one group. Its JSON form is a contract
+// (DESIGN.md): field names and order are fixed. Times are event times, so
+// a replay of the same input gives the same alerts byte for byte.
+type Alert struct {
+	ID           string                    `json:"id"`
+	Rule         string                    `json:"rule"`
+	Name         string                    `json:"name"`
+	Severity     string                    `json:"severity"`
+	Tags         []string                  `json:"tags"`
+	Group        map[string]any            `json:"group"`
+	Value        float64                   `json:"value"`
+	Threshold    float64                   `json:"threshold"`
+	Window       string                    `json:"window"`
+	FirstSeen    time.Time                 `json:"first_seen"`
+	LastSeen     time.Time                 `json:"last_seen"`
+	FiredAt      time.Time                 `json:"fired_at"`
+	Message      string                    `json:"message"`
+	Enrichment   map[string]map[string]any `json:"enrichment"`
+	SamplingRate uint32                    `json:"sampling_rate"`
+	Samples      []flow.Flow               `json:"samples"`
+
+	// Notify names the notifiers the rule asked for; empty means route by
+	// the configuration. Not part of the JSON.
+	Notify []string `json:"-"`
+}
+
+// MarshalJSON writes the alert with times in RFC 3339 (UTC) and non-nil
+// collections, so consumers never see null where a list or object belongs.
+func (a *Alert) MarshalJSON() ([]byte, error) {
+	type plain Alert
+	c := plain(*a)
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	if c.Group == nil {
+		c.Group = map[string]any{}
+	}
+	if c.Enrichment == nil {
+		c.Enrichment = map[string]map[string]any{}
+	}
+	if c.Samples == nil {
+		c.Samples = []flow.Flow{}
+	}
+	c.FirstSeen = c.FirstSeen.UTC()
+	c.LastSeen = c.LastSeen.UTC()
+	c.FiredAt = c.FiredAt.UTC()
+	return json.Marshal(&c)
+}
+
+// GroupString renders the group as "k=v k=v" in key order.
+func (a *Alert) GroupString() string {
+	keys := make([]string, 0, len(a.Group))
+	for k := range a.Group {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%v", k, a.Group[k])
+	}
+	return b.String()
+}
+
+// Text renders the alert as one line for people reading a terminal or a
+// plain log.
+func (a *Alert) Text() string {
+	var b strings.Builder
+	b.WriteString(a.FiredAt.UTC().Format(time.RFC3339))
+	b.WriteString(" [")
+	b.WriteString(strings.ToUpper(a.Severity))
+	b.WriteString("] ")
+	b.WriteString(a.Rule)
+	if len(a.Tags) > 0 {
+		b.WriteString(" (")
+		b.WriteString(strings.Join(a.Tags, ","))
+		b.WriteString(")")
+	}
+	b.WriteString(" ")
+	b.WriteString(a.GroupString())
+	b.WriteString(" value=")
+	b.WriteString(FormatNumber(a.Value))
+	b.WriteString(" threshold=")
+	b.WriteString(FormatNumber(a.Threshold))
+	b.WriteString(" window=")
+	b.WriteString(a.Window)
+	if a.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(a.Message)
+	}
+	return b.String()
+}
+
+// FormatNumber prints whole numbers without a fraction and others with at
+// most three decimals.
+func FormatNumber(v float64) string {
+	if v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}

@@ -1,0 +1,95 @@
+// Command flowguard is a flow-based security alerting engine: it reads
+// flows (NetFlow, IPFIX, sFlow, packet captures, flow files), evaluates
+// YAML detection rules over sliding windows, and sends alerts.
+//
+// Usage:
+//
+//	flowguard replay [--rules PATH]... [--format json|text] FILE...
+//	flowguard rules validate PATH...
+//	flowguard rules test PATH...
+//	flowguard version
+//
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes (DESIGN.md).
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError marks errors that are the caller's: bad flags, config, rules.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+const topUsage = `flowguard: flow-based security alerting
+
+Usage:
+  flowguard replay [-c FILE] [--rules PATH]... [--format json|text] FILE...
+                                  replay pcap/pcapng, goflow2 JSON or nfdump CSV
+                                  files through the rules on event time
+  flowguard rules validate PATH...  check rule files; every error as file:line:col
+  flowguard rules test PATH...      run the rule packs' test cases
+  flowguard version                 print the version
+
+Run 'flowguard COMMAND --help' for a command's options.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "replay":
+		err = cmdReplay(args[1:], stdout, stderr)
+	case "rules":
+		err = cmdRules(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "flowguard", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, topUsage)
+	default:
+		err = usagef("unknown command %q\n\n%s", args[0], topUsage)
+	}
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "flowguard:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/flowguard/flowguard/engine/ruletest"
+	"github.com/flowguard/flowguard/examples"
+	"github.com/flowguard/flowguard/rules"
+)
+
+const rulesUsage = `Usage:
+  flowguard rules validate PATH...   load rule files or folders, print every error as
+                                     file:line:col: rule "id": field: message
+  flowguard rules test PATH...       run the test cases of rule folders (PATH/tests/*/
+                                     with flows.jsonl and expected.jsonl)
+`
+
+func cmdRules(args []string, out, errw io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(out, rulesUsage)
+		if len(args) == 0 {
+			return usagef("rules: missing subcommand")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "validate":
+		return cmdRulesValidate(args[1:], out, errw)
+	case "test":
+		return cmdRulesTest(args[1:], out, errw)
+	}
+	return usagef("rules: unknown subcommand %q\n%s", args[0], rulesUsage)
+}
+
+func cmdRulesValidate(args []string, out, errw io.Writer) error {
+	fs := newFlagSet("rules validate", "flowguard rules validate PATH...", errw)
+	paths, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("rules validate: no rule file or folder given")
+	}
+	set, err := rules.Load(paths...)
+	if err != nil {
+		var list rules.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list {
+				fmt.Fprintln(errw, e)
+			}
+			return usagef("%d errors in rules", len(list))
+		}
+		return usageError{err}
+	}
+	fmt.Fprintf(out, "%d rules in %d files: ok\n", len(set.Rules), len(set.Files))
+	return nil
+}
+
+func cmdRulesTest(args []string, out, errw io.Writer) error {
+	fs := newFlagSet("rules test", "flowguard rules test PATH...", errw)
+	paths, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("rules test: no rule folder given")
+	}
+	failed, total := 0, 0
+	for _, p := range paths {
+		set, err := loadRules([]string{p}, errw)
+		if err != nil {
+			return err
+		}
+		dir := p
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return usagef("rules test: %s: give the rule folder (its tests/ holds the cases)", p)
+		}
+		cases, err := ruletest.FindCases(dir)
+		if err != nil {
+			return err
+		}
+		if len(cases) == 0 {
+			return usagef("rules test: %s: no test cases (expected %s/tests/NAME/%s)", p, p, ruletest.FlowsFile)
+		}
+		for _, c := range cases {
+			r := ruletest.Run(set, c)
+			fmt.Fprintln(out, r)
+			total++
+			if !r.Passed() {
+				failed++
+			}
+		}
+	}
+	fmt.Fprintf(out, "%d passed, %d failed\n", total-failed, failed)
+	if failed > 0 {
+		return fmt.Errorf("rules test: %d of %d cases failed", failed, total)
+	}
+	return nil
+}
+
+// loadRules loads rule paths, or the bundled examples when there are none.
+// Any error in the rules is a usage error (exit 2), printed in full.
+func loadRules(paths []string, errw io.Writer) (*rules.Set, error) {
+	var (
+		set *rules.Set
+		err error
+	)
+	if len(paths) == 0 {
+		set, err = rules.LoadFS(examples.Rules, "rules")
+	} else {
+		set, err = rules.Load(paths...)
+	}
+	if err != nil {
+		var list rules.ErrorList
+		if errors.As(err, &list) {
+			for _, e := range list {
+				fmt.Fprintln(errw, e)
+			}
+			return nil, usagef("%d errors in rules", len(list))
+		}
+		return nil, usageError{err}
+	}
+	return set, nil
+}

@@ -1,0 +1,417 @@
+// Package engine evaluates rules over flows on event time: it enriches each
+// flow, runs every rule's condition, feeds the rule's window, and builds an
+// alert when a threshold is crossed and the group is not suppressed. It
+// hands alerts to a function and never imports a notifier.
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/engine/window"
+	"github.com/flowguard/flowguard/enrich"
+	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/rules"
+)
+
+// Config holds what an engine needs besides its rules.
+type Config struct {
+	// Store holds the windows and the suppression claims (default: a new
+	// in-memory store).
+	Store window.Store
+	// Enricher fills enrichment fields before rules run (optional).
+	Enricher enrich.Enricher
+	// Emit receives every alert, synchronously, from the goroutine that
+	// called Process. It must not keep the engine waiting long: a notifier
+	// that can block belongs behind a queue.
+	Emit func(*alert.Alert)
+	// ExpireEvery is how much event time passes between sweeps that drop
+	// idle window keys (default 10s).
+	ExpireEvery time.Duration
+	// MaxKeys caps the keys each rule's window holds (default
+	// window.DefaultMaxKeys).
+	MaxKeys int
+}
+
+// Engine runs one rule set. Process must be called from one goroutine at a
+// time; Stats may be called from any.
+type Engine struct {
+	cfg   Config
+	rules []*ruleState
+	clock int64 // event time: the latest flow time seen, Unix ns
+	next  int64 // event time of the next expiry sweep
+
+	flows     atomic.Uint64
+	clockSnap atomic.Int64
+	dropped   atomic.Uint64 // flows with no usable time
+}
+
+// samplesPerRule is the size of each rule's ring of recent matching flows
+// from which an alert's samples are picked.
+const samplesPerRule = 64
+
+type sample struct {
+	group uint64
+	flow  flow.Flow
+}
+
+type ruleState struct {
+	r      *rules.Rule
+	win    window.Window
+	key    []byte
+	item   []byte
+	claim  []byte
+	ring   [samplesPerRule]sample
+	ringN  int
+	window float64 // seconds, for rates
+
+	evaluated  atomic.Uint64
+	matched    atomic.Uint64
+	alerts     atomic.Uint64
+	suppressed atomic.Uint64
+	winStats   atomic.Pointer[window.Stats]
+}
+
+// New builds an engine for a rule set.
+func New(cfg Config, set *rules.Set) (*Engine, error) {
+	if cfg.Store == nil {
+		cfg.Store = window.NewMemory()
+	}
+	if cfg.ExpireEvery <= 0 {
+		cfg.ExpireEvery = 10 * time.Second
+	}
+	if cfg.Emit == nil {
+		cfg.Emit = func(*alert.Alert) {}
+	}
+	e := &Engine{cfg: cfg}
+	for _, r := range set.Rules {
+		rs := &ruleState{r: r, window: r.Window.Seconds()}
+		if r.Aggregate != rules.PerFlow {
+			spec := window.Spec{Name: r.ID, Size: r.Window, MaxKeys: cfg.MaxKeys}
+			switch r.Aggregate {
+			case rules.Sum:
+				spec.Kind = window.Sum
+			case rules.Distinct:
+				spec.Kind = window.Distinct
+			case rules.Top:
+				spec.Kind = window.Top
+			}
+			w, err := cfg.Store.Window(spec)
+			if err != nil {
+				return nil, fmt.Errorf("rule %q: window: %w", r.ID, err)
+			}
+			rs.win = w
+		}
+		e.rules = append(e.rules, rs)
+	}
+	return e, nil
+}
+
+// Process runs a batch of flows through enrichment and every rule. The
+// batch is not kept; alerts go to Config.Emit before Process returns.
+func (e *Engine) Process(batch []flow.Flow) {
+	for i := range batch {
+		e.process(&batch[i])
+	}
+}
+
+func (e *Engine) process(f *flow.Flow) {
+	e.flows.Add(1)
+	if e.cfg.Enricher != nil {
+		e.cfg.Enricher.Enrich(f)
+	}
+	et := f.EventTime()
+	if et.IsZero() {
+		e.dropped.Add(1)
+		return
+	}
+	now := et.UnixNano()
+	if now > e.clock {
+		e.clock = now
+		if now >= e.next {
+			e.expire(now)
+		}
+	}
+	for _, rs := range e.rules {
+		rs.evaluated.Add(1)
+		r := rs.r
+		if r.Match != nil && !r.Match(f) {
+			continue
+		}
+		rs.matched.Add(1)
+		rs.key = appendGroupKey(rs.key[:0], r.GroupBy, f)
+		var (
+			res   window.Result
+			value float64
+		)
+		switch r.Aggregate {
+		case rules.PerFlow:
+			rs.fire(e, f, now, window.Result{Value: 1, First: now, Last: now}, 1)
+			continue
+		case rules.Sum:
+			res = rs.win.Add(rs.key, now, rs.metric(f))
+			value = res.Value
+			if r.Rate {
+				value /= rs.window
+			}
+			if value < r.Threshold {
+				rs.remember(f)
+				continue
+			}
+		case rules.Distinct:
+			rs.item = r.DistinctField.AppendKey(rs.item[:0], f)
+			res = rs.win.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
+			value = res.Value
+			if value < r.Threshold {
+				rs.remember(f)
+				continue
+			}
+		case rules.Top:
+			res = rs.win.AddTop(rs.key, now, rs.metric(f))
+			value = res.Value
+			if r.Rate {
+				value /= rs.window
+			}
+			if value < r.Threshold || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
+				rs.remember(f)
+				continue
+			}
+			if r.TopK > 0 {
+				if rank := rs.win.Rank(rs.key); rank == 0 || rank > r.TopK {
+					rs.remember(f)
+					continue
+				}
+			}
+		}
+		rs.remember(f)
+		rs.fire(e, f, now, res, value)
+	}
+}
+
+// metric is the value a flow adds to a Sum or Top window.
+func (rs *ruleState) metric(f *flow.Flow) float64 {
+	if rs.r.Metric == nil {
+		// Counting flows: a sampled flow stands for SamplingRate flows,
+		// as its bytes and packets stand for more than it carried.
+		if f.SamplingRate > 1 {
+			return float64(f.SamplingRate)
+		}
+		return 1
+	}
+	v := float64(rs.r.Metric.Uint(f))
+	if rs.r.Scale != 0 {
+		v *= rs.r.Scale
+	}
+	return v
+}
+
+// remember puts a matching flow in the rule's ring of recent flows.
+func (rs *ruleState) remember(f *flow.Flow) {
+	s := &rs.ring[rs.ringN%samplesPerRule]
+	s.group = xxhash.Sum64(rs.key)
+	s.flow = *f
+	rs.ringN++
+}
+
+func appendGroupKey(dst []byte, by []*flow.Field, f *flow.Flow) []byte {
+	for _, fd := range by {
+		dst = fd.AppendKey(dst, f)
+	}
+	return dst
+}
+
+func (e *Engine) expire(now int64) {
+	for _, rs := range e.rules {
+		if rs.win != nil {
+			rs.win.Expire(now)
+		}
+	}
+	e.next = now + int64(e.cfg.ExpireEvery)
+	e.snapshot()
+}
+
+// fire builds and emits an alert unless the rule and group are suppressed.
+func (rs *ruleState) fire(e *Engine, f *flow.Flow, now int64, res window.Result, value float64) {
+	r := rs.r
+	rs.claim = append(append(rs.claim[:0], r.ID...), 0)
+	rs.claim = append(rs.claim, rs.key...)
+	if !e.cfg.Store.Claim(rs.claim, now, r.Suppress) {
+		rs.suppressed.Add(1)
+		return
+	}
+	rs.alerts.Add(1)
+	e.cfg.Emit(rs.build(f, now, res, value))
+}
+
+func (rs *ruleState) build(f *flow.Flow, now int64, res window.Result, value float64) *alert.Alert {
+	r := rs.r
+	a := &alert.Alert{
+		Rule:      r.ID,
+		Name:      r.Name,
+		Severity:  r.Severity,
+		Tags:      r.Tags,
+		Group:     make(map[string]any, len(r.GroupBy)),
+		Value:     round(value),
+		Threshold: r.Threshold,
+		Window:    r.Window.String(),
+		FirstSeen: time.Unix(0, res.First).UTC(),
+		LastSeen:  time.Unix(0, res.Last).UTC(),
+		FiredAt:   time.Unix(0, now).UTC(),
+		Notify:    r.Notify,
+	}
+	if r.Aggregate == rules.PerFlow {
+		a.Window = "0s"
+		a.Threshold = 1
+	}
+	for _, fd := range r.GroupBy {
+		a.Group[fd.Name] = fd.Value(f)
+	}
+	a.Enrichment = enrichment(r.GroupBy, f)
+	a.Samples = rs.samples(f)
+	for i := range a.Samples {
+		if sr := a.Samples[i].SamplingRate; sr > a.SamplingRate {
+			a.SamplingRate = sr
+		}
+	}
+	if a.SamplingRate == 0 {
+		a.SamplingRate = 1
+	}
+	a.Message = rs.message(a, f)
+	a.ID = alertID(r.ID, rs.key, res.First, r.Window)
+	return a
+}
+
+// samples returns up to alert.MaxSamples recent flows of the alert's group,
+// oldest first, ending with the flow that fired.
+func (rs *ruleState) samples(f *flow.Flow) []flow.Flow {
+	if rs.r.Aggregate == rules.PerFlow {
+		return []flow.Flow{*f}
+	}
+	h := xxhash.Sum64(rs.key)
+	var out []flow.Flow
+	n := min(rs.ringN, samplesPerRule)
+	for i := 1; i <= n && len(out) < alert.MaxSamples; i++ {
+		s := &rs.ring[(rs.ringN-i)%samplesPerRule]
+		if s.group == h {
+			out = append(out, s.flow)
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func (rs *ruleState) message(a *alert.Alert, f *flow.Flow) string {
+	r := rs.r
+	lookup := func(name string) (string, bool) {
+		switch name {
+		case "value":
+			return alert.FormatNumber(a.Value), true
+		case "threshold":
+			return alert.FormatNumber(a.Threshold), true
+		case "window":
+			return a.Window, true
+		case "rule":
+			return r.ID, true
+		case "name":
+			return r.Name, true
+		case "severity":
+			return r.Severity, true
+		case "first_seen":
+			return a.FirstSeen.Format(time.RFC3339), true
+		case "last_seen":
+			return a.LastSeen.Format(time.RFC3339), true
+		}
+		if fd, ok := flow.Lookup(name); ok {
+			return string(fd.AppendText(nil, f)), true
+		}
+		return "", false
+	}
+	if r.Message != nil {
+		return string(r.Message.Render(nil, lookup))
+	}
+	if r.Aggregate == rules.PerFlow {
+		return fmt.Sprintf("%s: %s", r.Name, a.GroupString())
+	}
+	unit := "/s"
+	if !r.Rate {
+		unit = ""
+	}
+	return fmt.Sprintf("%s: %s%s >= %s within %s for %s", r.Name, alert.FormatNumber(a.Value), unit,
+		alert.FormatNumber(a.Threshold), a.Window, a.GroupString())
+}
+
+// enrichment collects what enrichment says of the group's addresses.
+func enrichment(by []*flow.Field, f *flow.Flow) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, fd := range by {
+		var m map[string]any
+		switch fd.Name {
+		case "src_addr":
+			m = describe(f.SrcCountry, f.SrcCity, f.SrcASN, f.SrcASOrg, f.SrcInternal, f.SrcNetwork, f.SrcLists)
+		case "dst_addr":
+			m = describe(f.DstCountry, f.DstCity, f.DstASN, f.DstASOrg, f.DstInternal, f.DstNetwork, f.DstLists)
+		}
+		if m != nil {
+			out[fd.Name] = m
+		}
+	}
+	return out
+}
+
+func describe(country, city string, asn uint32, org string, internal bool, network string, lists []string) map[string]any {
+	m := map[string]any{"internal": internal}
+	if country != "" {
+		m["country"] = country
+	}
+	if city != "" {
+		m["city"] = city
+	}
+	if asn != 0 {
+		m["asn"] = asn
+	}
+	if org != "" {
+		m["as_org"] = org
+	}
+	if network != "" {
+		m["network"] = network
+	}
+	if len(lists) > 0 {
+		m["lists"] = lists
+	}
+	return m
+}
+
+// alertID is a stable hash of the rule, the group and the window's start:
+// the same input gives the same ids, and one episode keeps one id.
+func alertID(rule string, key []byte, first int64, size time.Duration) string {
+	h := sha256.New()
+	h.Write([]byte(rule))
+	h.Write([]byte{0})
+	h.Write(key)
+	start := first
+	if size > 0 {
+		start -= first % int64(size)
+	}
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(uint64(start) >> (56 - 8*i))
+	}
+	h.Write(b[:])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func round(v float64) float64 {
+	if v == math.Trunc(v) {
+		return v
+	}
+	return math.Round(v*1000) / 1000
+}

@@ -1,0 +1,57 @@
+package engine
+
+import "github.com/flowguard/flowguard/engine/window"
+
+// RuleStats counts what one rule did.
+type RuleStats struct {
+	ID         string
+	Evaluated  uint64 // flows the condition ran on
+	Matched    uint64 // flows that matched
+	Alerts     uint64 // alerts emitted
+	Suppressed uint64 // alerts held back by suppress
+	Window     window.Stats
+}
+
+// Stats counts what the engine did.
+type Stats struct {
+	Flows    uint64 // flows processed
+	NoTime   uint64 // flows skipped for want of any timestamp
+	Rules    []RuleStats
+	EventNow int64 // event time of the latest flow, Unix ns
+}
+
+// Stats returns the engine's counters. Window figures are as of the last
+// expiry sweep (or of Flush), so that Stats is safe from any goroutine.
+func (e *Engine) Stats() Stats {
+	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load()}
+	for _, rs := range e.rules {
+		st := RuleStats{
+			ID:         rs.r.ID,
+			Evaluated:  rs.evaluated.Load(),
+			Matched:    rs.matched.Load(),
+			Alerts:     rs.alerts.Load(),
+			Suppressed: rs.suppressed.Load(),
+		}
+		if p := rs.winStats.Load(); p != nil {
+			st.Window = *p
+		}
+		s.Rules = append(s.Rules, st)
+	}
+	return s
+}
+
+// Flush takes a snapshot of window figures for Stats. Call it from the
+// goroutine that calls Process, e.g. at the end of a replay.
+func (e *Engine) Flush() {
+	e.snapshot()
+}
+
+func (e *Engine) snapshot() {
+	e.clockSnap.Store(e.clock)
+	for _, rs := range e.rules {
+		if rs.win != nil {
+			st := rs.win.Stats()
+			rs.winStats.Store(&st)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Writes the rule pack's test cases: tests/<case>/flows.jsonl.
+
+Each case is a small scenario in flowguard's flow JSON (the names users
+write in rules). The expected alerts (expected.jsonl) are written by hand
+from the scenario's design, not from flowguard's output. Deterministic:
+run it again and the files do not change.
+"""
+import json, os, random
+from datetime import datetime, timedelta, timezone
+
+T0 = datetime(2026, 11, 2, 9, 0, 0, tzinfo=timezone.utc)
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def ts(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def fl(t, src, dst, sport, dport, proto=6, flags=0x1b, packets=10, nbytes=4000, rate=1, dur=1.0, **extra):
+    f = {"type": "FILE", "time_flow_start": ts(t - timedelta(seconds=dur)), "time_flow_end": ts(t),
+         "src_addr": src, "dst_addr": dst, "src_port": sport, "dst_port": dport, "proto": proto,
+         "sampling_rate": rate, "raw_packets": packets, "raw_bytes": nbytes,
+         "packets": packets * rate, "bytes": nbytes * rate}
+    if proto == 6:
+        f["tcp_flags"] = flags
+    f.update(extra)
+    return f
+
+
+def background(rng, t, n, span):
+    """Ordinary traffic: web and DNS from internal clients to a few servers."""
+    out = []
+    for i in range(n):
+        at = t + timedelta(seconds=span * i / n)
+        c = "10.10.%d.%d" % (rng.randrange(4), rng.randrange(1, 250))
+        if rng.random() < 0.7:
+            out.append(fl(at, c, "93.184.216.%d" % rng.randrange(1, 20), rng.randrange(32768, 60999), 443,
+                          packets=rng.randrange(6, 60), nbytes=rng.randrange(2000, 90000)))
+        else:
+            out.append(fl(at, c, "10.0.0.53", rng.randrange(32768, 60999), 53, proto=17, packets=1, nbytes=70))
+    return out
+
+
+def write(case, flows):
+    d = os.path.join(HERE, case)
+    os.makedirs(d, exist_ok=True)
+    flows.sort(key=lambda f: f["time_flow_end"])
+    with open(os.path.join(d, "flows.jsonl"), "w") as w:
+        for f in flows:
+            w.write(json.dumps(f, separators=(",", ":")) + "\n")
+
+
+def main():
+    rng = random.Random(42)
+    SYN = 0x02
+
+    # 150 SYN probes from one outside host to one server in 30 s; an
+    # allowed scanner does the same and must not alert.
+    flows = background(rng, T0, 200, 60)
+    for i in range(150):
+        at = T0 + timedelta(seconds=0.2 * i)
+        flows.append(fl(at, "203.0.113.50", "10.1.2.3", 51000, 1 + i, flags=SYN, packets=1, nbytes=44, dur=0))
+        flows.append(fl(at, "192.0.2.10", "10.1.2.4", 52000, 1 + i, flags=SYN, packets=1, nbytes=44, dur=0))
+    write("vertical-port-scan", flows)
+
+    # One internal host probes SMB on 80 hosts; another touches SSH on 10.
+    flows = background(rng, T0, 200, 120)
+    for i in range(80):
+        flows.append(fl(T0 + timedelta(seconds=i), "10.9.9.9", "10.1.0.%d" % (i + 1), 40000 + i, 445,
+                        flags=SYN, packets=2, nbytes=88))
+    for i in range(10):
+        flows.append(fl(T0 + timedelta(seconds=i), "10.8.8.8", "10.1.0.%d" % (i + 1), 41000 + i, 22,
+                        flags=SYN, packets=1, nbytes=44))
+    write("horizontal-host-sweep", flows)
+
+    # Five hosts each upload 6 MB; then one host sends 25 x 1 MB to one
+    # outside address over 5 minutes: 20 MB is crossed at the 20th flow.
+    flows = background(rng, T0, 100, 300)
+    for h in range(5):
+        for k in range(6):
+            flows.append(fl(T0 + timedelta(seconds=h * 6 + k), "10.20.0.%d" % (h + 1), "198.51.100.%d" % (h + 1),
+                            45000 + k, 443, packets=700, nbytes=1_000_000))
+    for k in range(25):
+        flows.append(fl(T0 + timedelta(seconds=40 + 10 * k), "10.1.1.1", "198.51.100.7", 46000 + k, 443,
+                        packets=700, nbytes=1_000_000))
+    write("outbound-exfiltration", flows)
+
+    # One host sends 2 MB to each of 30 destinations (60 MB, no single
+    # destination near the exfiltration threshold) while others send 10 MB.
+    flows = background(rng, T0, 100, 200)
+    for k in range(30):
+        flows.append(fl(T0 + timedelta(seconds=5 * k), "10.2.2.2", "203.0.113.%d" % (k + 1), 47000 + k, 443,
+                        packets=1400, nbytes=2_000_000))
+    for k in range(10):
+        flows.append(fl(T0 + timedelta(seconds=7 * k), "10.3.0.%d" % (k + 1), "93.184.216.34", 48000 + k, 443,
+                        packets=700, nbytes=1_000_000))
+    write("heavy-hitter", flows)
+
+    # 100 outside sources send 15,000 small UDP packets each to one server
+    # within 8 s: 1.5M packets, 100k pps crossed; 64-byte packets keep the
+    # bit rate far below 1 Gbps.
+    flows = background(rng, T0, 100, 20)
+    for k in range(100):
+        flows.append(fl(T0 + timedelta(seconds=0.08 * k), "198.18.%d.%d" % (k // 250, k % 250 + 1), "10.3.3.3",
+                        1024 + k, 53, proto=17, packets=15000, nbytes=15000 * 64, dur=0.5))
+    write("inbound-flood-pps", flows)
+
+    # 25 outside sources send 100 MB each to one server within 8 s in
+    # 9000-byte packets: 2.5 GB (2 Gbps over 10 s) but only ~28k pps.
+    flows = background(rng, T0, 100, 20)
+    for k in range(25):
+        flows.append(fl(T0 + timedelta(seconds=0.32 * k), "198.19.0.%d" % (k + 1), "10.3.3.4", 2000 + k, 443,
+                        packets=100_000_000 // 9000, nbytes=100_000_000, dur=0.5))
+    write("inbound-flood-bps", flows)
+
+    # A SYN flood seen through 1:100 sampling: 300 sampled SYN flows in 10 s
+    # stand for 30,000 flows, 3,000 a second.
+    flows = background(rng, T0, 100, 20)
+    for k in range(300):
+        flows.append(fl(T0 + timedelta(seconds=k / 30), "%d.%d.%d.%d" % (rng.randrange(1, 200), rng.randrange(256),
+                        rng.randrange(256), rng.randrange(1, 255)), "10.4.4.4", rng.randrange(1024, 65535), 80,
+                        flags=SYN, packets=1, nbytes=60, rate=100, dur=0))
+    write("syn-flood", flows)
+
+    # Telnet and SMB to outside hosts alert; the same ports inside do not.
+    flows = background(rng, T0, 100, 60)
+    flows.append(fl(T0 + timedelta(seconds=3), "10.5.5.5", "198.51.100.23", 50001, 23, flags=SYN | 0x10 | 0x08))
+    flows.append(fl(T0 + timedelta(seconds=4), "10.5.5.5", "198.51.100.23", 50002, 23, flags=SYN | 0x10 | 0x08))
+    flows.append(fl(T0 + timedelta(seconds=5), "10.5.5.6", "198.51.100.24", 50003, 445, flags=SYN))
+    flows.append(fl(T0 + timedelta(seconds=6), "10.5.5.5", "10.6.6.6", 50004, 23, flags=SYN | 0x10))
+    write("forbidden-port-outbound", flows)
+
+    # Enrichment fields given in the flows (as GeoIP would set them).
+    flows = background(rng, T0, 50, 30)
+    flows.append(fl(T0 + timedelta(seconds=10), "10.7.7.7", "175.45.176.1", 50100, 443, dst_country="KP",
+                    src_country=""))
+    flows.append(fl(T0 + timedelta(seconds=11), "10.7.7.8", "81.2.69.142", 50101, 443, dst_country="GB"))
+    write("blocked-country", flows)
+
+    flows = background(rng, T0, 50, 30)
+    flows.append(fl(T0 + timedelta(seconds=12), "10.7.7.9", "192.0.2.66", 50200, 443,
+                    dst_lists=["spamhaus-drop"]))
+    write("threat-list-hit", flows)
+
+    # Only ordinary traffic: nothing may alert.
+    write("ordinary-traffic", background(rng, T0, 2000, 600))
+
+
+if __name__ == "__main__":
+    main()

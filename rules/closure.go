@@ -1,0 +1,630 @@
+package rules
+
+// The closure compiler turns a checked expr AST into typed Go closures over
+// *flow.Flow, so that evaluating a condition neither boxes values nor
+// allocates. It follows expr's semantics: integers of every width compute
+// as int (int64 here), mixing with a float computes in float64, "/" always
+// yields a float. Anything it does not know returns errUnsupported and the
+// condition runs on the expr VM instead.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+var errUnsupported = errors.New("not supported by the closure compiler")
+
+// loadError is a definite error in the condition (found while compiling
+// closures), as opposed to errUnsupported.
+type loadError struct {
+	loc file.Location
+	msg string
+}
+
+func (e *loadError) Error() string { return e.msg }
+
+type kind uint8
+
+const (
+	kBool kind = iota + 1
+	kInt
+	kFloat
+	kString
+	kAddr
+	kStrList // a list-valued field (src_lists)
+	kIntSet  // constant set of integers (number list, [22, 23])
+	kStrSet  // constant set of strings
+	kAddrSet // constant CIDR list
+	kRange   // constant integer range a..b
+)
+
+type (
+	boolFn  = func(*flow.Flow) bool
+	intFn   = func(*flow.Flow) int64
+	floatFn = func(*flow.Flow) float64
+	strFn   = func(*flow.Flow) string
+	addrFn  = func(*flow.Flow) netip.Addr
+	listFn  = func(*flow.Flow) []string
+)
+
+// val is a compiled sub-expression: the closure for its kind, and for
+// constants the value itself so operators can specialise.
+type val struct {
+	k kind
+	b boolFn
+	i intFn
+	f floatFn
+	s strFn
+	a addrFn
+	l listFn
+
+	// unsigned marks a kInt read from an unsigned field: expr converts
+	// those to float64 from the unsigned value.
+	unsigned bool
+
+	isConst bool
+	cb      bool
+	ci      int64
+	cf      float64
+	cs      string
+	ints    []int64
+	strs    []string
+	addrs   *AddrSet
+	lo, hi  int64 // kRange
+}
+
+func constBool(x bool) val {
+	return val{k: kBool, isConst: true, cb: x, b: func(*flow.Flow) bool { return x }}
+}
+func constInt(x int64) val {
+	return val{k: kInt, isConst: true, ci: x, i: func(*flow.Flow) int64 { return x }}
+}
+func constFloat(x float64) val {
+	return val{k: kFloat, isConst: true, cf: x, f: func(*flow.Flow) float64 { return x }}
+}
+func constString(x string) val {
+	return val{k: kString, isConst: true, cs: x, s: func(*flow.Flow) string { return x }}
+}
+
+// asFloat returns v's value as float64 (v is kInt or kFloat).
+func (v val) asFloat() floatFn {
+	if v.k == kFloat {
+		return v.f
+	}
+	i := v.i
+	if v.unsigned {
+		return func(f *flow.Flow) float64 { return float64(uint64(i(f))) }
+	}
+	return func(f *flow.Flow) float64 { return float64(i(f)) }
+}
+
+func (v val) numeric() bool { return v.k == kInt || v.k == kFloat }
+
+func compileNode(n ast.Node) (val, error) {
+	switch n := n.(type) {
+	case *ast.BoolNode:
+		return constBool(n.Value), nil
+	case *ast.IntegerNode:
+		return constInt(int64(n.Value)), nil
+	case *ast.FloatNode:
+		return constFloat(n.Value), nil
+	case *ast.StringNode:
+		return constString(n.Value), nil
+	case *ast.IdentifierNode:
+		return compileField(n.Value)
+	case *ast.ConstantNode:
+		return compileConstant(n.Value)
+	case *ast.ArrayNode:
+		return compileArray(n)
+	case *ast.UnaryNode:
+		return compileUnary(n)
+	case *ast.BinaryNode:
+		return compileBinary(n)
+	case *ast.CallNode:
+		return compileCall(n)
+	case *ast.BuiltinNode:
+		return compileBuiltin(n)
+	case *ast.ConditionalNode:
+		return compileConditional(n)
+	}
+	return val{}, errUnsupported
+}
+
+func compileField(name string) (val, error) {
+	fd, ok := flow.Lookup(name)
+	if !ok {
+		return val{}, errUnsupported
+	}
+	switch fd.Kind {
+	case flow.KindUint:
+		get := fd.Uint
+		return val{k: kInt, unsigned: true, i: func(f *flow.Flow) int64 { return int64(get(f)) }}, nil
+	case flow.KindString:
+		return val{k: kString, s: fd.String}, nil
+	case flow.KindBool:
+		return val{k: kBool, b: fd.Bool}, nil
+	case flow.KindAddr:
+		return val{k: kAddr, a: fd.Addr}, nil
+	case flow.KindList:
+		return val{k: kStrList, l: fd.List}, nil
+	}
+	return val{}, errUnsupported // prefixes, times
+}
+
+func compileConstant(c any) (val, error) {
+	switch c := c.(type) {
+	case *AddrSet:
+		return val{k: kAddrSet, isConst: true, addrs: c}, nil
+	case []int:
+		ints := make([]int64, len(c))
+		for i, x := range c {
+			ints[i] = int64(x)
+		}
+		return val{k: kIntSet, isConst: true, ints: ints}, nil
+	case []string:
+		return val{k: kStrSet, isConst: true, strs: c}, nil
+	case bool:
+		return constBool(c), nil
+	case int:
+		return constInt(int64(c)), nil
+	case float64:
+		return constFloat(c), nil
+	case string:
+		return constString(c), nil
+	}
+	return val{}, errUnsupported
+}
+
+func compileArray(n *ast.ArrayNode) (val, error) {
+	var ints []int64
+	var strs []string
+	for _, e := range n.Nodes {
+		switch e := e.(type) {
+		case *ast.IntegerNode:
+			ints = append(ints, int64(e.Value))
+		case *ast.StringNode:
+			strs = append(strs, e.Value)
+		default:
+			return val{}, errUnsupported
+		}
+	}
+	switch {
+	case len(strs) == 0:
+		return val{k: kIntSet, isConst: true, ints: ints}, nil
+	case len(ints) == 0:
+		return val{k: kStrSet, isConst: true, strs: strs}, nil
+	}
+	return val{}, errUnsupported
+}
+
+func compileUnary(n *ast.UnaryNode) (val, error) {
+	x, err := compileNode(n.Node)
+	if err != nil {
+		return val{}, err
+	}
+	switch n.Operator {
+	case "not", "!":
+		if x.k != kBool {
+			return val{}, errUnsupported
+		}
+		b := x.b
+		return val{k: kBool, b: func(f *flow.Flow) bool { return !b(f) }}, nil
+	case "-", "+":
+		// expr negates in the operand's own type: only int and float64
+		// behave like ours (a uint16 field would wrap).
+		switch n.Node.Type().Kind() {
+		case reflect.Int, reflect.Float64:
+		default:
+			return val{}, errUnsupported
+		}
+		if n.Operator == "+" {
+			return x, nil
+		}
+		switch x.k {
+		case kInt:
+			if x.isConst {
+				return constInt(-x.ci), nil
+			}
+			i := x.i
+			return val{k: kInt, i: func(f *flow.Flow) int64 { return -i(f) }}, nil
+		case kFloat:
+			if x.isConst {
+				return constFloat(-x.cf), nil
+			}
+			g := x.f
+			return val{k: kFloat, f: func(f *flow.Flow) float64 { return -g(f) }}, nil
+		}
+	}
+	return val{}, errUnsupported
+}
+
+func compileBinary(n *ast.BinaryNode) (val, error) {
+	if n.Operator == "in" {
+		return compileIn(n)
+	}
+	l, err := compileNode(n.Left)
+	if err != nil {
+		return val{}, err
+	}
+	r, err := compileNode(n.Right)
+	if err != nil {
+		return val{}, err
+	}
+	switch n.Operator {
+	case "and", "&&", "or", "||":
+		if l.k != kBool || r.k != kBool {
+			return val{}, errUnsupported
+		}
+		lb, rb := l.b, r.b
+		if n.Operator == "and" || n.Operator == "&&" {
+			return val{k: kBool, b: func(f *flow.Flow) bool { return lb(f) && rb(f) }}, nil
+		}
+		return val{k: kBool, b: func(f *flow.Flow) bool { return lb(f) || rb(f) }}, nil
+	case "==", "!=", "<", "<=", ">", ">=":
+		return compileCompare(n.Operator, l, r)
+	case "+", "-", "*", "/", "%", "**", "^":
+		return compileArith(n, l, r)
+	case "contains", "startsWith", "endsWith":
+		if l.k != kString || r.k != kString {
+			return val{}, errUnsupported
+		}
+		ls, rs := l.s, r.s
+		var op func(string, string) bool
+		switch n.Operator {
+		case "contains":
+			op = strings.Contains
+		case "startsWith":
+			op = strings.HasPrefix
+		default:
+			op = strings.HasSuffix
+		}
+		if r.isConst {
+			c := r.cs
+			return val{k: kBool, b: func(f *flow.Flow) bool { return op(ls(f), c) }}, nil
+		}
+		return val{k: kBool, b: func(f *flow.Flow) bool { return op(ls(f), rs(f)) }}, nil
+	case "matches":
+		if l.k != kString || r.k != kString || !r.isConst {
+			return val{}, errUnsupported
+		}
+		re, err := regexp.Compile(r.cs)
+		if err != nil {
+			return val{}, &loadError{n.Right.Location(), err.Error()}
+		}
+		ls := l.s
+		return val{k: kBool, b: func(f *flow.Flow) bool { return re.MatchString(ls(f)) }}, nil
+	case "..":
+		if l.k == kInt && r.k == kInt && l.isConst && r.isConst {
+			return val{k: kRange, isConst: true, lo: l.ci, hi: r.ci}, nil
+		}
+	}
+	return val{}, errUnsupported
+}
+
+// flip mirrors a comparison so that a constant can move to the right.
+var flip = map[string]string{"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+func compileCompare(op string, l, r val) (val, error) {
+	if l.isConst && !r.isConst {
+		l, r, op = r, l, flip[op]
+	}
+	switch {
+	case l.k == kInt && r.k == kInt:
+		return cmpOrdered(op, l.i, r.i, r.isConst, r.ci)
+	case l.numeric() && r.numeric():
+		c := r.cf
+		if r.k == kInt {
+			c = float64(r.ci)
+		}
+		return cmpOrdered(op, l.asFloat(), r.asFloat(), r.isConst, c)
+	case l.k == kString && r.k == kString:
+		return cmpOrdered(op, l.s, r.s, r.isConst, r.cs)
+	case l.k == kBool && r.k == kBool && (op == "==" || op == "!="):
+		lb, rb := l.b, r.b
+		ne := op == "!="
+		return val{k: kBool, b: func(f *flow.Flow) bool { return (lb(f) == rb(f)) != ne }}, nil
+	case l.k == kAddr && r.k == kAddr && (op == "==" || op == "!="):
+		la, ra := l.a, r.a
+		ne := op == "!="
+		return val{k: kBool, b: func(f *flow.Flow) bool { return (la(f) == ra(f)) != ne }}, nil
+	}
+	return val{}, errUnsupported
+}
+
+// cmpOrdered builds a comparison of two closures of one ordered type,
+// specialised for a constant right-hand side (the common "proto == 6").
+func cmpOrdered[T int64 | float64 | string](op string, l, r func(*flow.Flow) T, rConst bool, c T) (val, error) {
+	var b boolFn
+	if rConst {
+		switch op {
+		case "==":
+			b = func(f *flow.Flow) bool { return l(f) == c }
+		case "!=":
+			b = func(f *flow.Flow) bool { return l(f) != c }
+		case "<":
+			b = func(f *flow.Flow) bool { return l(f) < c }
+		case "<=":
+			b = func(f *flow.Flow) bool { return l(f) <= c }
+		case ">":
+			b = func(f *flow.Flow) bool { return l(f) > c }
+		case ">=":
+			b = func(f *flow.Flow) bool { return l(f) >= c }
+		}
+	} else {
+		switch op {
+		case "==":
+			b = func(f *flow.Flow) bool { return l(f) == r(f) }
+		case "!=":
+			b = func(f *flow.Flow) bool { return l(f) != r(f) }
+		case "<":
+			b = func(f *flow.Flow) bool { return l(f) < r(f) }
+		case "<=":
+			b = func(f *flow.Flow) bool { return l(f) <= r(f) }
+		case ">":
+			b = func(f *flow.Flow) bool { return l(f) > r(f) }
+		case ">=":
+			b = func(f *flow.Flow) bool { return l(f) >= r(f) }
+		}
+	}
+	if b == nil {
+		return val{}, errUnsupported
+	}
+	return val{k: kBool, b: b}, nil
+}
+
+func compileArith(n *ast.BinaryNode, l, r val) (val, error) {
+	if !l.numeric() || !r.numeric() {
+		return val{}, errUnsupported // string concatenation allocates
+	}
+	op := n.Operator
+	switch op {
+	case "/":
+		lf, rf := l.asFloat(), r.asFloat()
+		return val{k: kFloat, f: func(f *flow.Flow) float64 { return lf(f) / rf(f) }}, nil
+	case "**", "^":
+		lf, rf := l.asFloat(), r.asFloat()
+		return val{k: kFloat, f: func(f *flow.Flow) float64 { return math.Pow(lf(f), rf(f)) }}, nil
+	case "%":
+		if l.k != kInt || r.k != kInt || !r.isConst {
+			return val{}, errUnsupported // a run-time zero divisor is expr's to report
+		}
+		if r.ci == 0 {
+			return val{}, &loadError{n.Right.Location(), "integer modulo by zero"}
+		}
+		li, c := l.i, r.ci
+		return val{k: kInt, i: func(f *flow.Flow) int64 { return li(f) % c }}, nil
+	}
+	if l.k == kInt && r.k == kInt {
+		li, ri := l.i, r.i
+		switch op {
+		case "+":
+			return val{k: kInt, i: func(f *flow.Flow) int64 { return li(f) + ri(f) }}, nil
+		case "-":
+			return val{k: kInt, i: func(f *flow.Flow) int64 { return li(f) - ri(f) }}, nil
+		case "*":
+			return val{k: kInt, i: func(f *flow.Flow) int64 { return li(f) * ri(f) }}, nil
+		}
+		return val{}, errUnsupported
+	}
+	lf, rf := l.asFloat(), r.asFloat()
+	switch op {
+	case "+":
+		return val{k: kFloat, f: func(f *flow.Flow) float64 { return lf(f) + rf(f) }}, nil
+	case "-":
+		return val{k: kFloat, f: func(f *flow.Flow) float64 { return lf(f) - rf(f) }}, nil
+	case "*":
+		return val{k: kFloat, f: func(f *flow.Flow) float64 { return lf(f) * rf(f) }}, nil
+	}
+	return val{}, errUnsupported
+}
+
+func compileIn(n *ast.BinaryNode) (val, error) {
+	l, err := compileNode(n.Left)
+	if err != nil {
+		return val{}, err
+	}
+	r, err := compileNode(n.Right)
+	if err != nil {
+		return val{}, err
+	}
+	switch {
+	case l.k == kInt && r.k == kIntSet:
+		return val{k: kBool, b: intSetContains(l.i, r.ints)}, nil
+	case l.k == kInt && r.k == kRange:
+		li, lo, hi := l.i, r.lo, r.hi
+		return val{k: kBool, b: func(f *flow.Flow) bool { x := li(f); return x >= lo && x <= hi }}, nil
+	case l.k == kString && r.k == kStrSet:
+		return val{k: kBool, b: strSetContains(l.s, r.strs)}, nil
+	case l.k == kString && r.k == kStrList:
+		ls, rl := l.s, r.l
+		return val{k: kBool, b: func(f *flow.Flow) bool {
+			s := ls(f)
+			for _, x := range rl(f) {
+				if x == s {
+					return true
+				}
+			}
+			return false
+		}}, nil
+	case l.k == kAddr && r.k == kAddrSet:
+		la, set := l.a, r.addrs
+		return val{k: kBool, b: func(f *flow.Flow) bool { return set.Contains(la(f)) }}, nil
+	}
+	return val{}, errUnsupported
+}
+
+// Small sets scan a slice (faster than hashing); larger ones use a map.
+const smallSet = 8
+
+func intSetContains(x intFn, ints []int64) boolFn {
+	if len(ints) <= smallSet {
+		return func(f *flow.Flow) bool {
+			v := x(f)
+			for _, e := range ints {
+				if e == v {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	m := make(map[int64]struct{}, len(ints))
+	for _, e := range ints {
+		m[e] = struct{}{}
+	}
+	return func(f *flow.Flow) bool { _, ok := m[x(f)]; return ok }
+}
+
+func strSetContains(x strFn, strs []string) boolFn {
+	if len(strs) <= smallSet {
+		return func(f *flow.Flow) bool {
+			v := x(f)
+			for _, e := range strs {
+				if e == v {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	m := make(map[string]struct{}, len(strs))
+	for _, e := range strs {
+		m[e] = struct{}{}
+	}
+	return func(f *flow.Flow) bool { _, ok := m[x(f)]; return ok }
+}
+
+func compileCall(n *ast.CallNode) (val, error) {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	if !ok || len(n.Arguments) != 2 {
+		return val{}, errUnsupported
+	}
+	a, err := compileNode(n.Arguments[0])
+	if err != nil {
+		return val{}, err
+	}
+	b, err := compileNode(n.Arguments[1])
+	if err != nil {
+		return val{}, err
+	}
+	switch id.Value {
+	case fnAddrInList:
+		if a.k == kAddr && b.k == kAddrSet {
+			la, set := a.a, b.addrs
+			return val{k: kBool, b: func(f *flow.Flow) bool { return set.Contains(la(f)) }}, nil
+		}
+	case fnInCIDR:
+		if a.k == kAddr && b.k == kString && b.isConst {
+			p, err := parseAddrOrPrefix(b.cs)
+			if err != nil {
+				return val{}, &loadError{n.Arguments[1].Location(), "in_cidr: " + err.Error()}
+			}
+			la := a.a
+			return val{k: kBool, b: func(f *flow.Flow) bool { return prefixContains(p, la(f)) }}, nil
+		}
+	case fnAddrEq, fnAddrNe:
+		if a.k == kString {
+			a, b = b, a
+		}
+		if a.k == kAddr && b.k == kString && b.isConst {
+			want, err := netip.ParseAddr(b.cs)
+			if err != nil {
+				return val{}, &loadError{n.Location(), fmt.Sprintf("%q is not an IP address", b.cs)}
+			}
+			la := a.a
+			ne := id.Value == fnAddrNe
+			return val{k: kBool, b: func(f *flow.Flow) bool { return addrEqual(la(f), want) != ne }}, nil
+		}
+	}
+	return val{}, errUnsupported
+}
+
+func compileBuiltin(n *ast.BuiltinNode) (val, error) {
+	if n.Name != "len" || len(n.Arguments) != 1 {
+		return val{}, errUnsupported
+	}
+	x, err := compileNode(n.Arguments[0])
+	if err != nil {
+		return val{}, err
+	}
+	switch x.k {
+	case kString:
+		s := x.s
+		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(s(f))) }}, nil
+	case kStrList:
+		l := x.l
+		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(l(f))) }}, nil
+	case kIntSet:
+		return constInt(int64(len(x.ints))), nil
+	case kStrSet:
+		return constInt(int64(len(x.strs))), nil
+	}
+	return val{}, errUnsupported
+}
+
+func compileConditional(n *ast.ConditionalNode) (val, error) {
+	c, err := compileNode(n.Cond)
+	if err != nil {
+		return val{}, err
+	}
+	a, err := compileNode(n.Exp1)
+	if err != nil {
+		return val{}, err
+	}
+	b, err := compileNode(n.Exp2)
+	if err != nil {
+		return val{}, err
+	}
+	if c.k != kBool || a.k != b.k {
+		return val{}, errUnsupported
+	}
+	cb := c.b
+	switch a.k {
+	case kBool:
+		x, y := a.b, b.b
+		return val{k: kBool, b: func(f *flow.Flow) bool {
+			if cb(f) {
+				return x(f)
+			}
+			return y(f)
+		}}, nil
+	case kInt:
+		if a.unsigned != b.unsigned {
+			return val{}, errUnsupported // the result's float conversion would vary by branch
+		}
+		x, y := a.i, b.i
+		return val{k: kInt, unsigned: a.unsigned, i: func(f *flow.Flow) int64 {
+			if cb(f) {
+				return x(f)
+			}
+			return y(f)
+		}}, nil
+	case kFloat:
+		x, y := a.f, b.f
+		return val{k: kFloat, f: func(f *flow.Flow) float64 {
+			if cb(f) {
+				return x(f)
+			}
+			return y(f)
+		}}, nil
+	case kString:
+		x, y := a.s, b.s
+		return val{k: kString, s: func(f *flow.Flow) string {
+			if cb(f) {
+				return x(f)
+			}
+			return y(f)
+		}}, nil
+	}
+	return val{}, errUnsupported
+}

@@ -4,6 +4,15 @@
 //
 // Times are event times in Unix nanoseconds: the flows' own clock drives
 // every window, so a replay gives the same results as the live run did.
+//
+// Every store slides its windows the same way (the storetest suite pins
+// it). A window's clock is the largest event time it has seen. Event time
+// is cut into buckets of width Size/Buckets: bucket s covers
+// [s*width, (s+1)*width). A key's value is made of its updates in the
+// buckets that overlap (clock-Size, clock], so an update counts for Size
+// at least and Size+width at most. An update at or before clock-Size is
+// late: it is counted in Stats.Late and changes nothing. An update out of
+// order but inside the window goes to its own bucket.
 package window
 
 import "time"
@@ -18,6 +27,7 @@ const (
 	Top                      // heavy hitters: per-key sums in a Space-Saving sketch
 )
 
+// String returns the kind's name as rules spell it.
 func (k Kind) String() string {
 	switch k {
 	case Sum:
@@ -36,9 +46,9 @@ type Spec struct {
 	Kind          Kind          //
 	Size          time.Duration // window length
 	Buckets       int           // sub-buckets the window slides by (default 12)
-	MaxKeys       int           // cap on keys held; past it the stalest are evicted (default 100000)
+	MaxKeys       int           // Sum, Distinct: cap on keys held; past it the stalest are evicted (default 100000)
 	DistinctExact int           // Distinct: exact items per key before HyperLogLog (default 1024)
-	TopCapacity   int           // Top: counters in the Space-Saving sketch (default 1024)
+	TopCapacity   int           // Top: counters in the Space-Saving sketch, its cap on keys (default 1024)
 }
 
 // Defaults for Spec's zero fields.
@@ -69,7 +79,10 @@ func (s Spec) WithDefaults() Spec {
 // Result is what a window holds for one key right after an update.
 type Result struct {
 	Value float64 // the key's sum or distinct count over the window
-	First int64   // event time of the key's earliest update still in the window
+	// First is the event time of the key's earliest update still in the
+	// window. Once that update has expired it may be estimated, to a
+	// bucket's width, and is never before clock-Size.
+	First int64
 	Last  int64   // event time of the key's latest update
 	Total float64 // Top only: the sum over all keys in the window
 }
@@ -77,31 +90,47 @@ type Result struct {
 // Store creates windows. One store serves all rules of an engine.
 type Store interface {
 	// Window returns the window for spec, creating it. Asking twice for
-	// the same Name and Kind returns the same window, which is how windows
-	// of unchanged rules survive a reload.
+	// the same Spec (after WithDefaults) returns the same window, state
+	// and all, which is how windows of unchanged rules survive a reload.
+	// A Spec that differs (Kind, Size, ...) from the one the window of
+	// its Name was made with replaces that window with an empty one.
+	// Window fails on a Spec without a valid Kind or a positive Size.
 	Window(spec Spec) (Window, error)
-	// Claim reports whether key was not claimed within the last ttl at
-	// event time now, and claims it: suppression (one alert per rule and
-	// group per cooldown), shared by every engine that shares the store.
+	// Claim reports whether key was not claimed within ttl of event time
+	// now (before or after it), and if so claims it at now: suppression
+	// (one alert per rule and group per cooldown), shared by every engine
+	// that shares the store.
 	Claim(key []byte, now int64, ttl time.Duration) bool
+	// Close releases the store.
 	Close() error
 }
 
 // Window is one rule's sliding window, keyed by the rule's group. The
 // engine calls it from one goroutine; implementations need not lock.
 // Keys are only read during a call and may be reused by the caller.
+//
+// Each update returns the key's Result after it; a late update returns
+// the key's Result as it stands (zero for a key the window does not
+// hold). A window answers only the methods of its Kind: the others do
+// nothing and return zero.
 type Window interface {
 	// Add adds v to key's sum at event time now.
 	Add(key []byte, now int64, v float64) Result
 	// AddDistinct records item (a hash of the distinct field) for key.
+	// The count is exact up to Spec.DistinctExact items, then a
+	// HyperLogLog estimate (a few percent off), rounded.
 	AddDistinct(key []byte, now int64, item uint64) Result
 	// AddTop adds v to key in the heavy-hitter sketch; Result.Total is set.
+	// A key the sketch did not hold takes the place of the smallest
+	// counter when the sketch is full, and inherits its value: Value may
+	// overestimate the key's sum, by about Total/TopCapacity at most.
 	AddTop(key []byte, now int64, v float64) Result
 	// Rank returns key's 1-based rank by value among the keys of a Top
 	// window, or 0 when the sketch does not hold it.
 	Rank(key []byte) int
-	// Expire drops keys with nothing left in the window at event time now
-	// and returns how many it dropped. The engine calls it now and then.
+	// Expire moves the window's clock to now if that is later, drops the
+	// keys with nothing left in the window and returns how many it
+	// dropped. The engine calls it now and then.
 	Expire(now int64) int
 	Stats() Stats
 }
@@ -109,6 +138,6 @@ type Window interface {
 // Stats counts a window's keys and what it had to throw away.
 type Stats struct {
 	Keys    int    // keys held now
-	Evicted uint64 // keys evicted because MaxKeys (or TopCapacity) was reached
+	Evicted uint64 // keys with something in the window evicted because MaxKeys (or TopCapacity) was reached
 	Late    uint64 // updates older than the window, ignored
 }

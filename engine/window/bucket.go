@@ -1,0 +1,112 @@
+package window
+
+// Bucket geometry shared by every in-memory window.
+//
+// Event time is cut into buckets of width ns: bucket seq s covers
+// [s*width, (s+1)*width). A window's clock is the largest event time it
+// has seen; at clock c the window is the interval (c-size, c] and a bucket
+// is live when it overlaps it, that is when s >= floorDiv(c-size+1, width)
+// and s <= floorDiv(c, width). An update at t <= c-size is late.
+//
+// Per-key data sits in rings of ring slots indexed by seq mod ring; ring
+// is the most buckets that can be live at once, so a live bucket never
+// shares its slot with another live one.
+
+// clock is a window's event-time clock and its live bucket range.
+type clock struct {
+	size  int64 // window length, ns
+	width int64 // bucket width, ns
+	ring  int64 // slots per ring: the most buckets live at once
+
+	now     int64 // largest event time seen
+	started bool
+	lo, hi  int64 // live bucket seqs at now: [lo, hi]
+}
+
+func newClock(size int64, buckets int) clock {
+	width := size / int64(buckets)
+	if width < 1 {
+		width = 1
+	}
+	// floorDiv(c, w) - floorDiv(c-size+1, w) <= ceil((size-1)/w).
+	ring := (size-1+width-1)/width + 1
+	return clock{size: size, width: width, ring: ring}
+}
+
+// advance moves the clock to t when t is newer and reports t's bucket, or
+// ok=false when t is late.
+func (c *clock) advance(t int64) (seq int64, ok bool) {
+	if !c.started || t > c.now {
+		c.started = true
+		c.now = t
+		c.hi = floorDiv(t, c.width)
+		c.lo = floorDiv(t-c.size+1, c.width)
+		return c.hi, true
+	}
+	if t <= c.now-c.size {
+		return 0, false
+	}
+	if t >= c.hi*c.width { // common case: the current bucket
+		return c.hi, true
+	}
+	return floorDiv(t, c.width), true
+}
+
+// windowStart is the first event time inside the window.
+func (c *clock) windowStart() int64 { return c.now - c.size + 1 }
+
+// slot is seq's index in a ring.
+func (c *clock) slot(seq int64) int64 {
+	s := seq % c.ring
+	if s < 0 {
+		s += c.ring
+	}
+	return s
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// ringAdvance moves a ring's head to seq, zeroing the slots of the buckets
+// it skips over (they held buckets ring seqs older, long dead).
+func ringAdvance[T float64 | int32](c *clock, r []T, head *int64, seq int64) {
+	if seq <= *head {
+		return
+	}
+	if seq-*head >= c.ring {
+		clear(r)
+	} else {
+		for q := *head + 1; q <= seq; q++ {
+			r[c.slot(q)] = 0
+		}
+	}
+	*head = seq
+}
+
+// ringSum sums a ring's live slots: seqs in [lo, head] within the ring.
+func ringSum[T float64 | int32](c *clock, r []T, head int64) T {
+	from := max(c.lo, head-c.ring+1)
+	var sum T
+	for q := from; q <= head; q++ {
+		sum += r[c.slot(q)]
+	}
+	return sum
+}
+
+// ringFirst returns the start of the oldest live non-empty slot, clamped
+// to the window: an estimate of a key's first update once older ones have
+// expired.
+func ringFirst[T float64 | int32](c *clock, r []T, head int64) int64 {
+	start := c.windowStart()
+	for q := max(c.lo, head-c.ring+1); q <= head; q++ {
+		if r[c.slot(q)] != 0 {
+			return max(q*c.width, start)
+		}
+	}
+	return start
+}

@@ -8,20 +8,60 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowguard/flowguard/ingest/collector"
+	"github.com/flowguard/flowguard/ingest/meter"
 )
 
 // Config is the whole configuration.
 type Config struct {
 	// Rules are rule files or folders; empty means the bundled examples.
-	Rules  []string `yaml:"rules"`
-	Engine Engine   `yaml:"engine"`
-	Meter  Meter    `yaml:"meter"`
+	Rules []string `yaml:"rules"`
+	// Listen are the UDP listeners for flow export. Empty means the
+	// defaults: NetFlow on :2055, IPFIX on :4739, sFlow on :6343 (each
+	// port accepts every version; the names are for metrics).
+	Listen []collector.Config `yaml:"listen"`
+	// Sampling sets sampling rates the exporters do not send themselves.
+	Sampling Sampling `yaml:"sampling"`
+	Engine   Engine   `yaml:"engine"`
+	Meter    Meter    `yaml:"meter"`
+	HTTP     HTTP     `yaml:"http"`
+	Log      Log      `yaml:"log"`
 
 	path string
+}
+
+// DefaultListen are the listeners of a configuration that names none.
+func DefaultListen() []collector.Config {
+	return []collector.Config{
+		{Name: "netflow", Address: ":2055"},
+		{Name: "ipfix", Address: ":4739"},
+		{Name: "sflow", Address: ":6343"},
+	}
+}
+
+// Sampling configures sampling rates.
+type Sampling struct {
+	// Default applies to exporters that announce no rate (0: 1, unsampled).
+	Default uint32 `yaml:"default"`
+	// Exporters forces a rate per exporter address, over what it announces.
+	Exporters map[string]uint32 `yaml:"exporters"`
+}
+
+// HTTP configures the server for /metrics, /healthz and the API.
+type HTTP struct {
+	Listen string `yaml:"listen"` // host:port (default ":9310"; "off" disables)
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
 }
 
 // Engine tunes rule evaluation.
@@ -35,6 +75,21 @@ type Meter struct {
 	ActiveTimeout Duration `yaml:"active_timeout"` // a long flow is exported this often (0: 60s)
 	IdleTimeout   Duration `yaml:"idle_timeout"`   // a flow with no packet for this long ends (0: 15s)
 	MaxFlows      int      `yaml:"max_flows"`      // flows tracked at once (0: the meter's default)
+}
+
+// MeterConfig returns the meter's configuration for this section.
+func (m Meter) MeterConfig() meter.Config {
+	c := meter.DefaultConfig()
+	if m.ActiveTimeout > 0 {
+		c.ActiveTimeout = time.Duration(m.ActiveTimeout)
+	}
+	if m.IdleTimeout > 0 {
+		c.IdleTimeout = time.Duration(m.IdleTimeout)
+	}
+	if m.MaxFlows > 0 {
+		c.MaxFlows = m.MaxFlows
+	}
+	return c
 }
 
 // Duration is a time.Duration written as "30s", "5m", "1h".
@@ -57,6 +112,7 @@ func (c *Config) Path() string { return c.path }
 func Load(path string) (*Config, error) {
 	c := &Config{}
 	if path == "" {
+		c.withDefaults()
 		return c, nil
 	}
 	data, err := os.ReadFile(path)
@@ -69,14 +125,56 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c.path = path
+	c.withDefaults()
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
 
+// withDefaults fills what the file left out.
+func (c *Config) withDefaults() {
+	if len(c.Listen) == 0 {
+		c.Listen = DefaultListen()
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = ":9310"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
 func (c *Config) validate() error {
 	var errs []error
+	names := map[string]bool{}
+	for i, l := range c.Listen {
+		if err := l.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("listen[%d]: %w", i, err))
+		}
+		if l.Name != "" && names[l.Name] {
+			errs = append(errs, fmt.Errorf("listen[%d]: name: %q used twice", i, l.Name))
+		}
+		names[l.Name] = true
+	}
+	for a := range c.Sampling.Exporters {
+		if _, err := netip.ParseAddr(a); err != nil {
+			errs = append(errs, fmt.Errorf("sampling.exporters: %q is not an address", a))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not one of text, json", c.Log.Format))
+	}
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))
 	}

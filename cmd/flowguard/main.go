@@ -4,6 +4,7 @@
 //
 // Usage:
 //
+//	flowguard run [-c flowguard.yaml]
 //	flowguard replay [--rules PATH]... [--format json|text] FILE...
 //	flowguard rules validate PATH...
 //	flowguard rules test PATH...
@@ -42,6 +43,8 @@ func usagef(format string, args ...any) error {
 const topUsage = `flowguard: flow-based security alerting
 
 Usage:
+  flowguard run [-c flowguard.yaml] the collector daemon: NetFlow/IPFIX/sFlow in,
+                                  alerts out, /metrics and /healthz
   flowguard replay [-c FILE] [--rules PATH]... [--format json|text] FILE...
                                   replay pcap/pcapng, goflow2 JSON or nfdump CSV
                                   files through the rules on event time
@@ -65,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "run":
+		err = usagef("run: not yet")
 	case "replay":
 		err = cmdReplay(args[1:], stdout, stderr)
 	case "rules":

@@ -73,7 +73,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	start := time.Now()
 	var totals fileTotals
 	for _, path := range files {
-		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter})
+		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig()})
 		if err != nil {
 			return err
 		}

@@ -127,7 +127,9 @@ def main():
     flows = background(rng, T0, 100, 60)
     flows.append(fl(T0 + timedelta(seconds=3), "10.5.5.5", "198.51.100.23", 50001, 23, flags=SYN | 0x10 | 0x08))
     flows.append(fl(T0 + timedelta(seconds=4), "10.5.5.5", "198.51.100.23", 50002, 23, flags=SYN | 0x10 | 0x08))
-    flows.append(fl(T0 + timedelta(seconds=5), "10.5.5.6", "198.51.100.24", 50003, 445, flags=SYN))
+    flows.append(fl(T0 + timedelta(seconds=5), "10.5.5.6", "198.51.100.24", 50003, 445, flags=SYN | 0x10))
+    # A SYN probe alone is no connection: no alert.
+    flows.append(fl(T0 + timedelta(seconds=5), "10.5.5.7", "198.51.100.25", 50005, 445, flags=SYN, packets=1))
     flows.append(fl(T0 + timedelta(seconds=6), "10.5.5.5", "10.6.6.6", 50004, 23, flags=SYN | 0x10))
     write("forbidden-port-outbound", flows)
 

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// replayJSON runs `flowguard replay --format json` in-process and returns
+// the alerts and the exit code.
+func replayJSON(t *testing.T, args ...string) ([]map[string]any, []byte, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"replay", "--format", "json"}, args...), &out, &errb)
+	var alerts []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var a map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("alert line is not JSON: %v: %s", err, sc.Text())
+		}
+		alerts = append(alerts, a)
+	}
+	if code != 0 {
+		t.Logf("stderr: %s", errb.String())
+	}
+	return alerts, out.Bytes(), code
+}
+
+func hasTag(a map[string]any, tag string) bool {
+	tags, _ := a["tags"].([]any)
+	for _, x := range tags {
+		if x == tag {
+			return true
+		}
+	}
+	return false
+}
+
+func group(a map[string]any) map[string]any {
+	g, _ := a["group"].(map[string]any)
+	return g
+}
+
+// The real captures of testdata/ (see testdata/README.md) raise exactly
+// the detections they were made for, with the bundled rules, and nothing
+// on their ordinary traffic.
+func TestReplayRealCaptures(t *testing.T) {
+	cases := []struct {
+		file string
+		want []string // rule:group, in any order, and nothing else
+	}{
+		{"portscan.pcap", []string{"vertical-port-scan:dst_addr=127.0.0.9,src_addr=127.0.0.5"}},
+		{"hostsweep.pcap", []string{
+			"horizontal-host-sweep:dst_port=22,src_addr=127.0.0.6",
+			"horizontal-host-sweep:dst_port=445,src_addr=127.0.0.6",
+			"horizontal-host-sweep:dst_port=3389,src_addr=127.0.0.6",
+		}},
+		{"upload.pcap", []string{
+			"outbound-exfiltration:dst_addr=127.0.0.30,src_addr=127.0.0.7",
+			"heavy-hitter:src_addr=127.0.0.7",
+		}},
+		{"normal.pcap", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			alerts, _, code := replayJSON(t, filepath.Join("..", "..", "testdata", c.file))
+			if code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			got := map[string]bool{}
+			for _, a := range alerts {
+				got[key(a)] = true
+				if strings.Contains(a["rule"].(string), "scan") || strings.Contains(a["rule"].(string), "sweep") {
+					if !hasTag(a, "T1046") {
+						t.Errorf("%s lacks T1046: %v", a["rule"], a["tags"])
+					}
+				}
+			}
+			if len(got) != len(alerts) {
+				t.Errorf("%d alerts for %d distinct rule/groups: suppression failed", len(alerts), len(got))
+			}
+			for _, w := range c.want {
+				if !got[w] {
+					t.Errorf("missing alert %s", w)
+				}
+				delete(got, w)
+			}
+			for k := range got {
+				t.Errorf("unexpected alert %s", k)
+			}
+		})
+	}
+}
+
+func key(a map[string]any) string {
+	var parts []string
+	for k, v := range group(a) {
+		b, _ := json.Marshal(v)
+		parts = append(parts, k+"="+strings.Trim(string(b), `"`))
+	}
+	sort.Strings(parts)
+	return a["rule"].(string) + ":" + strings.Join(parts, ",")
+}
+
+// The alert JSON carries every field of the contract, and event times.
+func TestAlertJSONContract(t *testing.T) {
+	alerts, _, _ := replayJSON(t, filepath.Join("..", "..", "testdata", "portscan.pcap"))
+	if len(alerts) == 0 {
+		t.Fatal("no alert")
+	}
+	a := alerts[0]
+	for _, k := range []string{"id", "rule", "name", "severity", "tags", "group", "value", "threshold", "window",
+		"first_seen", "last_seen", "fired_at", "message", "enrichment", "sampling_rate", "samples"} {
+		if _, ok := a[k]; !ok {
+			t.Errorf("alert lacks %q", k)
+		}
+	}
+	if !strings.HasPrefix(a["fired_at"].(string), "2026-11-27T21:40:") {
+		t.Errorf("fired_at %v is not the capture's own time", a["fired_at"])
+	}
+	samples, _ := a["samples"].([]any)
+	if len(samples) == 0 || len(samples) > 5 {
+		t.Errorf("%d samples", len(samples))
+	}
+}
+
+// Replaying the same input twice gives byte-identical alerts.
+func TestReplayTwiceIsByteIdentical(t *testing.T) {
+	demo := filepath.Join("..", "..", "testdata", "demo.pcap")
+	_, a, _ := replayJSON(t, demo)
+	_, b, _ := replayJSON(t, demo)
+	if len(a) == 0 {
+		t.Fatal("the demo raised no alert")
+	}
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two replays differ:\n%s\n---\n%s", a, b)
+	}
+}
+
+// A bad rule file exits 2 and names every error as file:line:col.
+func TestBadRulesExit2WithEveryError(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`rules:
+  - id: one
+    severity: urgent
+    where: "dst_prot == 22"
+  - id: two
+    severity: high
+    distinct: dst_port
+    group_by: [src_adr]
+    window: 1m
+    threshold: 0
+`), 0o644)
+	var out, errb bytes.Buffer
+	code := run([]string{"rules", "validate", bad}, &out, &errb)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; stderr %s", code, errb.String())
+	}
+	lines := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(bad) + `:\d+:\d+: rule "(one|two)": `).FindAllString(errb.String(), -1)
+	if len(lines) < 4 {
+		t.Fatalf("want 4 errors as file:line:col, got %d:\n%s", len(lines), errb.String())
+	}
+	// replay refuses the same rules with exit 2 too.
+	code = run([]string{"replay", "--rules", bad, filepath.Join("..", "..", "testdata", "normal.pcap")}, &out, &errb)
+	if code != 2 {
+		t.Fatalf("replay with bad rules: exit %d, want 2", code)
+	}
+}
+
+// `rules test` passes on the bundled pack and fails, saying how, when a
+// fixture expects what does not happen.
+func TestRulesTest(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"rules", "test", filepath.Join("..", "..", "examples", "rules")}, &out, &errb); code != 0 {
+		t.Fatalf("bundled pack: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	// A copy of the pack whose scan fixture expects a different value.
+	dir := t.TempDir()
+	copyDir(t, filepath.Join("..", "..", "examples", "rules"), dir)
+	exp := filepath.Join(dir, "tests", "vertical-port-scan", "expected.jsonl")
+	os.WriteFile(exp, []byte(`{"rule":"vertical-port-scan","value":99}`+"\n"), 0o644)
+	out.Reset()
+	code := run([]string{"rules", "test", dir}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	s := out.String()
+	if !strings.Contains(s, "FAIL") || !strings.Contains(s, `missing:    line 1: {"rule":"vertical-port-scan","value":99}`) ||
+		!strings.Contains(s, `unexpected: {"rule":"vertical-port-scan","group":{"dst_addr":"10.1.2.3","src_addr":"203.0.113.50"},"value":100}`) {
+		t.Fatalf("output does not say how the case failed:\n%s", s)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

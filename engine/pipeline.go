@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+// Pipeline feeds an engine from several sources running on their own
+// goroutines. Handle copies a batch into a pooled buffer and queues it; one
+// goroutine (Run) processes the queue in order. When the queue is full,
+// Handle waits: the sources' socket buffers absorb bursts, and what the
+// kernel then drops is counted there.
+type Pipeline struct {
+	eng   *Engine
+	queue chan *[]flow.Flow
+	pool  sync.Pool
+
+	queued   atomic.Uint64
+	maxDepth atomic.Int64
+	mu       sync.Mutex // guards Process against Do
+}
+
+// NewPipeline returns a pipeline with room for depth batches.
+func NewPipeline(eng *Engine, depth int) *Pipeline {
+	if depth <= 0 {
+		depth = 256
+	}
+	p := &Pipeline{eng: eng, queue: make(chan *[]flow.Flow, depth)}
+	p.pool.New = func() any { b := make([]flow.Flow, 0, 256); return &b }
+	return p
+}
+
+// Handle is an ingest.Handler: safe for concurrent use by many sources.
+func (p *Pipeline) Handle(batch []flow.Flow) {
+	if len(batch) == 0 {
+		return
+	}
+	b := p.pool.Get().(*[]flow.Flow)
+	*b = append((*b)[:0], batch...)
+	p.queue <- b
+	p.queued.Add(uint64(len(batch)))
+	if d := int64(len(p.queue)); d > p.maxDepth.Load() {
+		p.maxDepth.Store(d)
+	}
+}
+
+// Run processes queued batches until ctx is done, then drains what is
+// queued and returns.
+func (p *Pipeline) Run(ctx context.Context) {
+	for {
+		select {
+		case b := <-p.queue:
+			p.process(b)
+		case <-ctx.Done():
+			for {
+				select {
+				case b := <-p.queue:
+					p.process(b)
+				default:
+					p.Do(func(e *Engine) { e.Flush() })
+					return
+				}
+			}
+		}
+	}
+}
+
+func (p *Pipeline) process(b *[]flow.Flow) {
+	p.mu.Lock()
+	p.eng.Process(*b)
+	p.mu.Unlock()
+	*b = (*b)[:0]
+	p.pool.Put(b)
+}
+
+// Do runs fn with the engine while no batch is being processed: for
+// snapshots and swaps from other goroutines.
+func (p *Pipeline) Do(fn func(*Engine)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fn(p.eng)
+}
+
+// Depth returns the batches waiting now and the most seen waiting.
+func (p *Pipeline) Depth() (now, max int) {
+	return len(p.queue), int(p.maxDepth.Load())
+}
+
+// Queued returns the flows queued since start.
+func (p *Pipeline) Queued() uint64 { return p.queued.Load() }

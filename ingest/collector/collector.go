@@ -1,0 +1,294 @@
+// Package collector receives flow export datagrams (NetFlow v1/v5/v7/v8/v9,
+// IPFIX, sFlow v5) on UDP sockets and hands decoded flows on. One socket
+// may carry several versions: the version is read from each datagram.
+//
+// Datagrams are read in batches (recvmmsg on Linux), never one system call
+// per flow, and decoded on the listener's goroutine by per-listener
+// decoders that keep templates per exporter.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest"
+)
+
+// Decoder decodes one export datagram from src, appending flows to out.
+type Decoder interface {
+	Decode(src netip.AddrPort, now time.Time, payload []byte, out []flow.Flow) ([]flow.Flow, error)
+}
+
+// Decoders are the decoders a listener dispatches to by version. A nil
+// decoder means datagrams of that family are counted as unsupported.
+type Decoders struct {
+	NetFlow Decoder // NetFlow v1, v5, v7, v8, v9 and IPFIX
+	SFlow   Decoder // sFlow v5
+}
+
+// Config configures one UDP listener.
+type Config struct {
+	Name       string   `yaml:"name"`        // for logs and metrics (default: the address)
+	Address    string   `yaml:"address"`     // host:port, e.g. ":2055" or "127.0.0.1:4739"
+	ReadBuffer int      `yaml:"read_buffer"` // socket receive buffer in bytes (default 8 MiB)
+	Allow      []string `yaml:"allow"`       // exporter addresses or CIDRs allowed; empty allows all
+	Batch      int      `yaml:"batch"`       // datagrams per read (default 64)
+}
+
+// Defaults.
+const (
+	DefaultReadBuffer = 8 << 20
+	DefaultBatch      = 64
+	maxDatagram       = 65535
+	flowBatch         = 256
+)
+
+// Validate checks the configuration and names the field at fault.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := net.ResolveUDPAddr("udp", c.Address); err != nil || c.Address == "" {
+		errs = append(errs, fmt.Errorf("address: %q is not host:port", c.Address))
+	}
+	if c.ReadBuffer < 0 {
+		errs = append(errs, errors.New("read_buffer: must be >= 0"))
+	}
+	if _, err := parseAllow(c.Allow); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Batch < 0 || c.Batch > 1024 {
+		errs = append(errs, errors.New("batch: must be between 1 and 1024"))
+	}
+	return errors.Join(errs...)
+}
+
+// Stats counts what a listener received.
+type Stats struct {
+	Datagrams   uint64 // datagrams read
+	Bytes       uint64 // bytes read
+	Flows       uint64 // flows decoded and handed on
+	Denied      uint64 // datagrams from exporters outside Allow
+	Malformed   uint64 // datagrams a decoder rejected
+	Unsupported uint64 // datagrams of no known version (or no decoder for it)
+	ReadErrors  uint64 // failed reads
+	KernelDrops uint64 // datagrams the kernel dropped for a full socket buffer (Linux)
+}
+
+// Listener is one bound UDP socket.
+type Listener struct {
+	cfg   Config
+	allow []netip.Prefix
+	conn  *net.UDPConn
+	dec   Decoders
+	port  int
+
+	datagrams, bytes, flows, denied, malformed, unsupported, readErrors atomic.Uint64
+	lastErr                                                             atomic.Pointer[string]
+}
+
+// Listen binds the socket at once, so that a port in use is an error at
+// start, not later.
+func Listen(cfg Config, dec Decoders) (*Listener, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Address
+	}
+	if cfg.ReadBuffer == 0 {
+		cfg.ReadBuffer = DefaultReadBuffer
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = DefaultBatch
+	}
+	addr, err := net.ResolveUDPAddr("udp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+	}
+	// The kernel may grant less than asked (net.core.rmem_max); drops
+	// then show in KernelDrops.
+	_ = conn.SetReadBuffer(cfg.ReadBuffer)
+	allow, _ := parseAllow(cfg.Allow)
+	l := &Listener{cfg: cfg, allow: allow, conn: conn, dec: dec}
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		l.port = ua.Port
+	}
+	return l, nil
+}
+
+// Close releases the socket of a listener that will not Run.
+func (l *Listener) Close() error { return l.conn.Close() }
+
+// Name returns the listener's name.
+func (l *Listener) Name() string { return l.cfg.Name }
+
+// Addr returns the bound address (useful with port 0).
+func (l *Listener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// Stats returns the listener's counters; safe from any goroutine.
+func (l *Listener) Stats() Stats {
+	return Stats{
+		Datagrams:   l.datagrams.Load(),
+		Bytes:       l.bytes.Load(),
+		Flows:       l.flows.Load(),
+		Denied:      l.denied.Load(),
+		Malformed:   l.malformed.Load(),
+		Unsupported: l.unsupported.Load(),
+		ReadErrors:  l.readErrors.Load(),
+		KernelDrops: kernelDrops(l.port),
+	}
+}
+
+// LastError returns the last decode error seen, for logs and status.
+func (l *Listener) LastError() string {
+	if p := l.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// Run reads and decodes datagrams until ctx is done, handing flows to h in
+// batches. It closes the socket when it returns.
+func (l *Listener) Run(ctx context.Context, h ingest.Handler) error {
+	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
+	defer stop()
+	defer l.conn.Close()
+
+	var rd batchReader
+	if ua, ok := l.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
+		rd = ipv4.NewPacketConn(l.conn)
+	} else {
+		rd = ipv6.NewPacketConn(l.conn)
+	}
+	msgs := make([]ipv4.Message, l.cfg.Batch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+	}
+	out := make([]flow.Flow, 0, flowBatch*2)
+	for {
+		n, err := rd.ReadBatch(msgs, 0)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return ctx.Err()
+			}
+			l.readErrors.Add(1)
+			continue
+		}
+		now := time.Now()
+		for i := range msgs[:n] {
+			m := &msgs[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			src := ua.AddrPort()
+			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+			before := len(out)
+			out = l.datagram(src, now, m.Buffers[0][:m.N], out)
+			l.flows.Add(uint64(len(out) - before))
+			if len(out) >= flowBatch {
+				h(out)
+				out = out[:0]
+			}
+		}
+		if len(out) > 0 {
+			h(out)
+			out = out[:0]
+		}
+	}
+}
+
+// datagram counts, filters and decodes one datagram.
+func (l *Listener) datagram(src netip.AddrPort, now time.Time, p []byte, out []flow.Flow) []flow.Flow {
+	l.datagrams.Add(1)
+	l.bytes.Add(uint64(len(p)))
+	if len(l.allow) > 0 && !allowed(l.allow, src.Addr()) {
+		l.denied.Add(1)
+		return out
+	}
+	var dec Decoder
+	switch Family(p) {
+	case FamilyNetFlow:
+		dec = l.dec.NetFlow
+	case FamilySFlow:
+		dec = l.dec.SFlow
+	}
+	if dec == nil {
+		l.unsupported.Add(1)
+		return out
+	}
+	res, err := dec.Decode(src, now, p, out)
+	if err != nil {
+		l.malformed.Add(1)
+		s := fmt.Sprintf("%s: %v", src, err)
+		l.lastErr.Store(&s)
+	}
+	return res
+}
+
+// parseAllow reads addresses and CIDRs; a bare address allows that host.
+func parseAllow(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("allow[%d]: %q is neither an address nor a CIDR", i, s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func allowed(nets []netip.Prefix, a netip.Addr) bool {
+	for _, p := range nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Export families, read from a datagram's first bytes.
+const (
+	FamilyUnknown = iota
+	FamilyNetFlow
+	FamilySFlow
+)
+
+// Family tells NetFlow/IPFIX (a 16-bit version 1, 5, 7, 8, 9 or 10) from
+// sFlow (a 32-bit version 5) by the datagram's first bytes.
+func Family(p []byte) int {
+	if len(p) < 4 {
+		return FamilyUnknown
+	}
+	v := uint16(p[0])<<8 | uint16(p[1])
+	switch v {
+	case 1, 5, 7, 8, 9, 10:
+		return FamilyNetFlow
+	case 0:
+		if p[2] == 0 && p[3] == 5 {
+			return FamilySFlow
+		}
+	}
+	return FamilyUnknown
+}

@@ -1,0 +1,200 @@
+// Package file opens any input `flowguard replay` accepts and tells which
+// kind it is from the content, not the name: pcap and pcapng captures
+// (metered into flows by ingest/pcap), JSON lines (goflow2's or flowguard's)
+// and nfdump CSV (ingest/flowfile). Gzip-compressed files are decompressed
+// on the fly.
+package file
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/flowguard/flowguard/ingest"
+	"github.com/flowguard/flowguard/ingest/flowfile"
+	"github.com/flowguard/flowguard/ingest/meter"
+	"github.com/flowguard/flowguard/ingest/pcap"
+)
+
+// Format is the kind of an input file.
+type Format uint8
+
+// Formats Open recognises.
+const (
+	Unknown Format = iota
+	Pcap
+	PcapNG
+	JSONLines
+	NfdumpCSV
+)
+
+// String names the format as replay prints it.
+func (f Format) String() string {
+	switch f {
+	case Pcap:
+		return "pcap"
+	case PcapNG:
+		return "pcapng"
+	case JSONLines:
+		return "json lines"
+	case NfdumpCSV:
+		return "nfdump csv"
+	}
+	return "unknown"
+}
+
+// Options configure the sources Open returns.
+type Options struct {
+	// Meter tunes how captured packets become flows (pcap, pcapng).
+	Meter meter.Config
+	// Datagram, when set, sees captured UDP datagrams first and consumes
+	// those it returns true for (captured NetFlow/IPFIX/sFlow export).
+	Datagram func(ts time.Time, src, dst netip.AddrPort, payload []byte) bool
+	// FlowFile tunes the JSON lines and CSV reader; its Name and Format
+	// are set by Open.
+	FlowFile flowfile.Options
+}
+
+// Source is what Open returns: an ingest.Source that also counts what it
+// read. Run reads the file once and closes it.
+type Source interface {
+	ingest.Source
+	Stats() ingest.Stats
+}
+
+// ErrUnknownFormat is returned for content that is none of the formats.
+var ErrUnknownFormat = errors.New("unknown format (expected pcap, pcapng, JSON lines or nfdump CSV)")
+
+// Detect names the format of a file from its first bytes (a few hundred
+// bytes; the first line decides for text). Compressed content is Unknown:
+// Open decompresses before it detects.
+func Detect(head []byte) Format {
+	if len(head) >= 4 {
+		if binary.BigEndian.Uint32(head) == pcapNGMagic {
+			return PcapNG
+		}
+		if pcap.IsCapture(head) {
+			return Pcap
+		}
+	}
+	switch flowfile.Detect(head) {
+	case flowfile.JSONLines:
+		return JSONLines
+	case flowfile.NfdumpCSV:
+		return NfdumpCSV
+	}
+	return Unknown
+}
+
+// pcapNGMagic is the block type of a pcapng Section Header Block, the same
+// in either byte order.
+const pcapNGMagic = 0x0a0d0d0a
+
+// sniffBytes is how much of a file Open reads to decide its format.
+const sniffBytes = 4096
+
+// Open opens path, detects its format from its content and returns a source
+// for it. The file is closed when the source's Run returns.
+func Open(path string, opts Options) (Source, Format, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Unknown, err
+	}
+	br := bufio.NewReaderSize(f, sniffBytes)
+	var (
+		rd     io.Reader = br
+		closer io.Closer = f
+		zipped bool
+	)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, Unknown, fmt.Errorf("%s: gzip: %w", path, err)
+		}
+		zipped = true
+		zbr := bufio.NewReaderSize(zr, sniffBytes)
+		rd, closer = zbr, multiCloser{zr, f}
+		br = zbr
+	}
+	head, err := br.Peek(sniffBytes)
+	if err != nil && !errors.Is(err, io.EOF) {
+		closer.Close()
+		return nil, Unknown, fmt.Errorf("%s: %w", path, err)
+	}
+	format := Detect(head)
+	switch format {
+	case Pcap, PcapNG:
+		cfg := pcap.Config{Meter: opts.Meter, Datagram: opts.Datagram}
+		var r *pcap.Reader
+		if zipped {
+			r, err = pcap.New(rd, path, cfg)
+		} else {
+			closer.Close()
+			closer = nil
+			r, err = pcap.Open(path, cfg) // knows the file's size, for progress
+		}
+		if err != nil {
+			if closer != nil {
+				closer.Close()
+			}
+			return nil, format, err
+		}
+		if closer == nil {
+			closer = r
+		}
+		return &pcapSource{Reader: r, closer: closer}, format, nil
+	case JSONLines, NfdumpCSV:
+		closer.Close() // flowfile opens the file again, gzip and all
+		fo := opts.FlowFile
+		fo.Name = path
+		fo.Format = flowfile.JSONLines
+		if format == NfdumpCSV {
+			fo.Format = flowfile.NfdumpCSV
+		}
+		r, err := flowfile.Open(path, fo)
+		if err != nil {
+			return nil, format, err
+		}
+		return r, format, nil
+	}
+	closer.Close()
+	if len(head) == 0 {
+		return nil, Unknown, fmt.Errorf("%s: empty file", path)
+	}
+	return nil, Unknown, fmt.Errorf("%s: %w", path, ErrUnknownFormat)
+}
+
+// pcapSource adapts a pcap.Reader to Source and closes its input after Run.
+type pcapSource struct {
+	*pcap.Reader
+	closer io.Closer
+}
+
+func (s *pcapSource) Stats() ingest.Stats { return s.Reader.Stats().Ingest() }
+
+// Run meters the capture into flows for h, then closes the file.
+func (s *pcapSource) Run(ctx context.Context, h ingest.Handler) error {
+	err := s.Reader.Run(ctx, h)
+	if cerr := s.closer.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	var errs []error
+	for _, c := range m {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -82,7 +82,7 @@ type ruleState struct {
 // New builds an engine for a rule set.
 func New(cfg Config, set *rules.Set) (*Engine, error) {
 	if cfg.Store == nil {
-		cfg.Store = window.NewMemory()
+		cfg.Store = window.NewMemoryStore()
 	}
 	if cfg.ExpireEvery <= 0 {
 		cfg.ExpireEvery = 10 * time.Second
@@ -162,7 +162,7 @@ func (e *Engine) process(f *flow.Flow) {
 				value /= rs.window
 			}
 			if value < r.Threshold {
-				rs.remember(f)
+				rs.remember(f, value)
 				continue
 			}
 		case rules.Distinct:
@@ -170,7 +170,7 @@ func (e *Engine) process(f *flow.Flow) {
 			res = rs.win.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
 			value = res.Value
 			if value < r.Threshold {
-				rs.remember(f)
+				rs.remember(f, value)
 				continue
 			}
 		case rules.Top:
@@ -180,17 +180,17 @@ func (e *Engine) process(f *flow.Flow) {
 				value /= rs.window
 			}
 			if value < r.Threshold || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
-				rs.remember(f)
+				rs.remember(f, value)
 				continue
 			}
 			if r.TopK > 0 {
 				if rank := rs.win.Rank(rs.key); rank == 0 || rank > r.TopK {
-					rs.remember(f)
+					rs.remember(f, value)
 					continue
 				}
 			}
 		}
-		rs.remember(f)
+		rs.remember(f, value)
 		rs.fire(e, f, now, res, value)
 	}
 }
@@ -212,8 +212,15 @@ func (rs *ruleState) metric(f *flow.Flow) float64 {
 	return v
 }
 
-// remember puts a matching flow in the rule's ring of recent flows.
-func (rs *ruleState) remember(f *flow.Flow) {
+// remember puts a matching flow in the rule's ring of recent flows, from
+// which an alert takes its samples. Only flows of groups at least half way
+// to the threshold are kept: copying every flow would cost more than the
+// rest of the evaluation, and the flows that lead up to an alert are the
+// ones worth showing.
+func (rs *ruleState) remember(f *flow.Flow, value float64) {
+	if value < rs.r.Threshold/2 {
+		return
+	}
 	s := &rs.ring[rs.ringN%samplesPerRule]
 	s.group = xxhash.Sum64(rs.key)
 	s.flow = *f

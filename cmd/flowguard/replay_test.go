@@ -165,7 +165,7 @@ func TestBadRulesExit2WithEveryError(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("exit %d, want 2; stderr %s", code, errb.String())
 	}
-	lines := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(bad) + `:\d+:\d+: rule "(one|two)": `).FindAllString(errb.String(), -1)
+	lines := regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(bad)+`:\d+:\d+: rule "(one|two)": `).FindAllString(errb.String(), -1)
 	if len(lines) < 4 {
 		t.Fatalf("want 4 errors as file:line:col, got %d:\n%s", len(lines), errb.String())
 	}

@@ -38,6 +38,11 @@ type Config struct {
 	// MaxKeys caps the keys each rule's window holds (default
 	// window.DefaultMaxKeys).
 	MaxKeys int
+	// Observe, when set, sees every value an aggregate rule computes for
+	// a matching flow (the same value the threshold is compared with),
+	// before the comparison: the tuning report's input. It runs on the
+	// engine goroutine; group is only valid during the call.
+	Observe func(r *rules.Rule, group []byte, value float64, f *flow.Flow)
 }
 
 // Engine runs one rule set. Process must be called from one goroutine at a
@@ -161,6 +166,9 @@ func (e *Engine) process(f *flow.Flow) {
 			if r.Rate {
 				value /= rs.window
 			}
+			if e.cfg.Observe != nil {
+				e.cfg.Observe(r, rs.key, value, f)
+			}
 			if value < r.Threshold {
 				rs.remember(f, value)
 				continue
@@ -169,6 +177,9 @@ func (e *Engine) process(f *flow.Flow) {
 			rs.item = r.DistinctField.AppendKey(rs.item[:0], f)
 			res = rs.win.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
 			value = res.Value
+			if e.cfg.Observe != nil {
+				e.cfg.Observe(r, rs.key, value, f)
+			}
 			if value < r.Threshold {
 				rs.remember(f, value)
 				continue
@@ -178,6 +189,9 @@ func (e *Engine) process(f *flow.Flow) {
 			value = res.Value
 			if r.Rate {
 				value /= rs.window
+			}
+			if e.cfg.Observe != nil {
+				e.cfg.Observe(r, rs.key, value, f)
 			}
 			if value < r.Threshold || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
 				rs.remember(f, value)

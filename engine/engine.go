@@ -68,14 +68,15 @@ type sample struct {
 }
 
 type ruleState struct {
-	r      *rules.Rule
-	win    window.Window
-	key    []byte
-	item   []byte
-	claim  []byte
-	ring   [samplesPerRule]sample
-	ringN  int
-	window float64 // seconds, for rates
+	r       *rules.Rule
+	win     window.Window
+	key     []byte
+	item    []byte
+	claim   []byte
+	version string
+	ring    [samplesPerRule]sample
+	ringN   int
+	window  float64 // seconds, for rates
 
 	evaluated  atomic.Uint64
 	matched    atomic.Uint64
@@ -96,10 +97,46 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 		cfg.Emit = func(*alert.Alert) {}
 	}
 	e := &Engine{cfg: cfg}
+	states, err := e.states(set, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.rules = states
+	return e, nil
+}
+
+// Reload swaps in a new rule set. Rules whose definition did not change
+// keep their windows, counters and samples; new and changed rules start
+// empty. On error the engine keeps its current rules. Call it from the
+// goroutine that calls Process (see Pipeline.Do).
+func (e *Engine) Reload(set *rules.Set) error {
+	old := map[string]*ruleState{}
+	for _, rs := range e.rules {
+		old[rs.r.ID] = rs
+	}
+	states, err := e.states(set, old)
+	if err != nil {
+		return err
+	}
+	e.rules = states
+	e.snapshot()
+	return nil
+}
+
+// states builds the per-rule state of a set, carrying over the state of
+// unchanged rules from old.
+func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState, error) {
+	var out []*ruleState
 	for _, r := range set.Rules {
-		rs := &ruleState{r: r, window: r.Window.Seconds()}
+		version := Version(r)
+		if prev, ok := old[r.ID]; ok && prev.version == version {
+			prev.r = r
+			out = append(out, prev)
+			continue
+		}
+		rs := &ruleState{r: r, window: r.Window.Seconds(), version: version}
 		if r.Aggregate != rules.PerFlow {
-			spec := window.Spec{Name: r.ID, Size: r.Window, MaxKeys: cfg.MaxKeys}
+			spec := window.Spec{Name: r.ID, Version: version, Size: r.Window, MaxKeys: e.cfg.MaxKeys}
 			switch r.Aggregate {
 			case rules.Sum:
 				spec.Kind = window.Sum
@@ -108,15 +145,43 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 			case rules.Top:
 				spec.Kind = window.Top
 			}
-			w, err := cfg.Store.Window(spec)
+			w, err := e.cfg.Store.Window(spec)
 			if err != nil {
 				return nil, fmt.Errorf("rule %q: window: %w", r.ID, err)
 			}
 			rs.win = w
 		}
-		e.rules = append(e.rules, rs)
+		out = append(out, rs)
 	}
-	return e, nil
+	return out, nil
+}
+
+// Version fingerprints what a rule's window depends on: its condition,
+// exceptions, aggregate, fields, window and scale. Thresholds, severity,
+// suppression and messages may change without losing the window.
+func Version(r *rules.Rule) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d|%v|%g|%v|%s", r.Aggregate, r.Rate, r.Scale, r.Window, cond(r.Where))
+	for _, c := range r.Exceptions {
+		fmt.Fprintf(h, "|x:%s", cond(c))
+	}
+	if r.Metric != nil {
+		fmt.Fprintf(h, "|m:%s", r.Metric.Name)
+	}
+	if r.DistinctField != nil {
+		fmt.Fprintf(h, "|d:%s", r.DistinctField.Name)
+	}
+	for _, g := range r.GroupBy {
+		fmt.Fprintf(h, "|g:%s", g.Name)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+func cond(c *rules.Condition) string {
+	if c == nil {
+		return ""
+	}
+	return c.String()
 }
 
 // Process runs a batch of flows through enrichment and every rule. The

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"net/netip"
 	"testing"
 	"time"
@@ -275,4 +276,45 @@ func BenchmarkEngineExamplePack(b *testing.B) {
 		round++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
+}
+
+// A reload keeps the window of a rule whose definition did not change
+// (a new threshold applies to the counts so far), starts a changed rule
+// afresh, and runs a new rule on the next flows.
+func TestReloadCarriesUnchangedWindows(t *testing.T) {
+	e, got := collect(t, mustRules(t, scanRule))
+	for i := range 8 {
+		e.Process([]flow.Flow{synFlow("10.0.0.5", "10.0.0.9", uint16(i), t0.Add(time.Duration(i)*time.Second))})
+	}
+	if len(*got) != 0 {
+		t.Fatalf("%d alerts before the reload", len(*got))
+	}
+	lowered := strings.Replace(scanRule, "threshold: 10", "threshold: 9", 1) + `
+  - id: telnet
+    severity: low
+    where: "dst_port == 23"
+    group_by: [src_addr]
+`
+	if err := e.Reload(mustRules(t, lowered)); err != nil {
+		t.Fatal(err)
+	}
+	// The 9th distinct port crosses the new threshold: the first 8 were kept.
+	e.Process([]flow.Flow{synFlow("10.0.0.5", "10.0.0.9", 100, t0.Add(9*time.Second))})
+	if len(*got) != 1 || (*got)[0].Value != 9 {
+		t.Fatalf("after reload: %d alerts, want 1 with value 9", len(*got))
+	}
+	e.Process([]flow.Flow{synFlow("10.0.0.7", "10.0.0.9", 23, t0.Add(10*time.Second))})
+	if len(*got) != 2 || (*got)[1].Rule != "telnet" {
+		t.Fatalf("the new rule did not fire: %d alerts", len(*got))
+	}
+	// Changing group_by is another window: counting starts again.
+	regrouped := strings.Replace(lowered, "group_by: [src_addr, dst_addr]", "group_by: [src_addr]", 1)
+	if err := e.Reload(mustRules(t, regrouped)); err != nil {
+		t.Fatal(err)
+	}
+	e.Process([]flow.Flow{synFlow("10.0.0.6", "10.0.0.9", 1, t0.Add(11*time.Second))})
+	e.Flush()
+	if st := e.Stats(); st.Rules[0].Window.Keys != 1 {
+		t.Errorf("regrouped rule kept %d keys, want a fresh window with 1", st.Rules[0].Window.Keys)
+	}
 }

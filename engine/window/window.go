@@ -43,6 +43,7 @@ func (k Kind) String() string {
 // Spec describes one rule's window. Zero fields take the defaults below.
 type Spec struct {
 	Name          string        // the rule id; names the window in a shared store
+	Version       string        // the rule's definition: another version is another window
 	Kind          Kind          //
 	Size          time.Duration // window length
 	Buckets       int           // sub-buckets the window slides by (default 12)

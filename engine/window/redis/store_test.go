@@ -1,0 +1,373 @@
+package rediswindow_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flowguard/flowguard/engine/window"
+	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
+	"github.com/flowguard/flowguard/engine/window/redis/internal/redistest"
+	"github.com/flowguard/flowguard/engine/window/storetest"
+)
+
+// t0 is an event time on a minute boundary.
+const t0 = int64(1_699_999_980) * int64(time.Second)
+
+func sec(s float64) int64 { return t0 + int64(s*float64(time.Second)) }
+
+var prefixes atomic.Int64
+
+// open opens a store on url with a key prefix of its own, unless prefix
+// is given, and closes it when the test ends.
+func open(tb testing.TB, cfg rediswindow.Config) *rediswindow.Store {
+	tb.Helper()
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = fmt.Sprintf("test%d:", prefixes.Add(1))
+	}
+	s, err := rediswindow.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openWindow(tb testing.TB, s window.Store, spec window.Spec) window.Window {
+	tb.Helper()
+	w, err := s.Window(spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return w
+}
+
+func TestConformanceStandalone(t *testing.T) {
+	srv := redistest.StartServer(t)
+	storetest.Run(t, func(t *testing.T) window.Store {
+		return open(t, rediswindow.Config{URL: "redis://" + srv.Addr + "/0", FlushInterval: 20 * time.Millisecond})
+	})
+}
+
+func TestConformanceCluster(t *testing.T) {
+	nodes := redistest.StartCluster(t, 3)
+	url := "redis+cluster://" + strings.Join(redistest.Addrs(nodes), ",")
+	storetest.Run(t, func(t *testing.T) window.Store {
+		return open(t, rediswindow.Config{URL: url, FlushInterval: 20 * time.Millisecond})
+	})
+}
+
+// eventually retries f every 10ms for up to 10s.
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A port scan whose flows alternate between two instances is one scan to
+// both once they have flushed; two memory stores each see half of it.
+func TestSharedPortScan(t *testing.T) {
+	for _, mode := range []string{"standalone", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			var cfg rediswindow.Config
+			if mode == "standalone" {
+				cfg.URL = "redis://" + redistest.StartServer(t).Addr
+			} else {
+				cfg.Addrs = redistest.Addrs(redistest.StartCluster(t, 3))
+			}
+			cfg.FlushInterval = 20 * time.Millisecond
+			cfg.KeyPrefix = fmt.Sprintf("scan%d:", prefixes.Add(1))
+			a, b := open(t, cfg), open(t, cfg)
+			testSharedPortScan(t, a, b, true)
+		})
+	}
+	t.Run("memory", func(t *testing.T) {
+		testSharedPortScan(t, window.NewMemoryStore(), window.NewMemoryStore(), false)
+	})
+}
+
+func testSharedPortScan(t *testing.T, a, b window.Store, shared bool) {
+	const (
+		ports     = 200
+		threshold = 150
+	)
+	spec := window.Spec{Name: "vertical-port-scan", Kind: window.Distinct, Size: time.Minute}
+	wa, wb := openWindow(t, a, spec), openWindow(t, b, spec)
+	key := []byte("198.51.100.23|10.20.30.40")
+	var ra, rb window.Result
+	for p := range ports {
+		now := sec(float64(p) / 10) // 20s of scanning
+		if p%2 == 0 {
+			ra = wa.AddDistinct(key, now, uint64(p))
+		} else {
+			rb = wb.AddDistinct(key, now, uint64(p))
+		}
+	}
+	t.Logf("right after the scan: a=%v b=%v", ra.Value, rb.Value)
+	if !shared {
+		if ra.Value >= threshold || rb.Value >= threshold {
+			t.Errorf("memory stores: a=%v b=%v, want both below %d", ra.Value, rb.Value, threshold)
+		}
+		return
+	}
+	// The scan goes on slowly (a flow a second): after a flush each
+	// instance's next flow sees the whole scan.
+	for _, side := range []struct {
+		name string
+		w    window.Window
+		port uint64
+	}{{"a", wa, 0}, {"b", wb, 1}} {
+		now := sec(20)
+		eventually(t, side.name+" sees the whole scan", func() bool {
+			now += int64(time.Millisecond)
+			r := side.w.AddDistinct(key, now, side.port) // a port it had seen
+			return r.Value >= threshold
+		})
+		r := side.w.AddDistinct(key, now, side.port)
+		if r.Value < ports-4 || r.Value > ports+4 {
+			t.Errorf("%s: Value = %v, want %d ± 2%%", side.name, r.Value, ports)
+		}
+	}
+	// One alert between them.
+	claim := []byte("vertical-port-scan\x00" + string(key))
+	if !a.Claim(claim, sec(21), 5*time.Minute) {
+		t.Error("a: first claim refused")
+	}
+	if b.Claim(claim, sec(22), 5*time.Minute) {
+		t.Error("b: claim granted after a's")
+	}
+}
+
+// Sums and heavy hitters add up across instances too, and the others'
+// part of a sum slides with the window.
+func TestSharedSumAndTop(t *testing.T) {
+	cfg := rediswindow.Config{
+		URL:           "redis://" + redistest.StartServer(t).Addr,
+		FlushInterval: 20 * time.Millisecond,
+		KeyPrefix:     "sumtop:",
+	}
+	a, b := open(t, cfg), open(t, cfg)
+
+	spec := window.Spec{Name: "exfil", Kind: window.Sum, Size: time.Minute, Buckets: 6}
+	wa, wb := openWindow(t, a, spec), openWindow(t, b, spec)
+	k := []byte("10.0.0.1")
+	wa.Add(k, sec(0), 100)
+	wb.Add(k, sec(30), 10)
+	now := sec(31)
+	eventually(t, "a sees b's bytes", func() bool {
+		now += int64(time.Millisecond)
+		return wa.Add(k, now, 0).Value == 110
+	})
+	eventually(t, "b sees a's bytes", func() bool {
+		return wb.Add(k, now, 0).Value == 110
+	})
+	// At 70s a's bucket [0s, 10s) has left the window, on both sides.
+	if r := wb.Add(k, sec(70), 0); r.Value != 10 {
+		t.Errorf("b at 70s: Value = %v, want 10", r.Value)
+	}
+	if r := wa.Add(k, sec(70), 0); r.Value != 10 {
+		t.Errorf("a at 70s: Value = %v, want 10", r.Value)
+	}
+
+	top := window.Spec{Name: "heavy", Kind: window.Top, Size: time.Minute, TopCapacity: 10}
+	ta, tb := openWindow(t, a, top), openWindow(t, b, top)
+	ta.AddTop([]byte("x"), sec(0), 100)
+	ta.AddTop([]byte("y"), sec(0), 150)
+	tb.AddTop([]byte("x"), sec(1), 60)
+	tb.AddTop([]byte("z"), sec(1), 5)
+	now = sec(2)
+	var r window.Result
+	eventually(t, "a sees x from b", func() bool {
+		now += int64(time.Millisecond)
+		r = ta.AddTop([]byte("x"), now, 0)
+		return r.Value == 160
+	})
+	if r.Total != 315 {
+		t.Errorf("a: Total = %v, want 315", r.Total)
+	}
+	if got := ta.Rank([]byte("x")); got != 1 {
+		t.Errorf("a: Rank(x) = %d, want 1 (160 over y's 150)", got)
+	}
+	if got := ta.Rank([]byte("y")); got != 2 {
+		t.Errorf("a: Rank(y) = %d, want 2", got)
+	}
+}
+
+// Redis going away does not stop or slow the windows; the outage and the
+// deltas given up are counted; flushes resume when it is back.
+func TestOutage(t *testing.T) {
+	srv := redistest.StartServer(t)
+	s := open(t, rediswindow.Config{
+		URL:           "redis://" + srv.Addr,
+		FlushInterval: 20 * time.Millisecond,
+		MaxBackoff:    200 * time.Millisecond,
+		MaxPending:    5000,
+		ClaimTimeout:  50 * time.Millisecond,
+	})
+	w := openWindow(t, s, window.Spec{Name: "scan", Kind: window.Distinct, Size: time.Minute})
+	now := sec(0)
+	add := func(n int) time.Duration {
+		var worst time.Duration
+		for i := range n {
+			now += int64(time.Millisecond)
+			start := time.Now()
+			w.AddDistinct(fmt.Appendf(nil, "src-%d", i%10000), now, uint64(i))
+			worst = max(worst, time.Since(start))
+		}
+		return worst
+	}
+	add(1000)
+	eventually(t, "first flush", func() bool { return s.Stats().Flushes > 0 })
+
+	srv.Kill()
+	deadline := time.Now().Add(time.Second)
+	var worst time.Duration
+	for time.Now().Before(deadline) {
+		worst = max(worst, add(2000))
+		time.Sleep(time.Millisecond)
+	}
+	st := s.Stats()
+	t.Logf("while down: %+v, slowest update %v", st, worst)
+	if st.Connected || st.Outages != 1 {
+		t.Errorf("while down: Connected=%v Outages=%d, want false, 1", st.Connected, st.Outages)
+	}
+	if st.Dropped == 0 {
+		t.Error("while down: nothing dropped past MaxPending")
+	}
+	if st.Pending > 5000 {
+		t.Errorf("while down: Pending = %d, want at most MaxPending", st.Pending)
+	}
+	if worst > 100*time.Millisecond {
+		t.Errorf("an update took %v while Redis was down", worst)
+	}
+	start := time.Now()
+	if !s.Claim([]byte("k"), sec(0), time.Minute) || s.Claim([]byte("k"), sec(1), time.Minute) {
+		t.Error("local claims while down: wrong answers")
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("claims while down took %v", d)
+	}
+
+	srv.Start()
+	flushes := s.Stats().Flushes
+	eventually(t, "reconnection", func() bool {
+		add(10)
+		st := s.Stats()
+		return st.Connected && st.Flushes > flushes+1
+	})
+	st = s.Stats()
+	t.Logf("after restart: %+v", st)
+	if st.Outages != 1 {
+		t.Errorf("Outages = %d, want 1", st.Outages)
+	}
+	// What is flushed now reaches Redis: another instance sees it.
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	n, err := c.DBSize(context.Background()).Result()
+	if err != nil || n == 0 {
+		t.Errorf("DBSIZE after restart = %d, %v; want keys", n, err)
+	}
+}
+
+// A server that lost its scripts (SCRIPT FLUSH, a restart between two
+// flushes) gets them again, and no delta is lost.
+func TestNoScript(t *testing.T) {
+	srv := redistest.StartServer(t)
+	s := open(t, rediswindow.Config{URL: "redis://" + srv.Addr, FlushInterval: time.Hour})
+	w := openWindow(t, s, window.Spec{Name: "flood", Kind: window.Sum, Size: time.Minute})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	w.Add([]byte("k"), sec(0), 1)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loads := s.Stats().ScriptLoads
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.Add([]byte("k"), sec(1), 1)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st.ScriptLoads != loads+1 || st.Lost != 0 || st.FlushErrors != 0 {
+		t.Errorf("after SCRIPT FLUSH: %+v, want one more script load, nothing lost", st)
+	}
+	if s.Claim([]byte("c"), sec(0), time.Minute) != true {
+		t.Error("claim after SCRIPT FLUSH refused")
+	}
+	if st := s.Stats(); st.Claims != 1 {
+		t.Errorf("Claims = %d, want 1 decided by Redis", st.Claims)
+	}
+}
+
+// An unreachable server at start is not an error: the store works
+// locally and connects later.
+func TestOpenUnreachable(t *testing.T) {
+	s := open(t, rediswindow.Config{URL: "redis://127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
+	w := openWindow(t, s, window.Spec{Name: "r", Kind: window.Sum, Size: time.Minute})
+	if r := w.Add([]byte("k"), sec(0), 3); r.Value != 3 {
+		t.Errorf("Value = %v, want 3", r.Value)
+	}
+	if st := s.Stats(); st.Connected || st.Outages != 1 {
+		t.Errorf("Stats = %+v, want not connected, 1 outage", st)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  rediswindow.Config
+		want []string // substrings of the error; none: valid
+	}{
+		{"url", rediswindow.Config{URL: "redis://127.0.0.1:6379/2"}, nil},
+		{"default port", rediswindow.Config{URL: "rediss://redis.example"}, nil},
+		{"cluster url", rediswindow.Config{URL: "redis+cluster://h1:7000,h2:7001,h3:7002"}, nil},
+		{"addrs", rediswindow.Config{Addrs: []string{"h1:7000", "h2:7000"}}, nil},
+		{"neither", rediswindow.Config{}, []string{"exactly one of url & addrs"}},
+		{"both", rediswindow.Config{URL: "redis://h:1", Addrs: []string{"h:2"}}, []string{"exactly one of url & addrs"}},
+		{"scheme", rediswindow.Config{URL: "http://h:1"}, []string{`url: scheme "http" is not one of`}},
+		{"password", rediswindow.Config{URL: "redis://u:s3cret@h:1"}, []string{"url: a password in the URL is not accepted"}},
+		{"hosts", rediswindow.Config{URL: "redis://h1:1,h2:2"}, []string{"url: 2 hosts need the redis+cluster scheme"}},
+		{"db", rediswindow.Config{URL: "redis://h:1/x"}, []string{`url: database "x"`}},
+		{"cluster db", rediswindow.Config{URL: "redis+cluster://h:1/1"}, []string{"url: a Cluster has no database"}},
+		{"bad addr", rediswindow.Config{Addrs: []string{"h"}}, []string{`addrs[0]: address "h": want host:port`}},
+		{"many", rediswindow.Config{
+			URL: "redis://h:99999", FlushInterval: -1, MaxPending: -1,
+			TLS: rediswindow.TLSConfig{CertFile: "c.pem"},
+		}, []string{"url: address", "flush_interval: must be >= 0", "max_pending: must be >= 0", "tls: cert_file & key_file"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Errorf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate: no error, want %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate: %v; want %q in it", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("Validate: the error quotes the password: %v", err)
+			}
+		})
+	}
+}

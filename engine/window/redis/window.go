@@ -1,0 +1,509 @@
+package rediswindow
+
+import (
+	"bytes"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowguard/flowguard/engine/window"
+)
+
+// geometry is a window's bucket grid, the same as the memory windows':
+// bucket s covers event times [s*width, (s+1)*width), and at clock c the
+// live buckets are floorDiv(c-size+1, width) .. floorDiv(c, width). Every
+// instance with the same Spec uses the same grid, so their buckets meet in
+// the same Redis keys.
+type geometry struct{ size, width int64 }
+
+func newGeometry(spec window.Spec) geometry {
+	size := int64(spec.Size)
+	return geometry{size: size, width: max(size/int64(spec.Buckets), 1)}
+}
+
+func (g geometry) seq(t int64) int64 { return floorDiv(t, g.width) }
+
+func (g geometry) live(clock int64) (lo, hi int64) {
+	return floorDiv(clock-g.size+1, g.width), floorDiv(clock, g.width)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// sharedWindow is a window whose answers combine this instance's own
+// updates, held in a memory window (exact, and always at hand), with what
+// the other instances had added as of the last flush. Updates are also
+// recorded as deltas in a batch that the flusher takes every flush
+// interval, sends to Redis, and answers with the others' totals for the
+// keys it carried, which the engine goroutine picks up at its next call.
+//
+// The engine goroutine owns the clock, the local window and the remote
+// maps; mu guards only the hand-over points (pend, spare, inbox), for a
+// few instructions each; the flusher owns known.
+type sharedWindow struct {
+	store *Store
+	spec  window.Spec
+	local window.Window
+	geo   geometry
+	base  string // key prefix, rule id and grid: names this window in Redis
+
+	// The engine goroutine's.
+	clock      int64
+	started    bool
+	remoteSum  map[string]sumRemote
+	remoteDist map[string]distRemote
+	top        *topSnapshot
+	lastTopKey []byte
+	lastTopVal float64
+
+	mu      sync.Mutex
+	pend    *batch // filled by the engine goroutine
+	spare   *batch // empty, swapped in when the flusher takes pend
+	inbox   []remoteEntry
+	inTop   *topSnapshot
+	hasNews atomic.Bool
+
+	// The flusher's: keys whose last answer from Redis was not zero.
+	known map[string]struct{}
+}
+
+// sumRemote is what other instances added to a key of a Sum window, per
+// bucket from lo, as of the last flush that carried the key.
+type sumRemote struct {
+	lo   int64
+	vals []float64
+}
+
+// distRemote is how many distinct items other instances hold for a key
+// that this one had not sent, with the window at its flush clock (cur)
+// and once the oldest bucket then live has left it (next).
+type distRemote struct {
+	lo        int64
+	cur, next float64
+}
+
+// topSnapshot is a Top window's heavy hitters over every instance, as of
+// the last flush, with the others' part of each and of the total.
+type topSnapshot struct {
+	lo          int64
+	others      map[string]float64 // member → other instances' part
+	all         []scored           // by score over every instance, descending
+	othersTotal float64
+	hasOthers   bool
+}
+
+type scored struct {
+	member string
+	score  float64
+}
+
+// remoteEntry is one key's answer from a flush, for the engine goroutine.
+type remoteEntry struct {
+	key  string
+	zero bool // nothing from other instances: drop what was known
+	sum  sumRemote
+	dist distRemote
+}
+
+func newSharedWindow(s *Store, spec window.Spec, local window.Window) *sharedWindow {
+	return &sharedWindow{
+		store:      s,
+		spec:       spec,
+		local:      local,
+		geo:        newGeometry(spec),
+		base:       s.cfg.KeyPrefix + spec.Name + ":" + spec.Kind.String() + ":" + spec.Size.String() + "/" + strconv.Itoa(spec.Buckets),
+		remoteSum:  make(map[string]sumRemote),
+		remoteDist: make(map[string]distRemote),
+		pend:       newBatch(),
+		spare:      newBatch(),
+		known:      make(map[string]struct{}),
+	}
+}
+
+// advance mirrors the local window's clock and reports a late update.
+func (w *sharedWindow) advance(t int64) (late bool) {
+	if !w.started || t > w.clock {
+		w.started = true
+		w.clock = t
+		return false
+	}
+	return t <= w.clock-w.geo.size
+}
+
+// Add adds v to key's sum at event time now; the result counts what the
+// other instances had added by the last flush.
+func (w *sharedWindow) Add(key []byte, now int64, v float64) window.Result {
+	if w.spec.Kind != window.Sum {
+		return window.Result{}
+	}
+	w.takeNews()
+	late := w.advance(now)
+	r := w.local.Add(key, now, v)
+	if !late {
+		w.record(key, now, v, 0)
+	}
+	if len(w.remoteSum) == 0 {
+		return r
+	}
+	rs, ok := w.remoteSum[string(key)]
+	if !ok {
+		return r
+	}
+	lo, hi := w.geo.live(w.clock)
+	for i, x := range rs.vals {
+		s := rs.lo + int64(i)
+		if s < lo || s > hi || x == 0 {
+			continue
+		}
+		if first := max(s*w.geo.width, w.clock-w.geo.size+1); r.Value == 0 || first < r.First {
+			r.First = first
+		}
+		r.Value += x
+	}
+	return r
+}
+
+// AddDistinct records item for key; the result counts the distinct items
+// other instances had sent by the last flush and this one had not.
+func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Result {
+	if w.spec.Kind != window.Distinct {
+		return window.Result{}
+	}
+	w.takeNews()
+	late := w.advance(now)
+	r := w.local.AddDistinct(key, now, item)
+	if !late {
+		w.record(key, now, 0, item)
+	}
+	if len(w.remoteDist) == 0 {
+		return r
+	}
+	if rd, ok := w.remoteDist[string(key)]; ok {
+		switch lo, _ := w.geo.live(w.clock); lo {
+		case rd.lo:
+			r.Value += rd.cur
+		case rd.lo + 1:
+			r.Value += rd.next
+		}
+	}
+	return r
+}
+
+// AddTop adds v to key in the heavy-hitter sketch; Value and Total count
+// what the other instances had added by the last flush.
+func (w *sharedWindow) AddTop(key []byte, now int64, v float64) window.Result {
+	if w.spec.Kind != window.Top {
+		return window.Result{}
+	}
+	w.takeNews()
+	late := w.advance(now)
+	r := w.local.AddTop(key, now, v)
+	if !late {
+		w.record(key, now, v, 0)
+	}
+	if snap := w.liveTop(); snap != nil {
+		r.Value += snap.others[string(key)]
+		r.Total += snap.othersTotal
+		w.lastTopKey = append(w.lastTopKey[:0], key...)
+		w.lastTopVal = r.Value
+	}
+	return r
+}
+
+// liveTop returns the Top snapshot when it holds other instances' values
+// and still describes the window's live buckets.
+func (w *sharedWindow) liveTop() *topSnapshot {
+	if w.top == nil || !w.top.hasOthers {
+		return nil
+	}
+	if lo, _ := w.geo.live(w.clock); lo != w.top.lo {
+		return nil
+	}
+	return w.top
+}
+
+// Rank returns key's rank among every instance's heavy hitters as of the
+// last flush, with key's own value as of its latest AddTop; alone, or with
+// a snapshot out of date, the local sketch's rank.
+func (w *sharedWindow) Rank(key []byte) int {
+	local := w.local.Rank(key)
+	snap := w.liveTop()
+	if snap == nil {
+		return local
+	}
+	var v float64
+	switch {
+	case bytes.Equal(key, w.lastTopKey):
+		v = w.lastTopVal
+	default:
+		found := false
+		for _, m := range snap.all {
+			if m.member == string(key) {
+				v, found = m.score, true
+				break
+			}
+		}
+		if !found {
+			return local
+		}
+	}
+	rank := 1
+	for _, m := range snap.all {
+		if m.score <= v {
+			break
+		}
+		if m.member != string(key) {
+			rank++
+		}
+	}
+	return rank
+}
+
+// Expire moves the clock, drops the local keys with nothing left in the
+// window and forgets remote answers that have slid out of it.
+func (w *sharedWindow) Expire(now int64) int {
+	w.takeNews()
+	if !w.started || now > w.clock {
+		w.started = true
+		w.clock = now
+	}
+	n := w.local.Expire(now)
+	w.sweepRemote()
+	return n
+}
+
+// sweepRemote forgets the remote answers that have slid out of the window.
+func (w *sharedWindow) sweepRemote() {
+	lo, _ := w.geo.live(w.clock)
+	for k, rs := range w.remoteSum {
+		if rs.lo+int64(len(rs.vals)) <= lo {
+			delete(w.remoteSum, k)
+		}
+	}
+	for k, rd := range w.remoteDist {
+		if rd.lo+1 < lo {
+			delete(w.remoteDist, k)
+		}
+	}
+}
+
+// Stats returns the local window's figures: keys this instance holds.
+func (w *sharedWindow) Stats() window.Stats { return w.local.Stats() }
+
+// record puts an update into the pending batch, unless the store's bound
+// on pending deltas is reached.
+func (w *sharedWindow) record(key []byte, now int64, v float64, item uint64) {
+	s := w.store
+	full := s.pending.Load() >= int64(s.cfg.MaxPending)
+	seq := w.geo.seq(now)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.pend
+	b.clock = w.clock
+	g := b.groups[string(key)]
+	if g == nil {
+		if full {
+			s.stats.dropped.Add(1)
+			return
+		}
+		g = b.newGroup(key)
+		b.entries++
+		s.pending.Add(1)
+	}
+	if w.spec.Kind != window.Distinct {
+		g.addSum(seq, v)
+		b.updates++
+		return
+	}
+	e := g.itemsAt(seq)
+	if e != nil && len(e.items) > 0 && e.items[len(e.items)-1] == item {
+		b.updates++ // a repeat, as in a flood to one port
+		return
+	}
+	if full {
+		s.stats.dropped.Add(1)
+		return
+	}
+	if e == nil {
+		e = g.addItems(seq)
+	}
+	e.items = append(e.items, item)
+	b.entries++
+	s.pending.Add(1)
+	b.updates++
+}
+
+// takeNews applies the answers of the latest flush, if any.
+func (w *sharedWindow) takeNews() {
+	if !w.hasNews.Load() {
+		return
+	}
+	w.mu.Lock()
+	in, top := w.inbox, w.inTop
+	w.inbox, w.inTop = nil, nil
+	w.hasNews.Store(false)
+	w.mu.Unlock()
+	if top != nil {
+		w.top = top
+	}
+	for i := range in {
+		e := &in[i]
+		switch w.spec.Kind {
+		case window.Sum:
+			if e.zero {
+				delete(w.remoteSum, e.key)
+			} else {
+				w.remoteSum[e.key] = e.sum
+			}
+		case window.Distinct:
+			if e.zero {
+				delete(w.remoteDist, e.key)
+			} else {
+				w.remoteDist[e.key] = e.dist
+			}
+		}
+	}
+	// Bound the answers held: past MaxKeys, keep only those still live.
+	if len(w.remoteSum) > w.spec.MaxKeys || len(w.remoteDist) > w.spec.MaxKeys {
+		w.sweepRemote()
+		if len(w.remoteSum) > w.spec.MaxKeys {
+			clear(w.remoteSum)
+		}
+		if len(w.remoteDist) > w.spec.MaxKeys {
+			clear(w.remoteDist)
+		}
+	}
+}
+
+// deliver hands a flush's answers to the engine goroutine.
+func (w *sharedWindow) deliver(in []remoteEntry, top *topSnapshot) {
+	if len(in) == 0 && top == nil {
+		return
+	}
+	w.mu.Lock()
+	w.inbox = append(w.inbox, in...)
+	if top != nil {
+		w.inTop = top
+	}
+	w.hasNews.Store(true)
+	w.mu.Unlock()
+}
+
+// take swaps the pending batch for the spare one and returns it, or nil
+// when nothing is pending.
+func (w *sharedWindow) take() *batch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pend.groups) == 0 || w.spare == nil {
+		return nil
+	}
+	b := w.pend
+	w.pend, w.spare = w.spare, nil
+	return b
+}
+
+// giveBack returns a flushed batch, emptied, as the next spare.
+func (w *sharedWindow) giveBack(b *batch) {
+	b.reset()
+	w.mu.Lock()
+	w.spare = b
+	w.mu.Unlock()
+}
+
+// ttl is how long, in wall time, a bucket key outlives its last write: a
+// window and a bucket, and slack for clocks and flushes that lag.
+func (w *sharedWindow) ttl() time.Duration {
+	return time.Duration(w.geo.size+2*w.geo.width) + 10*time.Second + 2*w.store.cfg.FlushInterval
+}
+
+// batch is the deltas one window gathered between two flushes, per group
+// and bucket. Its groups are recycled from flush to flush.
+type batch struct {
+	clock   int64 // the window's clock when last written
+	groups  map[string]*group
+	free    []*group
+	entries int64 // groups, buckets of items and items: what MaxPending bounds
+	updates uint64
+}
+
+// group is one key's deltas: per bucket, sums (Sum, Top) or items
+// (Distinct).
+type group struct {
+	key   string
+	sums  []seqSum
+	items []seqItems
+}
+
+type seqSum struct {
+	seq int64
+	v   float64
+}
+
+type seqItems struct {
+	seq   int64
+	items []uint64
+}
+
+func newBatch() *batch { return &batch{groups: make(map[string]*group)} }
+
+func (b *batch) newGroup(key []byte) *group {
+	var g *group
+	if n := len(b.free); n > 0 {
+		g = b.free[n-1]
+		b.free = b.free[:n-1]
+	} else {
+		g = new(group)
+	}
+	g.key = string(key)
+	b.groups[g.key] = g
+	return g
+}
+
+func (b *batch) reset() {
+	for _, g := range b.groups {
+		g.sums = g.sums[:0]
+		for i := range g.items {
+			g.items[i].items = g.items[i].items[:0]
+		}
+		g.items = g.items[:0]
+		b.free = append(b.free, g)
+	}
+	clear(b.groups)
+	b.entries, b.updates, b.clock = 0, 0, 0
+}
+
+func (g *group) addSum(seq int64, v float64) {
+	for i := len(g.sums) - 1; i >= 0; i-- {
+		if g.sums[i].seq == seq {
+			g.sums[i].v += v
+			return
+		}
+	}
+	g.sums = append(g.sums, seqSum{seq, v})
+}
+
+func (g *group) itemsAt(seq int64) *seqItems {
+	for i := len(g.items) - 1; i >= 0; i-- {
+		if g.items[i].seq == seq {
+			return &g.items[i]
+		}
+	}
+	return nil
+}
+
+func (g *group) addItems(seq int64) *seqItems {
+	if n := len(g.items); n < cap(g.items) {
+		g.items = g.items[:n+1]
+		e := &g.items[n]
+		e.seq, e.items = seq, e.items[:0]
+		return e
+	}
+	g.items = append(g.items, seqItems{seq: seq})
+	return &g.items[len(g.items)-1]
+}

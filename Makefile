@@ -5,7 +5,7 @@ BIN     ?= bin/flowguard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Packages that run goroutines: the race detector runs on these.
-RACE_PKGS := ./engine/... ./ingest/... ./notifiers/...
+RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/...
 FUZZTIME ?= 10s
 
 .PHONY: all build run test test-race fuzz bench lint clean

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/meter"
 )
@@ -30,8 +31,10 @@ type Config struct {
 	Sampling Sampling `yaml:"sampling"`
 	Engine   Engine   `yaml:"engine"`
 	Meter    Meter    `yaml:"meter"`
-	HTTP     HTTP     `yaml:"http"`
-	Log      Log      `yaml:"log"`
+	// Enrich configures GeoIP/ASN, named networks and threat lists.
+	Enrich enrich.Config `yaml:"enrich"`
+	HTTP   HTTP          `yaml:"http"`
+	Log    Log           `yaml:"log"`
 
 	path string
 }
@@ -164,6 +167,9 @@ func (c *Config) validate() error {
 		if _, err := netip.ParseAddr(a); err != nil {
 			errs = append(errs, fmt.Errorf("sampling.exporters: %q is not an address", a))
 		}
+	}
+	if err := c.Enrich.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

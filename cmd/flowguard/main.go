@@ -8,6 +8,7 @@
 //	flowguard replay [--rules PATH]... [--format json|text] FILE...
 //	flowguard rules validate PATH...
 //	flowguard rules test PATH...
+//	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
 //	flowguard version
 //
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
@@ -50,6 +51,8 @@ Usage:
                                   files through the rules on event time
   flowguard rules validate PATH...  check rule files; every error as file:line:col
   flowguard rules test PATH...      run the rule packs' test cases
+  flowguard lookup [--geoip DB]... ADDRESS...
+                                  what enrichment says of an address
   flowguard version                 print the version
 
 Run 'flowguard COMMAND --help' for a command's options.
@@ -74,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdReplay(args[1:], stdout, stderr)
 	case "rules":
 		err = cmdRules(args[1:], stdout, stderr)
+	case "lookup":
+		err = cmdLookup(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "flowguard", version)
 	case "help", "-h", "--help":

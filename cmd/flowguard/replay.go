@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/engine"
+	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/file"
 	"github.com/flowguard/flowguard/notifiers/stdout"
@@ -58,9 +60,14 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
+	enr, err := enrich.Build(cfg.Enrich, slog.New(slog.NewTextHandler(errw, nil)))
+	if err != nil {
+		return usageError{err}
+	}
 	var sinkErr error
 	eng, err := engine.New(engine.Config{
-		MaxKeys: cfg.Engine.MaxKeys,
+		MaxKeys:  cfg.Engine.MaxKeys,
+		Enricher: enr,
 		Emit: func(a *alert.Alert) {
 			if err := sink.Notify(ctx, a); err != nil && sinkErr == nil {
 				sinkErr = err

@@ -220,3 +220,37 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// With GeoIP databases in the config, alerts carry enrichment of their
+// group's addresses, and rules on countries fire (the test database puts
+// 127.0.0.5, the scanner, in KP; see enrich/geoip/geoiptest).
+func TestReplayWithEnrichment(t *testing.T) {
+	geo, _ := filepath.Abs(filepath.Join("..", "..", "enrich", "geoip", "testdata"))
+	cfg := filepath.Join(t.TempDir(), "flowguard.yaml")
+	os.WriteFile(cfg, []byte("enrich:\n  geoip:\n    databases:\n"+
+		"      - "+filepath.Join(geo, "flowguard-test-City.mmdb")+"\n"+
+		"      - "+filepath.Join(geo, "flowguard-test-ASN.mmdb")+"\n"), 0o644)
+	alerts, _, code := replayJSON(t, "-c", cfg, filepath.Join("..", "..", "testdata", "portscan.pcap"))
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var scan, country map[string]any
+	for _, a := range alerts {
+		switch a["rule"] {
+		case "vertical-port-scan":
+			scan = a
+		case "blocked-country":
+			country = a
+		}
+	}
+	if scan == nil || country == nil {
+		t.Fatalf("want a scan and a blocked-country alert, got %d alerts", len(alerts))
+	}
+	src := scan["enrichment"].(map[string]any)["src_addr"].(map[string]any)
+	if src["country"] != "KP" || src["asn"] != float64(64500) || src["as_org"] != "Example Org" {
+		t.Errorf("scanner enrichment %v", src)
+	}
+	if g := group(country); g["src_addr"] != "127.0.0.5" {
+		t.Errorf("blocked-country group %v", g)
+	}
+}

@@ -1,0 +1,3 @@
+package geoip
+
+//go:generate go run ./internal/mkdb testdata

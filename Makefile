@@ -8,16 +8,20 @@ LDFLAGS := -X main.version=$(VERSION)
 RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/...
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint clean
+.PHONY: all build run demo test test-race fuzz bench lint clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/flowguard
 
-# Until the daemon lands, the main job on embedded defaults is a replay of
-# the bundled demo capture through the bundled example rules.
+# The daemon on its embedded defaults: NetFlow :2055, IPFIX :4739,
+# sFlow :6343, the bundled rules, alerts on stdout, /metrics on :9310.
 run: build
+	$(BIN) run
+
+# Replay the bundled demo capture through the bundled rules.
+demo: build
 	$(BIN) replay --format text testdata/demo.pcap
 
 test: lint

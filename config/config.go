@@ -17,6 +17,7 @@ import (
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/meter"
+	"github.com/flowguard/flowguard/notifiers"
 )
 
 // Config is the whole configuration.
@@ -31,6 +32,9 @@ type Config struct {
 	Sampling Sampling `yaml:"sampling"`
 	Engine   Engine   `yaml:"engine"`
 	Meter    Meter    `yaml:"meter"`
+	// Notifiers and routes: where alerts go. With none, alerts go to
+	// stdout (run) as JSON lines.
+	Notifiers notifiers.Config `yaml:",inline"`
 	// Enrich configures GeoIP/ASN, named networks and threat lists.
 	Enrich enrich.Config `yaml:"enrich"`
 	HTTP   HTTP          `yaml:"http"`
@@ -166,6 +170,11 @@ func (c *Config) validate() error {
 	for a := range c.Sampling.Exporters {
 		if _, err := netip.ParseAddr(a); err != nil {
 			errs = append(errs, fmt.Errorf("sampling.exporters: %q is not an address", a))
+		}
+	}
+	if len(c.Notifiers.Notifiers) > 0 {
+		if err := c.Notifiers.Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := c.Enrich.Validate(); err != nil {

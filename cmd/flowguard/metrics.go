@@ -1,0 +1,163 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics exports the daemon's counters on each scrape, reading the
+// components' own Stats: nothing on the flow path touches Prometheus.
+type metrics struct {
+	d *daemon
+
+	datagrams, bytes, flows, denied, malformed, unsupported, kernelDrops *prometheus.Desc
+	exporterFlows, exporterPackets, decodeErrors, templateMisses, lost   *prometheus.Desc
+	ruleEvaluated, ruleMatched, ruleAlerts, ruleSuppressed               *prometheus.Desc
+	windowKeys, windowEvicted, windowLate                                *prometheus.Desc
+	engineFlows, alerts, queueDepth, uptime                              *prometheus.Desc
+	sflowSamples, notifySent, notifyRetried, notifyDropped, notifyFailed *prometheus.Desc
+	notifyQueued, notifySpooled, geoipHits, geoipMisses, reloads         *prometheus.Desc
+	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
+}
+
+func newMetrics(d *daemon) *metrics {
+	l := []string{"listener"}
+	e := []string{"exporter", "version"}
+	r := []string{"rule"}
+	desc := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc("flowguard_"+name, help, labels, nil)
+	}
+	return &metrics{
+		d:               d,
+		datagrams:       desc("listener_datagrams_total", "Datagrams received.", l),
+		bytes:           desc("listener_bytes_total", "Bytes received.", l),
+		flows:           desc("listener_flows_total", "Flows decoded and queued.", l),
+		denied:          desc("listener_denied_total", "Datagrams from exporters not allowed.", l),
+		malformed:       desc("listener_malformed_total", "Datagrams that failed to decode.", l),
+		unsupported:     desc("listener_unsupported_total", "Datagrams of no known version.", l),
+		kernelDrops:     desc("listener_kernel_drops_total", "Datagrams the kernel dropped (receive buffer full).", l),
+		exporterFlows:   desc("exporter_flows_total", "Flows decoded per exporter and version.", e),
+		exporterPackets: desc("exporter_packets_total", "Export datagrams per exporter and version.", e),
+		decodeErrors:    desc("exporter_decode_errors_total", "Decode errors per exporter and version.", e),
+		templateMisses:  desc("exporter_template_misses_total", "Data sets whose template was unknown.", e),
+		lost:            desc("exporter_sequence_lost_total", "Flows or datagrams lost according to sequence numbers.", e),
+		ruleEvaluated:   desc("rule_evaluations_total", "Flows a rule's condition ran on.", r),
+		ruleMatched:     desc("rule_matches_total", "Flows that matched a rule.", r),
+		ruleAlerts:      desc("rule_alerts_total", "Alerts a rule raised.", r),
+		ruleSuppressed:  desc("rule_suppressed_total", "Alerts held back by suppression.", r),
+		windowKeys:      desc("rule_window_keys", "Groups a rule's window holds.", r),
+		windowEvicted:   desc("rule_window_evicted_total", "Groups evicted from a full window.", r),
+		windowLate:      desc("rule_window_late_total", "Updates older than the window, ignored.", r),
+		engineFlows:     desc("engine_flows_total", "Flows evaluated.", nil),
+		alerts:          desc("alerts_total", "Alerts emitted.", nil),
+		queueDepth:      desc("engine_queue_batches", "Batches waiting for the engine.", nil),
+		uptime:          desc("uptime_seconds", "Seconds since start.", nil),
+		sflowSamples:    desc("sflow_samples_total", "sFlow samples per exporter and kind.", []string{"exporter", "kind"}),
+		notifySent:      desc("notifier_sent_total", "Alerts delivered.", []string{"notifier"}),
+		notifyRetried:   desc("notifier_retried_total", "Delivery attempts retried.", []string{"notifier"}),
+		notifyDropped:   desc("notifier_dropped_total", "Alerts dropped (queue or spool full).", []string{"notifier"}),
+		notifyFailed:    desc("notifier_failed_total", "Alerts given up on.", []string{"notifier"}),
+		notifyQueued:    desc("notifier_queued", "Alerts waiting in memory.", []string{"notifier"}),
+		notifySpooled:   desc("notifier_spooled", "Alerts waiting on disk.", []string{"notifier"}),
+		geoipHits:       desc("geoip_cache_hits_total", "GeoIP cache hits.", nil),
+		geoipMisses:     desc("geoip_cache_misses_total", "GeoIP cache misses.", nil),
+		reloads:         desc("reloads_total", "Reloads asked for (SIGHUP).", nil),
+		reloadErrors:    desc("reload_errors_total", "Reloads refused for errors.", nil),
+		reloadOK:        desc("reload_ok", "1 if the last reload succeeded.", nil),
+		rulesLoaded:     desc("rules_loaded", "Rules running.", nil),
+	}
+}
+
+// Describe sends every descriptor.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(m, ch)
+}
+
+// Collect reads the components' counters.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	c := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, l := range m.d.listeners {
+		s := l.Stats()
+		n := l.Name()
+		c(m.datagrams, s.Datagrams, n)
+		c(m.bytes, s.Bytes, n)
+		c(m.flows, s.Flows, n)
+		c(m.denied, s.Denied, n)
+		c(m.malformed, s.Malformed, n)
+		c(m.unsupported, s.Unsupported, n)
+		c(m.kernelDrops, s.KernelDrops, n)
+		m.collectExporters(l, c)
+	}
+	st := m.d.engine.Stats()
+	c(m.engineFlows, st.Flows)
+	c(m.alerts, m.d.alerts.Load())
+	for _, r := range st.Rules {
+		c(m.ruleEvaluated, r.Evaluated, r.ID)
+		c(m.ruleMatched, r.Matched, r.ID)
+		c(m.ruleAlerts, r.Alerts, r.ID)
+		c(m.ruleSuppressed, r.Suppressed, r.ID)
+		g(m.windowKeys, float64(r.Window.Keys), r.ID)
+		c(m.windowEvicted, r.Window.Evicted, r.ID)
+		c(m.windowLate, r.Window.Late, r.ID)
+	}
+	for _, n := range m.d.notify.Stats() {
+		c(m.notifySent, n.Sent, n.Name)
+		c(m.notifyRetried, n.Retried, n.Name)
+		c(m.notifyDropped, n.Dropped, n.Name)
+		c(m.notifyFailed, n.Failed, n.Name)
+		g(m.notifyQueued, float64(n.Queued), n.Name)
+		g(m.notifySpooled, float64(n.Spooled), n.Name)
+	}
+	es := m.d.enrich.Stats()
+	c(m.geoipHits, es.GeoIP.CacheHits)
+	c(m.geoipMisses, es.GeoIP.CacheMisses)
+	c(m.reloads, m.d.reloads.Load())
+	c(m.reloadErrors, m.d.reloadErrs.Load())
+	ok := 0.0
+	if m.d.reloadOK.Load() {
+		ok = 1
+	}
+	g(m.reloadOK, ok)
+	g(m.rulesLoaded, float64(m.d.ruleCount.Load()))
+	depth, _ := m.d.pipe.Depth()
+	g(m.queueDepth, float64(depth))
+	g(m.uptime, timeSince(m.d.started))
+}
+
+// collectExporters reports the decoders' per-exporter counters.
+func (m *metrics) collectExporters(l *listener, c func(*prometheus.Desc, uint64, ...string)) {
+	for _, e := range l.netflow.Stats().Exporters {
+		addr, v := e.Exporter.String(), netflowVersion(e.Version)
+		c(m.exporterPackets, e.Packets, addr, v)
+		c(m.exporterFlows, e.Flows, addr, v)
+		c(m.decodeErrors, e.Errors, addr, v)
+		c(m.templateMisses, e.TemplateMisses, addr, v)
+		c(m.lost, e.LostFlows+e.LostPackets, addr, v)
+	}
+	for _, a := range l.sflow.Stats().Agents {
+		addr := a.Exporter.String()
+		c(m.exporterPackets, a.Packets, addr, "sflow5")
+		c(m.exporterFlows, a.Flows, addr, "sflow5")
+		c(m.decodeErrors, a.Errors, addr, "sflow5")
+		c(m.lost, a.LostPackets, addr, "sflow5")
+		c(m.sflowSamples, a.FlowSamples, addr, "flow")
+		c(m.sflowSamples, a.CounterSamples, addr, "counter")
+		c(m.sflowSamples, a.OtherSamples, addr, "other")
+	}
+}
+
+func netflowVersion(v uint16) string {
+	switch v {
+	case 10:
+		return "ipfix"
+	case 0:
+		return "unknown"
+	}
+	return "netflow" + strconv.Itoa(int(v))
+}

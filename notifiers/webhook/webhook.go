@@ -1,0 +1,177 @@
+// Package webhook POSTs alerts to HTTP endpoints: as the alert's own
+// JSON, as an Alertmanager (version 4) webhook payload, or as a Slack
+// incoming-webhook message. Requests can carry custom headers and an
+// HMAC-SHA256 signature; secrets come from environment variables and are
+// kept out of every error.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/notifiers"
+)
+
+// Signature headers, set when Config.Secret is.
+const (
+	HeaderSignature = "X-Flowguard-Signature"
+	HeaderTimestamp = "X-Flowguard-Timestamp"
+)
+
+func init() {
+	notifiers.Register("webhook", func(name string, settings *yaml.Node, deps notifiers.Deps) (notifiers.Notifier, error) {
+		cfg := DefaultConfig()
+		if err := notifiers.Decode(settings, &cfg); err != nil {
+			return nil, err
+		}
+		return New(name, cfg, deps.Version)
+	})
+}
+
+// Notifier posts alerts to one URL.
+type Notifier struct {
+	name    string
+	cfg     *resolved
+	client  *http.Client
+	red     notifiers.Redactor
+	shown   string // the URL as errors show it: scheme://host/…
+	agent   string
+	nowFunc func() time.Time
+}
+
+// New returns a webhook notifier; version goes into the User-Agent.
+func New(name string, cfg Config, version string) (*Notifier, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	tc, err := cfg.TLS.Build()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	n := &Notifier{
+		name:    name,
+		cfg:     r,
+		client:  &http.Client{Transport: tr, Timeout: r.Timeout.D()},
+		shown:   r.url.Scheme + "://" + r.url.Host,
+		agent:   "flowguard/" + version,
+		nowFunc: time.Now,
+	}
+	if version == "" {
+		n.agent = "flowguard"
+	}
+	if r.url.Path != "" && r.url.Path != "/" || r.url.RawQuery != "" {
+		n.shown += "/…"
+	}
+	n.red.Add(r.secrets...)
+	return n, nil
+}
+
+// Name returns the notifier's name.
+func (n *Notifier) Name() string { return n.name }
+
+// Close releases idle connections.
+func (n *Notifier) Close() error {
+	n.client.CloseIdleConnections()
+	return nil
+}
+
+// Notify posts the alerts: one request for all of them in the
+// Alertmanager format, one request each otherwise. 2xx is success; 408,
+// 429 and 5xx answers and network errors are retryable; other answers are
+// permanent.
+func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
+	if n.cfg.Format == FormatAlertmanager {
+		body, err := alertmanagerPayload(n.name, n.cfg.ExternalURL, alerts)
+		if err != nil {
+			return notifiers.Permanent(err)
+		}
+		return n.post(ctx, body)
+	}
+	for _, a := range alerts {
+		var body []byte
+		var err error
+		if n.cfg.Format == FormatSlack {
+			body, err = slackPayload(n.cfg.Slack, a)
+		} else {
+			body, err = a.MarshalJSON()
+		}
+		if err != nil {
+			return notifiers.Permanent(fmt.Errorf("webhook %s: encoding alert %s: %w", n.name, a.ID, err))
+		}
+		if err := n.post(ctx, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Notifier) post(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return notifiers.Permanent(n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err)))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", n.agent)
+	for k, v := range n.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	if n.cfg.Secret != "" {
+		ts, sig := Sign([]byte(n.cfg.Secret), n.nowFunc(), body)
+		req.Header.Set(HeaderTimestamp, ts)
+		req.Header.Set(HeaderSignature, sig)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the full URL
+		}
+		return n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err))
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, resp.Status, bytes.TrimSpace(snippet)))
+	if !Retryable(resp.StatusCode) {
+		return notifiers.Permanent(err)
+	}
+	return err
+}
+
+// Retryable reports whether an HTTP answer is worth retrying: request
+// timeout, too many requests and server errors are; other client errors
+// will not get better.
+func Retryable(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
+}
+
+// Sign returns the timestamp and signature headers' values for body:
+// "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)). Receivers
+// recompute it and should reject timestamps far from their clock.
+func Sign(secret []byte, now time.Time, body []byte) (timestamp, signature string) {
+	timestamp = strconv.FormatInt(now.Unix(), 10)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return timestamp, "sha256=" + hex.EncodeToString(m.Sum(nil))
+}

@@ -8,6 +8,7 @@
 //	flowguard replay [--rules PATH]... [--format json|text] FILE...
 //	flowguard rules validate PATH...
 //	flowguard rules test PATH...
+//	flowguard config check -c FILE
 //	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
 //	flowguard version
 //
@@ -51,6 +52,7 @@ Usage:
                                   files through the rules on event time
   flowguard rules validate PATH...  check rule files; every error as file:line:col
   flowguard rules test PATH...      run the rule packs' test cases
+  flowguard config check -c FILE  validate config, rules, databases, lists and notifiers
   flowguard lookup [--geoip DB]... ADDRESS...
                                   what enrichment says of an address
   flowguard version                 print the version
@@ -77,6 +79,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdReplay(args[1:], stdout, stderr)
 	case "rules":
 		err = cmdRules(args[1:], stdout, stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			err = usagef("usage: flowguard config check -c FILE")
+			break
+		}
+		err = cmdRun(append([]string{"--check"}, args[2:]...), stdout, stderr)
 	case "lookup":
 		err = cmdLookup(args[1:], stdout, stderr)
 	case "version", "--version":

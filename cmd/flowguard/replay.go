@@ -5,16 +5,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/file"
+	"github.com/flowguard/flowguard/ingest/netflow"
+	"github.com/flowguard/flowguard/ingest/sflow"
 	"github.com/flowguard/flowguard/notifiers/stdout"
 )
 
@@ -33,6 +39,8 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	format := fs.String("format", "text", "alert output: json (one object a line) or text")
 	cfgPath := fs.String("c", "", "config file (rules, engine and meter settings)")
 	quiet := fs.Bool("q", false, "no summary on stderr")
+	exportPorts := fs.String("export-ports", "auto", "captured flow export in pcaps: UDP datagrams to these ports (comma-separated) "+
+		"are decoded as NetFlow/IPFIX/sFlow instead of metered; auto: any UDP datagram that decodes as one; none: meter everything")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -77,19 +85,28 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	export, err := newExportDecoder(*exportPorts, eng.Process)
+	if err != nil {
+		return usagef("--export-ports: %v", err)
+	}
 	start := time.Now()
 	var totals fileTotals
 	for _, path := range files {
-		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig()})
+		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig(), Datagram: export.datagram})
 		if err != nil {
 			return err
 		}
 		err = src.Run(ctx, func(b []flow.Flow) { eng.Process(b) })
 		st := src.Stats()
-		totals.add(st.Packets, st.Flows, st.Malformed)
+		totals.add(st.Packets, st.Flows+export.flows, st.Malformed+export.malformed)
 		if !*quiet {
-			fmt.Fprintf(errw, "%s: %s, %d records, %d flows, %d malformed\n", path, kind, st.Packets, st.Flows, st.Malformed)
+			fmt.Fprintf(errw, "%s: %s, %d records, %d flows, %d malformed", path, kind, st.Packets, st.Flows, st.Malformed)
+			if export.datagrams > 0 {
+				fmt.Fprintf(errw, "; flow export: %d datagrams, %d flows, %d malformed", export.datagrams, export.flows, export.malformed)
+			}
+			fmt.Fprintln(errw)
 		}
+		export.reset()
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -103,6 +120,74 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	}
 	return nil
 }
+
+// exportDecoder decodes NetFlow/IPFIX/sFlow datagrams found in a capture
+// with the collector's decoders, so a pcap of export traffic replays as
+// the flows it carried.
+type exportDecoder struct {
+	ports   map[uint16]bool // nil: auto
+	off     bool
+	netflow *netflow.Decoder
+	sflow   *sflow.Decoder
+	process func([]flow.Flow)
+	out     []flow.Flow
+
+	datagrams, flows, malformed uint64
+}
+
+func newExportDecoder(spec string, process func([]flow.Flow)) (*exportDecoder, error) {
+	d := &exportDecoder{
+		netflow: netflow.NewDecoder(netflow.Config{}),
+		sflow:   sflow.NewDecoder(sflow.Config{}),
+		process: process,
+	}
+	switch spec {
+	case "auto", "":
+	case "none":
+		d.off = true
+	default:
+		d.ports = map[uint16]bool{}
+		for _, p := range strings.Split(spec, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16)
+			if err != nil || n == 0 {
+				return nil, fmt.Errorf("%q is not a port", p)
+			}
+			d.ports[uint16(n)] = true
+		}
+	}
+	return d, nil
+}
+
+// datagram is the pcap reader's hook: it reports whether it consumed the
+// datagram as flow export.
+func (d *exportDecoder) datagram(ts time.Time, src, dst netip.AddrPort, p []byte) bool {
+	if d.off || (d.ports != nil && !d.ports[dst.Port()]) {
+		return false
+	}
+	var err error
+	switch collector.Family(p) {
+	case collector.FamilyNetFlow:
+		d.out, err = d.netflow.Decode(src, ts, p, d.out[:0])
+	case collector.FamilySFlow:
+		d.out, err = d.sflow.Decode(src, ts, p, d.out[:0])
+	default:
+		return false
+	}
+	if err != nil {
+		if d.ports == nil {
+			return false // auto: not export after all; meter it
+		}
+		d.datagrams++
+		d.malformed++
+		return true
+	}
+	d.datagrams++
+	d.flows += uint64(len(d.out))
+	d.process(d.out)
+	return true
+}
+
+func (d *exportDecoder) reset() { d.datagrams, d.flows, d.malformed = 0, 0, 0 }
 
 type fileTotals struct{ records, flows, malformed uint64 }
 

@@ -254,3 +254,25 @@ func TestReplayWithEnrichment(t *testing.T) {
 		t.Errorf("blocked-country group %v", g)
 	}
 }
+
+// A pcap of captured flow export (softflowd's NetFlow v9 and IPFIX,
+// pmacct's sFlow) replays as the flows it carried: the scan inside is
+// found. With --export-ports none the datagrams are metered as UDP.
+func TestReplayCapturedExport(t *testing.T) {
+	for _, f := range []string{
+		filepath.Join("..", "..", "ingest", "netflow", "testdata", "export-v9.pcap"),
+		filepath.Join("..", "..", "ingest", "netflow", "testdata", "export-ipfix.pcap"),
+		filepath.Join("..", "..", "ingest", "sflow", "testdata", "pmacctd-sfprobe.pcap"),
+	} {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			alerts, _, code := replayJSON(t, f)
+			if code != 0 || len(alerts) != 1 || alerts[0]["rule"] != "vertical-port-scan" || group(alerts[0])["src_addr"] != "127.0.0.5" {
+				t.Fatalf("exit %d, alerts %v", code, alerts)
+			}
+			alerts, _, _ = replayJSON(t, "--export-ports", "none", f)
+			if len(alerts) != 0 {
+				t.Fatalf("metered export datagrams raised %d alerts", len(alerts))
+			}
+		})
+	}
+}

@@ -412,3 +412,31 @@ func TestSequenceLoss(t *testing.T) {
 		})
 	}
 }
+
+// Stats may be read while Decode runs (go test -race).
+func TestStatsConcurrent(t *testing.T) {
+	dgs, times := datagrams(t, "testdata/export-ipfix.pcap")
+	d := NewDecoder(Config{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var out []flow.Flow
+		for round := range 20 {
+			for i := range dgs {
+				src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(round)}), 9995)
+				out, _ = d.Decode(src, times[i].Add(time.Duration(round)*time.Hour), dgs[i], out[:0])
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if st := d.Stats(); len(st.Exporters) == 0 {
+				t.Error("no exporters")
+			}
+			return
+		default:
+			d.Stats()
+		}
+	}
+}

@@ -163,6 +163,7 @@ type exporter struct {
 	domains  map[domainKey]*domain
 	lastKey  domainKey
 	lastDom  *domain
+	overflow *domain // shared by the domains beyond maxDomains
 	stats    [nslots]atomic.Pointer[versionStats]
 	lastSeen int64
 }
@@ -174,11 +175,8 @@ func (d *Decoder) exporter(addr netip.Addr, now int64) (*exporter, error) {
 	e := d.exporters[addr]
 	if e == nil {
 		if len(d.exporters) >= d.cfg.MaxExporters {
-			d.sweep(now, true)
-			if len(d.exporters) >= d.cfg.MaxExporters {
-				d.rejected.Add(1)
-				return nil, ErrTooManyExporters
-			}
+			d.rejected.Add(1)
+			return nil, ErrTooManyExporters
 		}
 		e = &exporter{addr: addr, domains: make(map[domainKey]*domain), override: d.cfg.SamplingOverride[addr]}
 		d.mu.Lock()
@@ -195,6 +193,16 @@ func (e *exporter) domain(k domainKey, now int64) *domain {
 		return e.lastDom
 	}
 	dm := e.domains[k]
+	if dm == nil && len(e.domains) >= maxDomains {
+		// An exporter claiming this many observation domains is broken or
+		// hostile: the rest share one, bounded like any other.
+		if e.overflow == nil {
+			e.overflow = &domain{}
+			e.overflow.seq.maxJump = 1 << 22
+		}
+		e.overflow.lastSeen = now
+		return e.overflow
+	}
 	if dm == nil {
 		dm = &domain{}
 		switch k.version {
@@ -219,14 +227,18 @@ func (e *exporter) vstats(slot int) *versionStats {
 	return s
 }
 
+// maxDomains bounds the observation domains (and engines) kept per
+// exporter.
+const maxDomains = 256
+
 // sweepEvery is how often (on the datagrams' clock) expired templates and
 // idle exporters are removed.
 const sweepEvery = int64(time.Minute)
 
 // sweep drops templates, domains and exporters not refreshed within the
 // TTL, and pending sets older than it.
-func (d *Decoder) sweep(now int64, force bool) {
-	if !force && now < d.nextSweep {
+func (d *Decoder) sweep(now int64) {
+	if now < d.nextSweep {
 		return
 	}
 	d.nextSweep = now + sweepEvery
@@ -268,7 +280,7 @@ func (d *Decoder) sweep(now int64, force bool) {
 // brings the template. Decode never panics on any input.
 func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out []flow.Flow) ([]flow.Flow, error) {
 	nowNs := now.UnixNano()
-	d.sweep(nowNs, false)
+	d.sweep(nowNs)
 	addr := src.Addr().Unmap()
 	e, err := d.exporter(addr, nowNs)
 	if err != nil {

@@ -317,3 +317,31 @@ func TestSequence(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// Stats may be read while Decode runs (go test -race).
+func TestStatsConcurrent(t *testing.T) {
+	dgs, srcs, times := datagrams(t, "testdata/pmacctd-sfprobe.pcap")
+	d := NewDecoder(Config{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var out []flow.Flow
+		for round := range 10 {
+			for i := range dgs {
+				src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(round)}), srcs[i].Port())
+				out, _ = d.Decode(src, times[i].Add(time.Duration(round)*time.Hour), dgs[i], out[:0])
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if st := d.Stats(); len(st.Agents) == 0 {
+				t.Error("no agents")
+			}
+			return
+		default:
+			d.Stats()
+		}
+	}
+}

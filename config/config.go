@@ -10,10 +10,12 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/meter"
@@ -30,13 +32,17 @@ type Config struct {
 	Listen []collector.Config `yaml:"listen"`
 	// Sampling sets sampling rates the exporters do not send themselves.
 	Sampling Sampling `yaml:"sampling"`
-	Engine   Engine   `yaml:"engine"`
-	Meter    Meter    `yaml:"meter"`
+	// Store holds the windows: "memory" (default), a Redis URL, or a
+	// mapping of Redis settings (see engine/window/redis).
+	Store  Store  `yaml:"store"`
+	Engine Engine `yaml:"engine"`
+	Meter  Meter  `yaml:"meter"`
 	// Notifiers and routes: where alerts go. With none, alerts go to
 	// stdout (run) as JSON lines.
 	Notifiers notifiers.Config `yaml:",inline"`
 	// Enrich configures GeoIP/ASN, named networks and threat lists.
 	Enrich enrich.Config `yaml:"enrich"`
+	Reload Reload        `yaml:"reload"`
 	HTTP   HTTP          `yaml:"http"`
 	Log    Log           `yaml:"log"`
 
@@ -58,6 +64,54 @@ type Sampling struct {
 	Default uint32 `yaml:"default"`
 	// Exporters forces a rate per exporter address, over what it announces.
 	Exporters map[string]uint32 `yaml:"exporters"`
+}
+
+// Store selects where windows live. Redis is nil for the memory store.
+type Store struct {
+	Redis *rediswindow.Config
+}
+
+// UnmarshalYAML reads "memory", a Redis URL (redis://, rediss://,
+// redis+cluster://), or a mapping of Redis settings.
+func (s *Store) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		switch v := n.Value; {
+		case v == "" || v == "memory":
+			s.Redis = nil
+		case strings.HasPrefix(v, "redis://"), strings.HasPrefix(v, "rediss://"),
+			strings.HasPrefix(v, "redis+cluster://"), strings.HasPrefix(v, "rediss+cluster://"):
+			c := rediswindow.DefaultConfig()
+			c.URL = v
+			s.Redis = &c
+		default:
+			return fmt.Errorf("line %d: store: %q is neither memory nor a redis:// URL", n.Line, v)
+		}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 || n.Content[0].Value != "redis" {
+		return fmt.Errorf("line %d: store: give memory, a redis:// URL, or redis: {url: ..., ...}", n.Line)
+	}
+	c := rediswindow.DefaultConfig()
+	if err := n.Content[1].Decode(&c); err != nil {
+		return fmt.Errorf("store.redis: %w", err)
+	}
+	s.Redis = &c
+	return nil
+}
+
+// Reload configures reloading without a restart (SIGHUP always works).
+type Reload struct {
+	// Watch is how often the config and rule files are checked for
+	// change; a change reloads them. Default 5s; 0s turns watching off.
+	Watch *Duration `yaml:"watch"`
+}
+
+// WatchInterval returns the watch interval, 0 when off.
+func (r Reload) WatchInterval() time.Duration {
+	if r.Watch == nil {
+		return 5 * time.Second
+	}
+	return time.Duration(*r.Watch)
 }
 
 // HTTP configures the server for /metrics, /healthz and the API.
@@ -175,6 +229,11 @@ func (c *Config) validate() error {
 	if len(c.Notifiers.Notifiers) > 0 {
 		if err := c.Notifiers.Validate(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if c.Store.Redis != nil {
+		if err := c.Store.Redis.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
 		}
 	}
 	if err := c.Enrich.Validate(); err != nil {

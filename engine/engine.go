@@ -74,6 +74,7 @@ type ruleState struct {
 	item    []byte
 	claim   []byte
 	version string
+	top     topTracker
 	ring    [samplesPerRule]sample
 	ringN   int
 	window  float64 // seconds, for rates
@@ -297,6 +298,9 @@ func (rs *ruleState) metric(f *flow.Flow) float64 {
 // rest of the evaluation, and the flows that lead up to an alert are the
 // ones worth showing.
 func (rs *ruleState) remember(f *flow.Flow, value float64) {
+	if value >= rs.r.Threshold/10 {
+		rs.top.observe(rs.key, value, f.EventTime().UnixNano(), int64(rs.r.Window))
+	}
 	if value < rs.r.Threshold/2 {
 		return
 	}

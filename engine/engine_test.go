@@ -318,3 +318,23 @@ func TestReloadCarriesUnchangedWindows(t *testing.T) {
 		t.Errorf("regrouped rule kept %d keys, want a fresh window with 1", st.Rules[0].Window.Keys)
 	}
 }
+
+// TopGroups names a rule's highest groups with their current values.
+func TestTopGroups(t *testing.T) {
+	e, _ := collect(t, mustRules(t, scanRule))
+	for i := range 8 {
+		e.Process([]flow.Flow{synFlow("10.0.0.5", "10.0.0.9", uint16(i), t0.Add(time.Duration(i)*time.Second))})
+	}
+	for i := range 3 {
+		e.Process([]flow.Flow{synFlow("10.0.0.6", "10.0.0.9", uint16(i), t0.Add(time.Duration(i)*time.Second))})
+	}
+	top := e.TopGroups("scan")
+	if len(top) != 2 || top[0].Value != 8 || top[0].Group["src_addr"] != "10.0.0.5" || top[1].Value != 3 {
+		t.Fatalf("top groups %+v", top)
+	}
+	// Two minutes later both have left the one-minute window.
+	e.Process([]flow.Flow{synFlow("10.0.0.7", "10.0.0.8", 1, t0.Add(2*time.Minute))})
+	if top := e.TopGroups("scan"); len(top) != 1 || top[0].Group["src_addr"] != "10.0.0.7" {
+		t.Fatalf("after the window: %+v", top)
+	}
+}

@@ -257,3 +257,101 @@ func FieldNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// DecodeKey reads back one value that AppendKey wrote at the start of b,
+// in the form Value returns, and the rest of b. ok is false when b is too
+// short: keys come from AppendKey, so that means a caller's bug.
+func (fd *Field) DecodeKey(b []byte) (v any, rest []byte, ok bool) {
+	switch fd.Kind {
+	case KindUint, KindTime:
+		if len(b) < 8 {
+			return nil, b, false
+		}
+		u := binary.BigEndian.Uint64(b)
+		if fd.Kind == KindTime {
+			return time.Unix(0, int64(u)).UTC().Format(time.RFC3339Nano), b[8:], true
+		}
+		return u, b[8:], true
+	case KindString:
+		if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+			return nil, b, false
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		return string(b[2 : 2+n]), b[2+n:], true
+	case KindBool:
+		if len(b) < 1 {
+			return nil, b, false
+		}
+		return b[0] == 1, b[1:], true
+	case KindAddr, KindPrefix:
+		a, rest, ok := decodeAddrKey(b)
+		if !ok {
+			return nil, b, false
+		}
+		if fd.Kind == KindAddr {
+			if !a.IsValid() {
+				return "", rest, true
+			}
+			return a.String(), rest, true
+		}
+		if len(rest) < 1 {
+			return nil, b, false
+		}
+		if !a.IsValid() {
+			return "", rest[1:], true
+		}
+		return netip.PrefixFrom(a, int(rest[0])).String(), rest[1:], true
+	case KindList:
+		if len(b) < 1 {
+			return nil, b, false
+		}
+		n, rest := int(b[0]), b[1:]
+		out := make([]string, 0, n)
+		for range n {
+			if len(rest) < 2 || len(rest) < 2+int(binary.BigEndian.Uint16(rest)) {
+				return nil, b, false
+			}
+			l := int(binary.BigEndian.Uint16(rest))
+			out = append(out, string(rest[2:2+l]))
+			rest = rest[2+l:]
+		}
+		return out, rest, true
+	}
+	return nil, b, false
+}
+
+func decodeAddrKey(b []byte) (netip.Addr, []byte, bool) {
+	if len(b) < 1 {
+		return netip.Addr{}, b, false
+	}
+	switch b[0] {
+	case 4:
+		if len(b) < 5 {
+			return netip.Addr{}, b, false
+		}
+		return netip.AddrFrom4([4]byte(b[1:5])), b[5:], true
+	case 6:
+		if len(b) < 17 {
+			return netip.Addr{}, b, false
+		}
+		return netip.AddrFrom16([16]byte(b[1:17])), b[17:], true
+	case 0:
+		return netip.Addr{}, b[1:], true
+	}
+	return netip.Addr{}, b, false
+}
+
+// DecodeGroup turns a key that AppendKey wrote for fields back into
+// name → value, as alerts show groups.
+func DecodeGroup(fields []*Field, key []byte) (map[string]any, bool) {
+	out := make(map[string]any, len(fields))
+	for _, fd := range fields {
+		v, rest, ok := fd.DecodeKey(key)
+		if !ok {
+			return nil, false
+		}
+		out[fd.Name] = v
+		key = rest
+	}
+	return out, len(key) == 0
+}

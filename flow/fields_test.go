@@ -1,10 +1,12 @@
 package flow
 
 import (
+	"net/netip"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every expr/json tag of Flow must have a field accessor of the same name,
@@ -43,5 +45,37 @@ func TestAccessorsReadTheirField(t *testing.T) {
 	}
 	if ProtoName(253) != "253" {
 		t.Errorf("ProtoName(253) = %q", ProtoName(253))
+	}
+}
+
+// Every kind of field reads back from its key what Value gives.
+func TestDecodeKeyRoundTrip(t *testing.T) {
+	var f Flow
+	f.SrcAddr = netip.MustParseAddr("2001:db8::1")
+	f.DstAddr = netip.MustParseAddr("192.0.2.7")
+	f.DstPort = 3389
+	f.ProtoName = "tcp"
+	f.SYN = true
+	f.SrcNet = netip.MustParsePrefix("10.0.0.0/8")
+	f.DstLists = []string{"drop", "firehol"}
+	f.TimeFlowEnd = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	var fields []*Field
+	var key []byte
+	for _, n := range []string{"src_addr", "dst_addr", "dst_port", "proto_name", "syn", "src_net", "dst_lists", "time_flow_end", "next_hop"} {
+		fd, _ := Lookup(n)
+		fields = append(fields, fd)
+		key = fd.AppendKey(key, &f)
+	}
+	got, ok := DecodeGroup(fields, key)
+	if !ok {
+		t.Fatal("key did not decode")
+	}
+	for _, fd := range fields {
+		if w := fd.Value(&f); !reflect.DeepEqual(got[fd.Name], w) {
+			t.Errorf("%s: decoded %#v, Value %#v", fd.Name, got[fd.Name], w)
+		}
+	}
+	if _, ok := DecodeGroup(fields, key[:len(key)-1]); ok {
+		t.Error("a cut key decoded")
 	}
 }

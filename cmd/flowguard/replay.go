@@ -39,6 +39,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	format := fs.String("format", "text", "alert output: json (one object a line) or text")
 	cfgPath := fs.String("c", "", "config file (rules, engine and meter settings)")
 	quiet := fs.Bool("q", false, "no summary on stderr")
+	speed := fs.Float64("speed", 0, "replay at N times the flows' own pace (0: as fast as possible)")
 	exportPorts := fs.String("export-ports", "auto", "captured flow export in pcaps: UDP datagrams to these ports (comma-separated) "+
 		"are decoded as NetFlow/IPFIX/sFlow instead of metered; auto: any UDP datagram that decodes as one; none: meter everything")
 	files, err := parseInterleaved(fs, args)
@@ -68,12 +69,19 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	enr, err := enrich.Build(cfg.Enrich, slog.New(slog.NewTextHandler(errw, nil)))
+	log := slog.New(slog.NewTextHandler(errw, nil))
+	enr, err := enrich.Build(cfg.Enrich, log)
 	if err != nil {
 		return usageError{err}
 	}
+	store, closeStore, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	var sinkErr error
 	eng, err := engine.New(engine.Config{
+		Store:    store,
 		MaxKeys:  cfg.Engine.MaxKeys,
 		Enricher: enr,
 		Emit: func(a *alert.Alert) {
@@ -85,7 +93,8 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	export, err := newExportDecoder(*exportPorts, eng.Process)
+	pace := &pacer{speed: *speed, next: eng.Process}
+	export, err := newExportDecoder(*exportPorts, pace.handle)
 	if err != nil {
 		return usagef("--export-ports: %v", err)
 	}
@@ -96,7 +105,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		if err != nil {
 			return err
 		}
-		err = src.Run(ctx, func(b []flow.Flow) { eng.Process(b) })
+		err = src.Run(ctx, pace.handle)
 		st := src.Stats()
 		totals.add(st.Packets, st.Flows+export.flows, st.Malformed+export.malformed)
 		if !*quiet {

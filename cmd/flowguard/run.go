@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/engine"
+	"github.com/flowguard/flowguard/engine/window"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/netflow"
@@ -83,14 +86,20 @@ type daemon struct {
 	cfgPath string
 	log     *slog.Logger
 
-	enrich    *enrich.Set
-	notify    *notifiers.Dispatcher
-	engine    *engine.Engine
-	pipe      *engine.Pipeline
-	listeners []*listener
-	httpLn    net.Listener
-	http      *http.Server
-	started   time.Time
+	enrich     *enrich.Set
+	store      window.Store
+	closeStore func()
+	notify     *notifiers.Dispatcher
+	engine     *engine.Engine
+	pipe       *engine.Pipeline
+	listeners  []*listener
+	httpLn     net.Listener
+	http       *http.Server
+	started    time.Time
+
+	recent  *recentAlerts
+	rates   rateMeter
+	lastErr atomic.Pointer[string]
 
 	ruleCount  atomic.Int64
 	alerts     atomic.Uint64
@@ -135,11 +144,18 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 	if err := d.checkNotify(set); err != nil {
 		return err
 	}
+	d.recent = newRecentAlerts(1000)
+	d.store, d.closeStore, err = openStore(context.Background(), d.cfg, d.log)
+	if err != nil {
+		return err
+	}
 	d.engine, err = engine.New(engine.Config{
+		Store:    d.store,
 		MaxKeys:  d.cfg.Engine.MaxKeys,
 		Enricher: d.enrich,
 		Emit: func(a *alert.Alert) {
 			d.alerts.Add(1)
+			d.recent.add(a)
 			d.notify.Send(a)
 		},
 	}, set)
@@ -205,6 +221,9 @@ func (d *daemon) stop() {
 		d.notify.Close(ctx)
 		cancel()
 	}
+	if d.closeStore != nil {
+		d.closeStore()
+	}
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -250,6 +269,13 @@ func (d *daemon) run(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if iv := d.cfg.Reload.WatchInterval(); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+	}
+	seen := d.fileStamp()
 	var err error
 loop:
 	for {
@@ -261,6 +287,13 @@ loop:
 			break loop
 		case <-hup:
 			d.reload()
+			seen = d.fileStamp()
+		case <-tick:
+			if now := d.fileStamp(); now != seen {
+				d.log.Info("config or rule files changed: reloading")
+				seen = now
+				d.reload()
+			}
 		}
 	}
 
@@ -275,6 +308,7 @@ loop:
 	lwg.Wait()
 	pstop()
 	wg.Wait()
+	d.closeStore()
 	estop()
 	ewg.Wait()
 	nctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -283,6 +317,46 @@ loop:
 		d.log.Warn("notifiers at shutdown", "err", err)
 	}
 	return err
+}
+
+// fileStamp summarises the config and rule files' names, sizes and
+// modification times: a change of any shows as a different string.
+func (d *daemon) fileStamp() string {
+	var b strings.Builder
+	stamp := func(p string) {
+		if st, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", p, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	if d.cfgPath != "" {
+		stamp(d.cfgPath)
+	}
+	for _, p := range d.cfg.Rules {
+		stamp(p)
+		if m, err := filepath.Glob(filepath.Join(p, "*.y*ml")); err == nil {
+			for _, f := range m {
+				stamp(f)
+			}
+		}
+	}
+	return b.String()
+}
+
+func (d *daemon) reloadErr() string {
+	if p := d.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// topGroups asks the engine, between batches, for a rule's highest groups.
+func (d *daemon) topGroups(id string) []engine.GroupValue {
+	var out []engine.GroupValue
+	d.pipe.Do(func(e *engine.Engine) { out = e.TopGroups(id) })
+	if out == nil {
+		out = []engine.GroupValue{}
+	}
+	return out
 }
 
 // reload re-reads the rules (from the config file as it is now) and the
@@ -318,9 +392,12 @@ func (d *daemon) reload() {
 	if err != nil {
 		d.reloadErrs.Add(1)
 		d.reloadOK.Store(false)
+		msg := err.Error()
+		d.lastErr.Store(&msg)
 		d.log.Error("reload refused: the previous rules keep running", "err", err)
 		return
 	}
+	d.lastErr.Store(nil)
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 	d.ruleCount.Store(int64(len(set.Rules)))
@@ -333,6 +410,10 @@ func (d *daemon) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /api/status", d.apiStatus)
+	mux.HandleFunc("GET /api/alerts", d.apiAlerts)
+	mux.HandleFunc("GET /api/rules", d.apiRules)
+	mux.HandleFunc("GET /api/exporters", d.apiExporters)
 	return mux
 }
 

@@ -13,9 +13,14 @@ import (
 	"github.com/flowguard/flowguard/engine/window"
 )
 
-// maxPipeline bounds the commands written before their replies are read,
-// so that a flush after a burst of new groups does not buffer them all.
-const maxPipeline = 1000
+// maxPipeline and maxPipelineDeltas bound the commands, and the deltas
+// they carry, written before their replies are read: a burst of new groups
+// or items is sent in several pipelines, each answered well within
+// ReadTimeout, rather than buffered whole.
+const (
+	maxPipeline       = 1000
+	maxPipelineDeltas = 20000
+)
 
 // topKeep is how many members each bucket's zsets keep, in multiples of
 // the window's TopCapacity: deeper than the sketch, so that trimming
@@ -86,14 +91,19 @@ func (s *Store) flush(ctx context.Context) error {
 		return nil
 	}
 
-	for i := 0; i < len(cmds); i += maxPipeline {
-		chunk := cmds[i:min(i+maxPipeline, len(cmds))]
-		if err := s.exec(ctx, chunk); err != nil {
+	for i := 0; i < len(cmds); {
+		j, deltas := i, int64(0)
+		for j < len(cmds) && j-i < maxPipeline && (j == i || deltas+cmds[j].entries <= maxPipelineDeltas) {
+			deltas += cmds[j].entries
+			j++
+		}
+		if err := s.exec(ctx, cmds[i:j]); err != nil {
 			for _, c := range cmds[i:] {
 				s.stats.lost.Add(uint64(c.entries))
 			}
 			return err
 		}
+		i = j
 	}
 	for _, r := range replies {
 		r.w.deliver(r.entries, r.top)
@@ -172,38 +182,40 @@ func (s *Store) failed(c *flushCmd, err error) {
 func (s *Store) sumCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 	w, b := r.w, r.b
 	lo, hi := w.geo.live(b.clock)
-	n := int(hi - lo + 1)
 	ttl := w.ttl().Milliseconds()
+	ring := hi - lo + 1
 	for _, g := range b.groups {
-		tag := "{" + w.base + "|" + g.key + "}:"
-		keys := make([]string, n)
-		args := make([]any, 2+n)
-		args[0], args[1] = s.inst, ttl
-		for i := range n {
-			keys[i] = tag + strconv.FormatInt(lo+int64(i), 10)
-			args[2+i] = ""
-		}
+		args := make([]any, 3, 3+2*len(g.sums))
+		args[0], args[1], args[2] = s.inst, ttl, lo
 		for _, d := range g.sums {
-			if d.seq >= lo && d.seq <= hi && d.v != 0 {
-				args[2+d.seq-lo] = d.v
+			if d.seq >= lo && d.v != 0 {
+				args = append(args, d.seq, d.v)
 			}
 		}
 		key := g.key
 		cmds = append(cmds, &flushCmd{
-			script: sumScript, keys: keys, args: args, entries: 1,
+			script: sumScript, keys: []string{"{" + w.base + "|" + key + "}"}, args: args, entries: 1,
 			parse: func(v any) error {
 				vals, ok := v.([]any)
-				if !ok || len(vals) != 2*n {
+				if !ok || len(vals)%3 != 0 {
 					return fmt.Errorf("sum script: unexpected reply %T", v)
 				}
-				sr := sumRemote{lo: lo, vals: make([]float64, n)}
-				some := false
-				for i := range n {
-					x := parseFloat(vals[2*i]) - parseFloat(vals[2*i+1])
-					sr.vals[i] = x
-					some = some || x != 0
+				var sr sumRemote
+				for j := 0; j < len(vals); j += 3 {
+					seq := int64(parseFloat(vals[j]))
+					x := parseFloat(vals[j+1]) - parseFloat(vals[j+2])
+					if x == 0 || seq < lo || seq >= lo+2*ring {
+						continue
+					}
+					if sr.vals == nil {
+						sr = sumRemote{lo: lo, vals: make([]float64, ring)}
+					}
+					for int64(len(sr.vals)) <= seq-lo {
+						sr.vals = append(sr.vals, 0)
+					}
+					sr.vals[seq-lo] += x
 				}
-				r.add(key, some, remoteEntry{key: key, sum: sr})
+				r.add(key, sr.vals != nil, remoteEntry{key: key, sum: sr})
 				return nil
 			},
 		})
@@ -220,7 +232,7 @@ func (s *Store) distinctCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 	ttl := w.ttl().Milliseconds()
 	for _, g := range b.groups {
 		tag := "{" + w.base + "|" + g.key + "}:"
-		keys := make([]string, 2*n, 2*n+1)
+		keys := make([]string, n, n+1)
 		perSeq := make([][]uint64, n)
 		entries := int64(1)
 		for i := range g.items {
@@ -232,23 +244,15 @@ func (s *Store) distinctCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 			slices.Sort(e.items)
 			perSeq[e.seq-lo] = slices.Compact(e.items)
 		}
-		total := 0
-		for _, its := range perSeq {
-			total += len(its)
-		}
-		buf := make([]byte, 0, 8*total)
-		args := make([]any, 4, 4+n+total)
+		args := make([]any, 4, 4+n)
 		args[0], args[1], args[2], args[3] = ttl, s.inst, lo, hi
 		for i := range n {
-			seq := strconv.FormatInt(lo+int64(i), 10)
-			keys[2*i] = tag + seq
-			keys[2*i+1] = tag + seq + ":" + s.inst
-			args = append(args, len(perSeq[i]))
+			keys[i] = tag + strconv.FormatInt(lo+int64(i), 10) + ":" + s.inst
+			packed := make([]byte, 0, 8*len(perSeq[i]))
 			for _, it := range perSeq[i] {
-				at := len(buf)
-				buf = binary.LittleEndian.AppendUint64(buf, it)
-				args = append(args, buf[at:at+8:at+8])
+				packed = binary.LittleEndian.AppendUint64(packed, it)
 			}
+			args = append(args, packed)
 		}
 		keys = append(keys, tag+"writers")
 		key := g.key

@@ -10,92 +10,125 @@ import "github.com/redis/go-redis/v9"
 // between two flushes, a failover) is sent again with EVAL, which caches
 // the script once more.
 //
-// Each shared value is kept twice: the total over every instance, and the
-// part this instance (ARGV inst, random per Store) added. What the other
-// instances contributed is the difference, worked out from two values
-// built by the same operations in the same order; so an instance alone
-// sees exactly zero from the others, and its answers are exactly those of
-// its local window.
+// The part each instance (ARGV inst, random per Store) added is kept
+// apart from the total over every instance (sums, top), or instead of it
+// (distinct HLLs, merged when read). What the other instances contributed
+// is the difference, worked out from two values built by the same
+// operations in the same order; so an instance alone sees exactly zero
+// from the others, and its answers are exactly those of its local window.
 
 // sumScript adds one group's per-bucket deltas of a Sum window and reads
-// its buckets back.
+// back what the other instances added to the group.
 //
-// KEYS: the group's bucket hashes for the live buckets lo..hi, in order.
-// ARGV: inst, ttl in ms, then one delta per key ("" for none).
-// Each hash has fields "a" (every instance) and inst (this one).
-// Returns a flat array: per key, "a" then inst (nil when missing).
+// KEYS: the group's hash, with fields "<seq>:a" (every instance) and
+// "<seq>:<inst>" (instance inst) per bucket seq.
+// ARGV: inst, ttl in ms, lo (oldest live bucket), then pairs of bucket
+// seq and delta.
+// Fields of buckets before lo are deleted. Returns a flat array of
+// triples seq, "a", inst for the buckets where the two differ: nothing,
+// for an instance alone.
 var sumScript = redis.NewScript(`
-local inst, ttl = ARGV[1], ARGV[2]
-local out = {}
-for i, k in ipairs(KEYS) do
-  local d = ARGV[i + 2]
-  if d ~= '' then
-    redis.call('HINCRBYFLOAT', k, 'a', d)
-    redis.call('HINCRBYFLOAT', k, inst, d)
-    redis.call('PEXPIRE', k, ttl)
+local k, inst, lo = KEYS[1], ARGV[1], tonumber(ARGV[3])
+for i = 4, #ARGV, 2 do
+  redis.call('HINCRBYFLOAT', k, ARGV[i] .. ':a', ARGV[i + 1])
+  redis.call('HINCRBYFLOAT', k, ARGV[i] .. ':' .. inst, ARGV[i + 1])
+end
+if #ARGV > 3 then
+  redis.call('PEXPIRE', k, ARGV[2])
+end
+local f = redis.call('HGETALL', k)
+local a, m, dead = {}, {}, {}
+for j = 1, #f, 2 do
+  local seq, who = string.match(f[j], '^(%-?%d+):(%w+)$')
+  if seq then
+    if tonumber(seq) < lo then
+      dead[#dead + 1] = f[j]
+    elseif who == 'a' then
+      a[seq] = f[j + 1]
+    elseif who == inst then
+      m[seq] = f[j + 1]
+    end
   end
-  local v = redis.call('HMGET', k, 'a', inst)
-  out[2 * i - 1] = v[1]
-  out[2 * i] = v[2]
+end
+if #dead > 0 then
+  redis.call('HDEL', k, unpack(dead))
+end
+local out = {}
+for seq, v in pairs(a) do
+  if v ~= m[seq] then
+    out[#out + 1] = seq
+    out[#out + 1] = v
+    out[#out + 1] = m[seq] or '0'
+  end
 end
 return out
 `)
 
-// distinctScript adds one group's items of a Distinct window to per-bucket
-// HyperLogLogs and counts what the other instances add to ours.
+// distinctScript adds one group's items of a Distinct window to this
+// instance's per-bucket HyperLogLogs and counts what the other instances
+// add to them.
 //
-// KEYS: per live bucket lo..hi, the shared HLL then this instance's HLL;
-// last, the group's writers hash (instance → newest bucket it wrote).
-// ARGV: ttl in ms, inst, lo, hi, then per bucket: n, then n items (8-byte
-// strings).
-// Returns {all - mine over lo..hi, all - mine over lo+1..hi}: the distinct
-// items of other instances that this one has not sent, over the window
-// now and over the window once its oldest bucket has left. Merging HLLs
-// costs tens of microseconds, so it is skipped, and {0, 0} returned, when
-// no other instance wrote to the group's live buckets.
+// KEYS: this instance's HLL per live bucket lo..hi ("<tag>:<seq>:<inst>"),
+// then the group's writers hash (instance → newest bucket it wrote).
+// ARGV: ttl in ms, inst, lo, hi, then per bucket its items, packed in one
+// string of 8 bytes each.
+// Returns {all - mine over lo..hi, all - mine over lo+1..hi}, where all
+// merges every writer's HLLs: the distinct items of other instances that
+// this one has not sent, over the window now and over the window once its
+// oldest bucket has left. The other writers' keys are named after ours,
+// so they share our hash slot. Merging HLLs costs tens of microseconds, so
+// when no other instance wrote to the live buckets it is skipped and {0, 0}
+// returned at once.
 var distinctScript = redis.NewScript(`
 local ttl, inst, lo, hi = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local nb = (#KEYS - 1) / 2
+local nb = #KEYS - 1
 local wk = KEYS[#KEYS]
-local p = 5
-local all, mine = {}, {}
 for i = 1, nb do
-  local sk, mk = KEYS[2 * i - 1], KEYS[2 * i]
-  local c = tonumber(ARGV[p])
-  p = p + 1
-  if c > 0 then
-    local last = p + c - 1
-    for j = p, last, 4000 do
-      local e = math.min(j + 3999, last)
-      redis.call('PFADD', sk, unpack(ARGV, j, e))
-      redis.call('PFADD', mk, unpack(ARGV, j, e))
+  local s = ARGV[4 + i]
+  if #s > 0 then
+    local t = {}
+    for j = 1, #s, 8 do
+      t[#t + 1] = string.sub(s, j, j + 7)
+      if #t == 4000 or j + 8 > #s then
+        redis.call('PFADD', KEYS[i], unpack(t))
+        t = {}
+      end
     end
-    redis.call('PEXPIRE', sk, ttl)
-    redis.call('PEXPIRE', mk, ttl)
-    p = last + 1
+    redis.call('PEXPIRE', KEYS[i], ttl)
   end
-  all[i], mine[i] = sk, mk
 end
 redis.call('HSET', wk, inst, hi)
 redis.call('PEXPIRE', wk, ttl)
-local shared = false
+local others = {}
 local ws = redis.call('HGETALL', wk)
 for j = 1, #ws, 2 do
-  if ws[j] ~= inst and tonumber(ws[j + 1]) >= lo then
-    shared = true
-  elseif tonumber(ws[j + 1]) < lo then
+  if tonumber(ws[j + 1]) < lo then
     redis.call('HDEL', wk, ws[j])
+  elseif ws[j] ~= inst then
+    others[#others + 1] = ws[j]
   end
 end
-if not shared then
+if #others == 0 then
   return {0, 0}
 end
-local cur = redis.call('PFCOUNT', unpack(all)) - redis.call('PFCOUNT', unpack(mine))
+local function count(from)
+  local all, mine = {}, {}
+  for i = from, nb do
+    local k = KEYS[i]
+    local stem = string.sub(k, 1, #k - #inst)
+    mine[#mine + 1] = k
+    all[#all + 1] = k
+    for _, o in ipairs(others) do
+      all[#all + 1] = stem .. o
+    end
+  end
+  return redis.call('PFCOUNT', unpack(all)) - redis.call('PFCOUNT', unpack(mine))
+end
 local nxt = 0
 if nb > 1 then
-  nxt = redis.call('PFCOUNT', unpack(all, 2)) - redis.call('PFCOUNT', unpack(mine, 2))
+  nxt = count(2)
 end
-return {cur, nxt}
+return {count(1), nxt}
 `)
 
 // topScript adds a Top window's per-bucket deltas to sorted sets and

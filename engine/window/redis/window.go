@@ -51,7 +51,7 @@ type sharedWindow struct {
 	spec  window.Spec
 	local window.Window
 	geo   geometry
-	base  string // key prefix, rule id and grid: names this window in Redis
+	base  string // key prefix, rule id, version and grid: names this window in Redis
 
 	// The engine goroutine's.
 	clock      int64
@@ -117,13 +117,23 @@ func newSharedWindow(s *Store, spec window.Spec, local window.Window) *sharedWin
 		spec:       spec,
 		local:      local,
 		geo:        newGeometry(spec),
-		base:       s.cfg.KeyPrefix + spec.Name + ":" + spec.Kind.String() + ":" + spec.Size.String() + "/" + strconv.Itoa(spec.Buckets),
+		base:       windowBase(s.cfg.KeyPrefix, spec),
 		remoteSum:  make(map[string]sumRemote),
 		remoteDist: make(map[string]distRemote),
 		pend:       newBatch(),
 		spare:      newBatch(),
 		known:      make(map[string]struct{}),
 	}
+}
+
+// windowBase names a window in Redis: instances share a window when they
+// run the same version of a rule, with the same bucket grid.
+func windowBase(prefix string, spec window.Spec) string {
+	name := prefix + spec.Name
+	if spec.Version != "" {
+		name += "@" + spec.Version
+	}
+	return name + ":" + spec.Kind.String() + ":" + spec.Size.String() + "/" + strconv.Itoa(spec.Buckets)
 }
 
 // advance mirrors the local window's clock and reports a late update.
@@ -306,7 +316,10 @@ func (w *sharedWindow) record(key []byte, now int64, v float64, item uint64) {
 	defer w.mu.Unlock()
 	b := w.pend
 	b.clock = w.clock
-	g := b.groups[string(key)]
+	g := b.last
+	if g == nil || g.key != string(key) {
+		g = b.groups[string(key)]
+	}
 	if g == nil {
 		if full {
 			s.stats.dropped.Add(1)
@@ -316,6 +329,7 @@ func (w *sharedWindow) record(key []byte, now int64, v float64, item uint64) {
 		b.entries++
 		s.pending.Add(1)
 	}
+	b.last = g
 	if w.spec.Kind != window.Distinct {
 		g.addSum(seq, v)
 		b.updates++
@@ -427,6 +441,7 @@ func (w *sharedWindow) ttl() time.Duration {
 type batch struct {
 	clock   int64 // the window's clock when last written
 	groups  map[string]*group
+	last    *group // the latest group written: flows of a group come in runs
 	free    []*group
 	entries int64 // groups, buckets of items and items: what MaxPending bounds
 	updates uint64
@@ -475,6 +490,7 @@ func (b *batch) reset() {
 		b.free = append(b.free, g)
 	}
 	clear(b.groups)
+	b.last = nil
 	b.entries, b.updates, b.clock = 0, 0, 0
 }
 

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"bytes"
+	"sort"
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+// topGroupsPerRule is how many groups each rule remembers as its highest.
+const topGroupsPerRule = 5
+
+// topTracker remembers a rule's highest groups by their latest window
+// value, for the status API. Only values of at least a tenth of the
+// threshold are offered, so ordinary flows cost one comparison.
+type topTracker struct {
+	e [topGroupsPerRule]topEntry
+	n int
+}
+
+type topEntry struct {
+	key   []byte
+	value float64
+	at    int64
+}
+
+func (t *topTracker) observe(key []byte, v float64, at, size int64) {
+	for i := range t.n {
+		if bytes.Equal(t.e[i].key, key) {
+			t.e[i].value, t.e[i].at = v, at
+			return
+		}
+	}
+	i := t.n
+	if t.n == len(t.e) {
+		// Replace the smallest, or one whose window has passed.
+		i = 0
+		for j := 1; j < t.n; j++ {
+			if t.e[j].at < at-size || (t.e[i].at >= at-size && t.e[j].value < t.e[i].value) {
+				i = j
+			}
+		}
+		if t.e[i].at >= at-size && t.e[i].value >= v {
+			return
+		}
+	} else {
+		t.n++
+	}
+	t.e[i] = topEntry{key: append(t.e[i].key[:0], key...), value: v, at: at}
+}
+
+// GroupValue is one of a rule's highest groups.
+type GroupValue struct {
+	Group    map[string]any `json:"group"`
+	Value    float64        `json:"value"`
+	LastSeen time.Time      `json:"last_seen"`
+}
+
+// TopGroups returns the rule's highest groups whose latest value is still
+// within the window, highest first. Call it through Pipeline.Do (or from
+// the goroutine that calls Process).
+func (e *Engine) TopGroups(id string) []GroupValue {
+	var out []GroupValue
+	for _, rs := range e.rules {
+		if rs.r.ID != id {
+			continue
+		}
+		for _, en := range rs.top.e[:rs.top.n] {
+			if en.at < e.clock-int64(rs.r.Window) {
+				continue
+			}
+			g, ok := flow.DecodeGroup(rs.r.GroupBy, en.key)
+			if !ok {
+				continue
+			}
+			out = append(out, GroupValue{Group: g, Value: round(en.value), LastSeen: time.Unix(0, en.at).UTC()})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Value > out[j].Value })
+	return out
+}

@@ -1,0 +1,103 @@
+package tuning
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// WriteJSON writes the report as one indented JSON object (--stats json).
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// WriteText writes the report for people: the totals, then one block per
+// rule that saw anything, rules that fired first.
+func (rep *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	t := rep.Totals
+	fmt.Fprintf(&b, "input: %d flows, %d packets, %s", t.Flows, t.Packets, byteUnit.format(float64(t.Bytes)))
+	if !t.First.IsZero() {
+		fmt.Fprintf(&b, ", %s .. %s (%s)", t.First.UTC().Format(time.RFC3339), t.Last.UTC().Format(time.RFC3339),
+			t.Span().Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, ", %d decode errors\n", t.DecodeErrors)
+
+	rs := append([]RuleReport(nil), rep.Rules...)
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > 0 && rs[j].Alerts == 0 })
+	var idle []string
+	for _, r := range rs {
+		if r.Observations == 0 && r.Alerts == 0 {
+			idle = append(idle, r.Rule)
+			continue
+		}
+		b.WriteByte('\n')
+		writeRule(&b, &r)
+	}
+	if len(idle) > 0 {
+		fmt.Fprintf(&b, "\nno matching flows: %s\n", strings.Join(idle, ", "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+var byteUnit = unit{"bytes", byteSuffixes}
+
+func writeRule(b *strings.Builder, r *RuleReport) {
+	u := unit{suffixes: countSuffixes}
+	switch r.Unit {
+	case "bytes":
+		u = byteUnit
+	case "bps":
+		u = unit{suffixes: bpsSuffixes}
+	case "pps":
+		u = unit{suffixes: ppsSuffixes}
+	case "bytes/s":
+		u = unit{suffixes: bytesPerSec}
+	}
+	if r.Aggregate == "match" {
+		fmt.Fprintf(b, "%s (per flow): %d alerts from %d groups\n", r.Rule, r.Alerts, r.FiredGroups)
+		for _, g := range r.Fired {
+			fmt.Fprintf(b, "  fired       %-44s %d alerts\n", groupText(g.Group), g.Alerts)
+		}
+		return
+	}
+	what := r.Aggregate + " " + r.Unit // sum bytes, top bytes, distinct dst_port
+	if strings.HasPrefix(r.Unit, "flows") {
+		what = "count " + r.Unit
+	}
+	fmt.Fprintf(b, "%s (%s over %s, threshold %s): %d alerts from %d groups, %d values\n",
+		r.Rule, what, r.Window, r.ThresholdText, r.Alerts, r.FiredGroups, r.Observations)
+	if p := r.Percentiles; p != nil {
+		more := ""
+		if r.GroupsEvicted > 0 {
+			more = fmt.Sprintf(" (the highest kept; %d evicted)", r.GroupsEvicted)
+		}
+		fmt.Fprintf(b, "  group peaks %d groups%s: p50 %s  p90 %s  p99 %s  max %s\n", r.Groups, more,
+			u.format(p.P50), u.format(p.P90), u.format(p.P99), u.format(p.Max))
+	}
+	for _, g := range r.Fired {
+		fmt.Fprintf(b, "  fired       %-44s peak %-10s %6.2f× threshold, %d alerts\n", groupText(g.Group), u.format(g.Peak), g.Ratio, g.Alerts)
+	}
+	if n := r.FiredGroups - len(r.Fired); n > 0 {
+		fmt.Fprintf(b, "  fired       ... and %d more groups\n", n)
+	}
+	for _, g := range r.NearMisses {
+		fmt.Fprintf(b, "  near miss   %-44s peak %-10s %6.2f× threshold\n", groupText(g.Group), u.format(g.Peak), g.Ratio)
+	}
+	if s := r.Suggestion; s != nil {
+		fmt.Fprintf(b, "  suggestion  threshold: %s (%s; now %s): %s\n", s.Text, s.Change, r.ThresholdText, s.Basis)
+		fmt.Fprintf(b, "              quiet on this input at %s\n", s.QuietText)
+	}
+}
+
+// groupText renders a group as "k=v k=v" in key order.
+func groupText(g map[string]string) string {
+	s := groupKey(g)
+	return strings.TrimSuffix(s, " ")
+}

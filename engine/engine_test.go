@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
-	"strings"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 

@@ -7,6 +7,8 @@ LDFLAGS := -X main.version=$(VERSION)
 # Packages that run goroutines: the race detector runs on these.
 RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/...
 FUZZTIME ?= 10s
+# Decoders of untrusted input: their fuzz targets run briefly in `make test`.
+FUZZ_PKGS := ./ingest/netflow ./ingest/sflow ./ingest/pcap ./ingest/flowfile
 
 .PHONY: all build run demo test test-race fuzz bench lint clean
 
@@ -29,9 +31,11 @@ test: lint
 	$(GO) test -count=1 -race $(RACE_PKGS)
 	$(BIN) rules validate examples/rules
 	$(BIN) rules test examples/rules
+	$(MAKE) --no-print-directory fuzz FUZZ_LIST="$(FUZZ_PKGS)" FUZZTIME=3s
 
+FUZZ_LIST ?= ./...
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@for pkg in $$($(GO) list $(FUZZ_LIST)); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \

@@ -10,6 +10,7 @@
 //	flowguard rules test PATH...
 //	flowguard config check -c FILE
 //	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
+//	flowguard gen scenario|stream ...
 //	flowguard version
 //
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
@@ -55,6 +56,8 @@ Usage:
   flowguard config check -c FILE  validate config, rules, databases, lists and notifiers
   flowguard lookup [--geoip DB]... ADDRESS...
                                   what enrichment says of an address
+  flowguard gen scenario|stream ...  write scenario pcaps with ground truth, or stream
+                                  NetFlow/IPFIX/sFlow at a rate to a loopback collector
   flowguard version                 print the version
 
 Run 'flowguard COMMAND --help' for a command's options.
@@ -85,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			break
 		}
 		err = cmdRun(append([]string{"--check"}, args[2:]...), stdout, stderr)
+	case "gen":
+		err = cmdGen(args[1:], stdout, stderr)
 	case "lookup":
 		err = cmdLookup(args[1:], stdout, stderr)
 	case "version", "--version":

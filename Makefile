@@ -10,7 +10,7 @@ FUZZTIME ?= 10s
 # Decoders of untrusted input: their fuzz targets run briefly in `make test`.
 FUZZ_PKGS := ./ingest/netflow ./ingest/sflow ./ingest/pcap ./ingest/flowfile
 
-.PHONY: all build run demo test test-race fuzz bench lint clean
+.PHONY: all build run demo bench-e2e test test-race fuzz bench lint clean
 
 all: build
 
@@ -43,6 +43,10 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./...
+
+# flowguard against goflow2 and softflowd on loopback (see bench/e2e.sh).
+bench-e2e:
+	bash bench/e2e.sh
 
 lint: build
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

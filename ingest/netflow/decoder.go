@@ -3,6 +3,7 @@ package netflow
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/flowguard/flowguard/ingest/internal/seqtrack"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -151,7 +152,7 @@ type domain struct {
 	samplers  map[uint64]uint32 // sampler / selector id → rate, from options data
 	rate      uint32            // domain-wide rate from options data or the v5 header; 0 unknown
 	sysInitMs int64             // IPFIX systemInitTimeMilliseconds from options data; 0 unknown
-	seq       seqTracker
+	seq       seqtrack.Tracker
 	conv      seqConventions // IPFIX only
 	lastSeen  int64
 }
@@ -198,7 +199,7 @@ func (e *exporter) domain(k domainKey, now int64) *domain {
 		// hostile: the rest share one, bounded like any other.
 		if e.overflow == nil {
 			e.overflow = &domain{}
-			e.overflow.seq.maxJump = 1 << 22
+			e.overflow.seq.MaxJump = 1 << 22
 		}
 		e.overflow.lastSeen = now
 		return e.overflow
@@ -207,9 +208,9 @@ func (e *exporter) domain(k domainKey, now int64) *domain {
 		dm = &domain{}
 		switch k.version {
 		case 9:
-			dm.seq.maxJump = 1 << 16 // packets
+			dm.seq.MaxJump = 1 << 16 // packets
 		default:
-			dm.seq.maxJump = 1 << 22 // records
+			dm.seq.MaxJump = 1 << 22 // records
 		}
 		e.domains[k] = dm
 	}

@@ -78,7 +78,7 @@ func setNets(f *flow.Flow, srcMask, dstMask uint8) {
 }
 
 func (d *Decoder) legacySeq(e *exporter, slot int, dm *domain, seq uint32, n int) {
-	lost, restart := dm.seq.observe(seq, n)
+	lost, restart := dm.seq.Observe(seq, n)
 	s := e.vstats(slot)
 	s.lostFlows.Add(lost)
 	if restart {

@@ -1,145 +1,6 @@
 package netflow
 
-// Sequence tracking: exporters number what they send (NetFlow v5/v7/v8 and
-// IPFIX count flow records, v9 counts export packets) so that a collector
-// can tell how much was lost on the way. Datagrams may arrive out of order
-// (a small window) and exporters restart (a big jump), neither of which is
-// loss.
-
-const (
-	seqGaps       = 8 // gaps held open for late datagrams
-	seqGapPackets = 8 // datagrams after which an open gap counts as lost
-
-	// seqBackDatagrams is how many datagrams' worth a sequence number may
-	// go backwards and still be a late or duplicate datagram; further back
-	// is an exporter restart.
-	seqBackDatagrams = 64
-)
-
-type seqGap struct {
-	lo, hi uint32 // missing [lo, hi)
-	at     uint64 // tracker's datagram count when the gap opened
-}
-
-// seqTracker follows one sequence space (one exporter, version and
-// observation domain or engine).
-type seqTracker struct {
-	next     uint32 // expected next sequence number
-	init     bool
-	resync   bool // the previous datagram's size was unknown: take the next number as given
-	packets  uint64
-	unit     uint32 // the largest n seen: units per datagram, to scale the back window
-	maxJump  uint32 // a forward jump larger than this is a restart, not loss
-	gaps     [seqGaps]seqGap
-	ngaps    int
-	lost     uint64 // committed losses
-	restarts uint64
-}
-
-// observe records a datagram numbered seq that carries n units (records or
-// 1 for a packet counter) and returns the units newly counted as lost.
-// n < 0 means the size is unknown (a data set waited for its template): the
-// tracker resynchronises on the next datagram.
-func (t *seqTracker) observe(seq uint32, n int) (lost uint64, restart bool) {
-	t.packets++
-	if n > 0 && uint32(n) > t.unit {
-		t.unit = uint32(n)
-	}
-	if t.unit == 0 {
-		t.unit = 1
-	}
-	before := t.lost
-	switch {
-	case !t.init || t.resync:
-		t.init, t.resync = true, false
-	default:
-		d := int32(seq - t.next)
-		switch {
-		case d == 0:
-		case d > 0 && uint32(d) <= t.maxJump:
-			t.openGap(t.next, seq)
-		case d < 0 && t.fill(seq, n):
-			// A late datagram fills (part of) a gap: not lost after all.
-			t.expire()
-			return t.lost - before, false
-		case d < 0 && uint32(-d) <= seqBackDatagrams*t.unit:
-			// Late beyond its gap's lifetime, or a duplicate: ignore.
-			t.expire()
-			return t.lost - before, false
-		default:
-			t.restarts++
-			t.ngaps = 0
-			restart = true
-		}
-	}
-	if n < 0 {
-		t.resync = true
-		t.next = seq
-	} else {
-		t.next = seq + uint32(n)
-	}
-	t.expire()
-	return t.lost - before, restart
-}
-
-func (t *seqTracker) openGap(lo, hi uint32) {
-	if t.ngaps == seqGaps {
-		t.lost += uint64(t.gaps[0].hi - t.gaps[0].lo)
-		copy(t.gaps[:], t.gaps[1:])
-		t.ngaps--
-	}
-	t.gaps[t.ngaps] = seqGap{lo: lo, hi: hi, at: t.packets}
-	t.ngaps++
-}
-
-// fill removes [seq, seq+n) from the open gaps, reporting whether it fell
-// in one.
-func (t *seqTracker) fill(seq uint32, n int) bool {
-	if n <= 0 {
-		n = 1
-	}
-	end := seq + uint32(n)
-	for i := 0; i < t.ngaps; i++ {
-		g := &t.gaps[i]
-		if int32(seq-g.lo) < 0 || int32(g.hi-seq) <= 0 {
-			continue
-		}
-		if int32(end-g.hi) > 0 {
-			end = g.hi
-		}
-		switch {
-		case seq == g.lo && end == g.hi:
-			copy(t.gaps[i:], t.gaps[i+1:t.ngaps])
-			t.ngaps--
-		case seq == g.lo:
-			g.lo = end
-		case end == g.hi:
-			g.hi = seq
-		default:
-			// Split: the part after this datagram becomes a gap of its own.
-			hi := g.hi
-			g.hi = seq
-			if t.ngaps == seqGaps {
-				t.lost += uint64(hi - end) // no room: count it now
-			} else {
-				copy(t.gaps[i+2:t.ngaps+1], t.gaps[i+1:t.ngaps])
-				t.gaps[i+1] = seqGap{lo: end, hi: hi, at: g.at}
-				t.ngaps++
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// expire commits gaps that stayed open for seqGapPackets datagrams.
-func (t *seqTracker) expire() {
-	for t.ngaps > 0 && t.packets-t.gaps[0].at > seqGapPackets {
-		t.lost += uint64(t.gaps[0].hi - t.gaps[0].lo)
-		copy(t.gaps[:], t.gaps[1:t.ngaps])
-		t.ngaps--
-	}
-}
+import "github.com/flowguard/flowguard/ingest/internal/seqtrack"
 
 // seqConventions follows an IPFIX domain's sequence numbers under the
 // conventions exporters use. RFC 7011 says the header holds the count of
@@ -150,8 +11,8 @@ func (t *seqTracker) expire() {
 // convention's, since a wrong one sees gaps that are not there. Both stay
 // monotonic, as the minimum of monotonic counters.
 type seqConventions struct {
-	t              [4]seqTracker // bit 0: count after the message; bit 1: data records only
-	lost, restarts uint64        // reported so far
+	t              [4]seqtrack.Tracker // bit 0: count after the message; bit 1: data records only
+	lost, restarts uint64              // reported so far
 }
 
 // observe records a message numbered seq holding all data and options
@@ -161,7 +22,7 @@ func (c *seqConventions) observe(seq uint32, all, data int) (lost, restarts uint
 	minLost, minRestarts := ^uint64(0), ^uint64(0)
 	for v := range c.t {
 		t := &c.t[v]
-		t.maxJump = 1 << 22
+		t.MaxJump = 1 << 22
 		n := all
 		if v&2 != 0 {
 			n = data
@@ -170,9 +31,9 @@ func (c *seqConventions) observe(seq uint32, all, data int) (lost, restarts uint
 		if v&1 != 0 && n > 0 {
 			start -= uint32(n)
 		}
-		t.observe(start, n)
-		minLost = min(minLost, t.lost)
-		minRestarts = min(minRestarts, t.restarts)
+		t.Observe(start, n)
+		minLost = min(minLost, t.Lost)
+		minRestarts = min(minRestarts, t.Restarts)
 	}
 	lost, restarts = minLost-c.lost, minRestarts-c.restarts
 	c.lost, c.restarts = minLost, minRestarts

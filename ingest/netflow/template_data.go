@@ -25,7 +25,7 @@ func (d *Decoder) decodeV9(e *exporter, s *versionStats, now time.Time, p []byte
 	dm := e.domain(key, h.nowNs)
 	out, _, err := d.sets(e, s, key, dm, &h, p[20:], out)
 	// v9 numbers export packets, whatever they hold.
-	lost, restart := dm.seq.observe(h.seq, 1)
+	lost, restart := dm.seq.Observe(h.seq, 1)
 	s.lostPackets.Add(lost)
 	if restart {
 		s.restarts.Add(1)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"github.com/flowguard/flowguard/ingest/internal/seqtrack"
 	"net/netip"
 	"slices"
 	"sync"
@@ -52,7 +53,7 @@ type agentKey struct {
 type agent struct {
 	key      agentKey
 	override uint32
-	seq      seqTracker
+	seq      seqtrack.Tracker
 	lastSeen int64 // decoder goroutine only
 
 	packets, flows, errors atomic.Uint64
@@ -164,7 +165,7 @@ func (d *Decoder) agent(k agentKey, now int64) (*agent, error) {
 			return nil, ErrTooManyAgents
 		}
 		a = &agent{key: k, override: d.cfg.SamplingOverride[k.exporter]}
-		a.seq.maxJump = 1 << 16
+		a.seq.MaxJump = 1 << 16
 		d.mu.Lock()
 		d.agents[k] = a
 		d.mu.Unlock()
@@ -285,7 +286,7 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 		a.errors.Add(1)
 		return out, err
 	}
-	lost, restart := a.seq.observe(seq, 1)
+	lost, restart := a.seq.Observe(seq, 1)
 	a.lostPackets.Add(lost)
 	if restart {
 		a.restarts.Add(1)

@@ -1,8 +1,7 @@
-package sflow
-
-// This file mirrors ingest/netflow/sequence.go (the datagram sequence
-// tracker); the two packages share no code so that neither imports the
-// other.
+// Package seqtrack follows the sequence numbers flow exporters put in
+// their datagrams, to count what was lost on the way. NetFlow v5/v7/v8 and
+// IPFIX count flow records, NetFlow v9 and sFlow count datagrams.
+package seqtrack
 
 // Sequence tracking: exporters number what they send (NetFlow v5/v7/v8 and
 // IPFIX count flow records, v9 counts export packets) so that a collector
@@ -25,26 +24,26 @@ type seqGap struct {
 	at     uint64 // tracker's datagram count when the gap opened
 }
 
-// seqTracker follows one sequence space (one exporter, version and
+// Tracker follows one sequence space (one exporter, version and
 // observation domain or engine).
-type seqTracker struct {
+type Tracker struct {
 	next     uint32 // expected next sequence number
 	init     bool
 	resync   bool // the previous datagram's size was unknown: take the next number as given
 	packets  uint64
 	unit     uint32 // the largest n seen: units per datagram, to scale the back window
-	maxJump  uint32 // a forward jump larger than this is a restart, not loss
+	MaxJump  uint32 // a forward jump larger than this is a restart, not loss
 	gaps     [seqGaps]seqGap
 	ngaps    int
-	lost     uint64 // committed losses
-	restarts uint64
+	Lost     uint64 // committed losses
+	Restarts uint64
 }
 
-// observe records a datagram numbered seq that carries n units (records or
+// Observe records a datagram numbered seq that carries n units (records or
 // 1 for a packet counter) and returns the units newly counted as lost.
 // n < 0 means the size is unknown (a data set waited for its template): the
 // tracker resynchronises on the next datagram.
-func (t *seqTracker) observe(seq uint32, n int) (lost uint64, restart bool) {
+func (t *Tracker) Observe(seq uint32, n int) (lost uint64, restart bool) {
 	t.packets++
 	if n > 0 && uint32(n) > t.unit {
 		t.unit = uint32(n)
@@ -52,7 +51,7 @@ func (t *seqTracker) observe(seq uint32, n int) (lost uint64, restart bool) {
 	if t.unit == 0 {
 		t.unit = 1
 	}
-	before := t.lost
+	before := t.Lost
 	switch {
 	case !t.init || t.resync:
 		t.init, t.resync = true, false
@@ -60,18 +59,18 @@ func (t *seqTracker) observe(seq uint32, n int) (lost uint64, restart bool) {
 		d := int32(seq - t.next)
 		switch {
 		case d == 0:
-		case d > 0 && uint32(d) <= t.maxJump:
+		case d > 0 && uint32(d) <= t.MaxJump:
 			t.openGap(t.next, seq)
 		case d < 0 && t.fill(seq, n):
 			// A late datagram fills (part of) a gap: not lost after all.
 			t.expire()
-			return t.lost - before, false
+			return t.Lost - before, false
 		case d < 0 && uint32(-d) <= seqBackDatagrams*t.unit:
 			// Late beyond its gap's lifetime, or a duplicate: ignore.
 			t.expire()
-			return t.lost - before, false
+			return t.Lost - before, false
 		default:
-			t.restarts++
+			t.Restarts++
 			t.ngaps = 0
 			restart = true
 		}
@@ -83,12 +82,12 @@ func (t *seqTracker) observe(seq uint32, n int) (lost uint64, restart bool) {
 		t.next = seq + uint32(n)
 	}
 	t.expire()
-	return t.lost - before, restart
+	return t.Lost - before, restart
 }
 
-func (t *seqTracker) openGap(lo, hi uint32) {
+func (t *Tracker) openGap(lo, hi uint32) {
 	if t.ngaps == seqGaps {
-		t.lost += uint64(t.gaps[0].hi - t.gaps[0].lo)
+		t.Lost += uint64(t.gaps[0].hi - t.gaps[0].lo)
 		copy(t.gaps[:], t.gaps[1:])
 		t.ngaps--
 	}
@@ -98,7 +97,7 @@ func (t *seqTracker) openGap(lo, hi uint32) {
 
 // fill removes [seq, seq+n) from the open gaps, reporting whether it fell
 // in one.
-func (t *seqTracker) fill(seq uint32, n int) bool {
+func (t *Tracker) fill(seq uint32, n int) bool {
 	if n <= 0 {
 		n = 1
 	}
@@ -124,7 +123,7 @@ func (t *seqTracker) fill(seq uint32, n int) bool {
 			hi := g.hi
 			g.hi = seq
 			if t.ngaps == seqGaps {
-				t.lost += uint64(hi - end) // no room: count it now
+				t.Lost += uint64(hi - end) // no room: count it now
 			} else {
 				copy(t.gaps[i+2:t.ngaps+1], t.gaps[i+1:t.ngaps])
 				t.gaps[i+1] = seqGap{lo: end, hi: hi, at: g.at}
@@ -137,9 +136,9 @@ func (t *seqTracker) fill(seq uint32, n int) bool {
 }
 
 // expire commits gaps that stayed open for seqGapPackets datagrams.
-func (t *seqTracker) expire() {
+func (t *Tracker) expire() {
 	for t.ngaps > 0 && t.packets-t.gaps[0].at > seqGapPackets {
-		t.lost += uint64(t.gaps[0].hi - t.gaps[0].lo)
+		t.Lost += uint64(t.gaps[0].hi - t.gaps[0].lo)
 		copy(t.gaps[:], t.gaps[1:t.ngaps])
 		t.ngaps--
 	}

@@ -170,7 +170,7 @@ func (d *daemon) apiExporters(w http.ResponseWriter, _ *http.Request) {
 		LastSeen     time.Time `json:"last_seen"`
 	}
 	out := []exp{}
-	for _, l := range d.listeners {
+	for _, l := range d.listenerList() {
 		for _, e := range l.netflow.Stats().Exporters {
 			out = append(out, exp{Listener: l.Name(), Exporter: e.Exporter.String(), Version: netflowVersion(e.Version),
 				Datagrams: e.Packets, Flows: e.Flows, FlowsPerSec: d.rates.rate(l.Name()+e.Exporter.String()+netflowVersion(e.Version), e.Flows),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -155,4 +156,45 @@ func TestDaemonWatchesRuleFiles(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("the new rule file was not loaded: %v", status)
+}
+
+// A reload applies changed listeners and notifiers: flows sent to the new
+// port are collected, and alerts go to the newly configured file.
+func TestDaemonReloadsListenersAndNotifiers(t *testing.T) {
+	d := startDaemon(t, "reload: {watch: 0s}\n")
+	newPort := freePort(t, "udp")
+	archive := filepath.Join(t.TempDir(), "alerts.jsonl")
+	os.WriteFile(d.cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q}\n"+
+		"reload: {watch: 0s}\nnotifiers:\n  - {name: archive, type: file, path: %q}\n", newPort, d.http, archive)), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	var status map[string]any
+	for range 100 {
+		getJSON(t, "http://"+d.http+"/api/status", &status)
+		if status["reloads"] == float64(1) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status["reload_ok"] != true {
+		t.Fatalf("reload: %v", status)
+	}
+	d.udp = newPort
+	exportWithSoftflowd(t, d, "portscan.pcap")
+	for i := 0; ; i++ {
+		b, _ := os.ReadFile(archive)
+		if bytes.Contains(b, []byte(`"rule":"vertical-port-scan"`)) {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("no scan alert in the new file notifier; stderr:\n%s", d.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := d.metric(t, "flowguard_listener_flows_total"); n != 4026 {
+		t.Errorf("the new listener counted %v flows, want 4026", n)
+	}
+	d.stop(t)
+	if bytes.Contains(d.stdout.Bytes(), []byte("vertical-port-scan")) {
+		t.Error("the alert still went to stdout after the reload")
+	}
 }

@@ -82,7 +82,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	g := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for _, l := range m.d.listeners {
+	for _, l := range m.d.listenerList() {
 		s := l.Stats()
 		n := l.Name()
 		c(m.datagrams, s.Datagrams, n)
@@ -106,7 +106,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.windowEvicted, r.Window.Evicted, r.ID)
 		c(m.windowLate, r.Window.Late, r.ID)
 	}
-	for _, n := range m.d.notify.Stats() {
+	for _, n := range m.d.notify().Stats() {
 		c(m.notifySent, n.Sent, n.Name)
 		c(m.notifyRetried, n.Retried, n.Name)
 		c(m.notifyDropped, n.Dropped, n.Name)

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,7 +91,12 @@ type daemon struct {
 	enrich     *enrich.Set
 	store      window.Store
 	closeStore func()
-	notify     *notifiers.Dispatcher
+	notifyPtr  atomic.Pointer[notifiers.Dispatcher]
+	format     string
+	out        io.Writer
+	lmu        sync.Mutex // guards listeners against reloads
+	lctx       context.Context
+	lerr       chan error
 	engine     *engine.Engine
 	pipe       *engine.Pipeline
 	listeners  []*listener
@@ -111,8 +118,71 @@ type daemon struct {
 
 type listener struct {
 	*collector.Listener
+	cfg     collector.Config
 	netflow *netflow.Decoder
 	sflow   *sflow.Decoder
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// notify returns the dispatcher in service (swapped on reload).
+func (d *daemon) notify() *notifiers.Dispatcher { return d.notifyPtr.Load() }
+
+// buildNotify builds the dispatcher a notifiers section describes, or one
+// that writes to stdout when it names none.
+func (d *daemon) buildNotify(c notifiers.Config) (*notifiers.Dispatcher, error) {
+	deps := notifiers.Deps{Logger: d.log, Stdout: d.out, Version: version}
+	if len(c.Notifiers) > 0 {
+		n, err := notifiers.Build(c, deps)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", d.cfgPath, err)}
+		}
+		return n, nil
+	}
+	so, err := stdout.New("stdout", stdout.Config{Format: d.format}, d.out)
+	if err != nil {
+		return nil, usagef("--format: %v", err)
+	}
+	return notifiers.New([]notifiers.Target{{Notifier: so, Type: "stdout"}}, nil, deps)
+}
+
+// newListener binds one listener with decoders of its own.
+func (d *daemon) newListener(lc collector.Config) (*listener, error) {
+	override := map[netip.Addr]uint32{}
+	for a, r := range d.cfg.Sampling.Exporters {
+		override[netip.MustParseAddr(a)] = r // validated with the config
+	}
+	l := &listener{
+		cfg:     lc,
+		netflow: netflow.NewDecoder(netflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
+		sflow:   sflow.NewDecoder(sflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
+	}
+	cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
+	if err != nil {
+		return nil, err
+	}
+	l.Listener = cl
+	return l, nil
+}
+
+// startListener runs a bound listener on its own goroutine.
+func (d *daemon) startListener(l *listener) {
+	ctx, cancel := context.WithCancel(d.lctx)
+	l.cancel, l.done = cancel, make(chan struct{})
+	go func() {
+		defer close(l.done)
+		d.log.Info("listening", "name", l.Name(), "address", l.Addr().String())
+		if err := l.Run(ctx, d.pipe.Handle); err != nil && !errors.Is(err, context.Canceled) {
+			d.lerr <- fmt.Errorf("listener %s: %w", l.Name(), err)
+		}
+	}()
+}
+
+// listenerList returns the listeners in service.
+func (d *daemon) listenerList() []*listener {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	return append([]*listener(nil), d.listeners...)
 }
 
 func (d *daemon) start(format string, out, errw io.Writer) error {
@@ -125,23 +195,13 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	deps := notifiers.Deps{Logger: d.log, Stdout: out, Version: version}
-	if len(d.cfg.Notifiers.Notifiers) > 0 {
-		d.notify, err = notifiers.Build(d.cfg.Notifiers, deps)
-		if err != nil {
-			return usageError{fmt.Errorf("%s: %w", d.cfgPath, err)}
-		}
-	} else {
-		so, err := stdout.New("stdout", stdout.Config{Format: format}, out)
-		if err != nil {
-			return usagef("--format: %v", err)
-		}
-		d.notify, err = notifiers.New([]notifiers.Target{{Notifier: so, Type: "stdout"}}, nil, deps)
-		if err != nil {
-			return err
-		}
+	d.format, d.out = format, out
+	n, err := d.buildNotify(d.cfg.Notifiers)
+	if err != nil {
+		return err
 	}
-	if err := d.checkNotify(set); err != nil {
+	d.notifyPtr.Store(n)
+	if err := d.checkNotify(set, n); err != nil {
 		return err
 	}
 	d.recent = newRecentAlerts(1000)
@@ -156,7 +216,7 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		Emit: func(a *alert.Alert) {
 			d.alerts.Add(1)
 			d.recent.add(a)
-			d.notify.Send(a)
+			d.notify().Send(a)
 		},
 	}, set)
 	if err != nil {
@@ -166,20 +226,11 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 
-	override := map[netip.Addr]uint32{}
-	for a, r := range d.cfg.Sampling.Exporters {
-		override[netip.MustParseAddr(a)] = r // validated with the config
-	}
 	for _, lc := range d.cfg.Listen {
-		l := &listener{
-			netflow: netflow.NewDecoder(netflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
-			sflow:   sflow.NewDecoder(sflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
-		}
-		cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
+		l, err := d.newListener(lc)
 		if err != nil {
 			return err
 		}
-		l.Listener = cl
 		d.listeners = append(d.listeners, l)
 	}
 	if d.cfg.HTTP.Listen != "off" {
@@ -192,12 +243,12 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 	return nil
 }
 
-// checkNotify rejects rules that name notifiers the config lacks.
-func (d *daemon) checkNotify(set *rules.Set) error {
+// checkNotify rejects rules that name notifiers the dispatcher lacks.
+func (d *daemon) checkNotify(set *rules.Set, disp *notifiers.Dispatcher) error {
 	var errs []error
 	for _, r := range set.Rules {
 		for _, n := range r.Notify {
-			if !d.notify.Has(n) {
+			if !disp.Has(n) {
 				errs = append(errs, fmt.Errorf("%s:%d: rule %q: notify: no notifier named %q", r.File, r.Line, r.ID, n))
 			}
 		}
@@ -216,9 +267,9 @@ func (d *daemon) stop() {
 	if d.httpLn != nil {
 		d.httpLn.Close()
 	}
-	if d.notify != nil {
+	if n := d.notify(); n != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		d.notify.Close(ctx)
+		n.Close(ctx)
 		cancel()
 	}
 	if d.closeStore != nil {
@@ -244,16 +295,9 @@ func (d *daemon) run(ctx context.Context) error {
 
 	// Listeners.
 	lctx, lstop := context.WithCancel(ctx)
-	var lwg sync.WaitGroup
-	for _, l := range d.listeners {
-		lwg.Add(1)
-		go func() {
-			defer lwg.Done()
-			d.log.Info("listening", "name", l.Name(), "address", l.Addr().String())
-			if err := l.Run(lctx, d.pipe.Handle); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("listener %s: %w", l.Name(), err)
-			}
-		}()
+	d.lctx, d.lerr = lctx, errc
+	for _, l := range d.listenerList() {
+		d.startListener(l)
 	}
 
 	// HTTP.
@@ -305,7 +349,9 @@ loop:
 		cancel()
 	}
 	lstop()
-	lwg.Wait()
+	for _, l := range d.listenerList() {
+		<-l.done
+	}
 	pstop()
 	wg.Wait()
 	d.closeStore()
@@ -313,7 +359,7 @@ loop:
 	ewg.Wait()
 	nctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := d.notify.Close(nctx); err != nil {
+	if err := d.notify().Close(nctx); err != nil {
 		d.log.Warn("notifiers at shutdown", "err", err)
 	}
 	return err
@@ -342,6 +388,47 @@ func (d *daemon) fileStamp() string {
 	return b.String()
 }
 
+// restartListeners brings the listeners to a new configuration: unchanged
+// ones keep running (and their templates), changed ones are stopped and
+// bound again, removed ones stopped, new ones started. A listener that
+// cannot bind is logged and left out.
+func (d *daemon) restartListeners(want []collector.Config) {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	old := map[string]*listener{}
+	for _, l := range d.listeners {
+		old[l.cfg.Name] = l
+	}
+	var keep []*listener
+	for _, lc := range want {
+		if l, ok := old[lc.Name]; ok && reflect.DeepEqual(l.cfg, lc) {
+			keep = append(keep, l)
+			delete(old, lc.Name)
+		}
+	}
+	for _, l := range old { // changed or removed: stop before rebinding
+		l.cancel()
+		<-l.done
+		d.log.Info("listener stopped by reload", "name", l.cfg.Name)
+	}
+	next := keep
+	for _, lc := range want {
+		if slices.ContainsFunc(keep, func(l *listener) bool { return l.cfg.Name == lc.Name }) {
+			continue
+		}
+		l, err := d.newListener(lc)
+		if err != nil {
+			d.reloadErrs.Add(1)
+			d.log.Error("reload: listener not started", "name", lc.Name, "err", err)
+			continue
+		}
+		d.startListener(l)
+		next = append(next, l)
+	}
+	d.listeners = next
+	d.cfg.Listen = want
+}
+
 func (d *daemon) reloadErr() string {
 	if p := d.lastErr.Load(); p != nil {
 		return *p
@@ -363,17 +450,23 @@ func (d *daemon) topGroups(id string) []engine.GroupValue {
 // enrichment data, and reopens output files. A rule set with errors is
 // refused and the running one kept.
 func (d *daemon) reload() {
-	d.reloads.Add(1)
-	d.notify.Reopen()
+	defer d.reloads.Add(1) // counted once done, so readers see its outcome
+	d.notify().Reopen()
 	if err := d.enrich.Reload(); err != nil {
 		d.log.Error("reload: enrichment data", "err", err)
 	}
 	paths := d.cfg.Rules
+	var newCfg *config.Config
 	if d.cfgPath != "" {
 		if c, err := config.Load(d.cfgPath); err == nil {
-			paths = c.Rules
+			paths, newCfg = c.Rules, c
 		} else {
-			d.log.Error("reload: config has errors, using the rule paths already loaded", "err", err)
+			d.reloadErrs.Add(1)
+			d.reloadOK.Store(false)
+			msg := err.Error()
+			d.lastErr.Store(&msg)
+			d.log.Error("reload refused: the config has errors; everything keeps running as it was", "err", err)
+			return
 		}
 	}
 	var set *rules.Set
@@ -383,11 +476,41 @@ func (d *daemon) reload() {
 	} else {
 		set, err = rules.Load(paths...)
 	}
+	disp := d.notify()
+	var newDisp *notifiers.Dispatcher
+	if err == nil && newCfg != nil && !reflect.DeepEqual(newCfg.Notifiers, d.cfg.Notifiers) {
+		newDisp, err = d.buildNotify(newCfg.Notifiers)
+		if err == nil {
+			disp = newDisp
+		}
+	}
 	if err == nil {
-		err = d.checkNotify(set)
+		err = d.checkNotify(set, disp)
 	}
 	if err == nil {
 		d.pipe.Do(func(e *engine.Engine) { err = e.Reload(set) })
+	}
+	if err != nil && newDisp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		newDisp.Close(ctx)
+		cancel()
+	}
+	if err == nil && newDisp != nil {
+		// The old dispatcher delivers what it holds (or spools it) while
+		// new alerts go to the new one.
+		old := d.notifyPtr.Swap(newDisp)
+		d.cfg.Notifiers = newCfg.Notifiers
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := old.Close(ctx); err != nil {
+				d.log.Warn("notifiers replaced by a reload", "err", err)
+			}
+		}()
+		d.log.Info("notifiers reloaded")
+	}
+	if err == nil && newCfg != nil && !reflect.DeepEqual(newCfg.Listen, d.cfg.Listen) {
+		d.restartListeners(newCfg.Listen)
 	}
 	if err != nil {
 		d.reloadErrs.Add(1)
@@ -435,8 +558,8 @@ func checkConfig(path string, out, errw io.Writer) error {
 		if err != nil {
 			return usageError{fmt.Errorf("%s: %w", path, err)}
 		}
-		d := &daemon{notify: n}
-		err = d.checkNotify(set)
+		d := &daemon{}
+		err = d.checkNotify(set, n)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		n.Close(ctx)
 		cancel()

@@ -74,6 +74,7 @@ type daemonProc struct {
 	stderr *bytes.Buffer
 	http   string
 	udp    int
+	cfg    string
 }
 
 func startDaemon(t *testing.T, extra string) *daemonProc {
@@ -84,6 +85,7 @@ func startDaemon(t *testing.T, extra string) *daemonProc {
 	cfg := filepath.Join(t.TempDir(), "flowguard.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q}\n%s",
 		d.udp, d.http, extra)), 0o644)
+	d.cfg = cfg
 	d.cmd = exec.Command(binary(t), "run", "-c", cfg)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if err := d.cmd.Start(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/engine"
+	"github.com/flowguard/flowguard/engine/tuning"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/collector"
@@ -40,6 +41,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	cfgPath := fs.String("c", "", "config file (rules, engine and meter settings)")
 	quiet := fs.Bool("q", false, "no summary on stderr")
 	speed := fs.Float64("speed", 0, "replay at N times the flows' own pace (0: as fast as possible)")
+	stats := fs.String("stats", "text", "tuning summary on stderr: text, json or none")
 	exportPorts := fs.String("export-ports", "auto", "captured flow export in pcaps: UDP datagrams to these ports (comma-separated) "+
 		"are decoded as NetFlow/IPFIX/sFlow instead of metered; auto: any UDP datagram that decodes as one; none: meter everything")
 	files, err := parseInterleaved(fs, args)
@@ -61,6 +63,12 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *stats != "text" && *stats != "json" && *stats != "none" {
+		return usagef("--stats: %q is not text, json or none", *stats)
+	}
+	if *quiet {
+		*stats = "none"
+	}
 	sink, err := stdout.New("stdout", stdout.Config{Format: *format}, out)
 	if err != nil {
 		return usagef("--format: %v", err)
@@ -80,20 +88,30 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	}
 	defer closeStore()
 	var sinkErr error
-	eng, err := engine.New(engine.Config{
+	col := tuning.New(set, tuning.Config{})
+	ecfg := engine.Config{
 		Store:    store,
 		MaxKeys:  cfg.Engine.MaxKeys,
 		Enricher: enr,
 		Emit: func(a *alert.Alert) {
+			col.OnAlert(a)
 			if err := sink.Notify(ctx, a); err != nil && sinkErr == nil {
 				sinkErr = err
 			}
 		},
-	}, set)
+	}
+	if *stats != "none" {
+		ecfg.Observe = col.Observe
+	}
+	eng, err := engine.New(ecfg, set)
 	if err != nil {
 		return err
 	}
-	pace := &pacer{speed: *speed, next: eng.Process}
+	var ttotals tuning.Totals
+	pace := &pacer{speed: *speed, next: func(b []flow.Flow) {
+		ttotals.Add(b)
+		eng.Process(b)
+	}}
 	export, err := newExportDecoder(*exportPorts, pace.handle)
 	if err != nil {
 		return usagef("--export-ports: %v", err)
@@ -105,10 +123,12 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		if err != nil {
 			return err
 		}
+		stopProgress := progress(errw, path, src, *quiet)
 		err = src.Run(ctx, pace.handle)
+		stopProgress()
 		st := src.Stats()
 		totals.add(st.Packets, st.Flows+export.flows, st.Malformed+export.malformed)
-		if !*quiet {
+		if *stats == "text" {
 			fmt.Fprintf(errw, "%s: %s, %d records, %d flows, %d malformed", path, kind, st.Packets, st.Flows, st.Malformed)
 			if export.datagrams > 0 {
 				fmt.Fprintf(errw, "; flow export: %d datagrams, %d flows, %d malformed", export.datagrams, export.flows, export.malformed)
@@ -124,10 +144,61 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if sinkErr != nil {
 		return sinkErr
 	}
-	if !*quiet {
+	ttotals.DecodeErrors = totals.malformed
+	switch *stats {
+	case "text":
 		printSummary(errw, eng.Stats(), totals, time.Since(start))
+		fmt.Fprintln(errw)
+		col.Report(ttotals).WriteText(errw)
+	case "json":
+		col.Report(ttotals).WriteJSON(errw)
 	}
 	return nil
+}
+
+// progress shows, on a terminal, how far a long file has got: after two
+// seconds, twice a second, records read (and the share of the file where
+// the source knows it). The returned func stops it.
+func progress(w io.Writer, path string, src file.Source, quiet bool) func() {
+	f, ok := w.(*os.File)
+	if quiet || !ok {
+		return func() {}
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		start := time.Now()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		shown := false
+		for {
+			select {
+			case <-done:
+				if shown {
+					fmt.Fprint(w, "\r\033[K")
+				}
+				return
+			case <-t.C:
+				if time.Since(start) < 2*time.Second {
+					continue
+				}
+				st := src.Stats()
+				line := fmt.Sprintf("%s: %d records, %.0f/s", path, st.Packets, float64(st.Packets)/time.Since(start).Seconds())
+				if p, ok := src.(interface{ Progress() (int64, int64) }); ok {
+					if read, size := p.Progress(); size > 0 {
+						line += fmt.Sprintf(", %.0f%%", 100*float64(read)/float64(size))
+					}
+				}
+				fmt.Fprintf(w, "\r\033[K%s", line)
+				shown = true
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // exportDecoder decodes NetFlow/IPFIX/sFlow datagrams found in a capture

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -274,5 +275,80 @@ func TestReplayCapturedExport(t *testing.T) {
 				t.Fatalf("metered export datagrams raised %d alerts", len(alerts))
 			}
 		})
+	}
+}
+
+// The tuning summary (--stats json) of the committed scenario capture
+// (made by `flowguard gen scenario`, ground truth beside it) names each
+// injected behaviour's rule as fired for its group, and shows near misses
+// of the background.
+func TestReplayTuningSummaryOnScenario(t *testing.T) {
+	pcap := filepath.Join("..", "..", "testdata", "scenario.pcap")
+	var truth struct {
+		Behaviours []struct {
+			Behaviour string            `json:"behaviour"`
+			Rule      string            `json:"rule"`
+			Group     map[string]string `json:"group"`
+		} `json:"behaviours"`
+	}
+	b, err := os.ReadFile(pcap + ".truth.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &truth); err != nil || len(truth.Behaviours) < 4 {
+		t.Fatalf("truth: %v (%d behaviours)", err, len(truth.Behaviours))
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"replay", "--format", "json", "--stats", "json", pcap}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var rep struct {
+		Totals struct{ Flows uint64 } `json:"totals"`
+		Rules  []struct {
+			Rule       string                           `json:"rule"`
+			Alerts     int                              `json:"alerts"`
+			Fired      []struct{ Group map[string]any } `json:"fired"`
+			NearMisses []struct{ Group map[string]any } `json:"near_misses"`
+		} `json:"rules"`
+	}
+	if err := json.Unmarshal(errb.Bytes(), &rep); err != nil {
+		t.Fatalf("stderr is not the JSON report: %v\n%s", err, errb.String())
+	}
+	if rep.Totals.Flows == 0 {
+		t.Error("no flows in the totals")
+	}
+	for _, bh := range truth.Behaviours {
+		found := false
+		for _, r := range rep.Rules {
+			if r.Rule != bh.Rule {
+				continue
+			}
+			for _, f := range r.Fired {
+				match := true
+				for k, v := range bh.Group {
+					if fmt.Sprint(f.Group[k]) != v {
+						match = false
+					}
+				}
+				found = found || match
+			}
+			if bh.Rule == "vertical-port-scan" && len(r.NearMisses) == 0 {
+				t.Errorf("%s: no near misses from the background", r.Rule)
+			}
+		}
+		if !found {
+			t.Errorf("%s: rule %s did not fire for %v", bh.Behaviour, bh.Rule, bh.Group)
+		}
+	}
+	// The alerts on stdout agree with the truth too: every alert belongs
+	// to an injected behaviour (or its noted side effect).
+	for _, a := range alertsOf(t, out.Bytes()) {
+		ok := false
+		for _, bh := range truth.Behaviours {
+			ok = ok || a["rule"] == bh.Rule
+		}
+		if !ok && a["rule"] != "heavy-hitter" {
+			t.Errorf("alert %v %v is no injected behaviour", a["rule"], a["group"])
+		}
 	}
 }

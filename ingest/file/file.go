@@ -180,6 +180,13 @@ type pcapSource struct {
 
 func (s *pcapSource) Stats() ingest.Stats { return s.Reader.Stats().Ingest() }
 
+// Progress returns the bytes read and the file's size (0 when unknown,
+// e.g. gzip input), for progress bars.
+func (s *pcapSource) Progress() (read, size int64) {
+	st := s.Reader.Stats()
+	return st.BytesRead, st.Size
+}
+
 // Run meters the capture into flows for h, then closes the file.
 func (s *pcapSource) Run(ctx context.Context, h ingest.Handler) error {
 	err := s.Reader.Run(ctx, h)

@@ -22,6 +22,8 @@ import (
 	"github.com/flowguard/flowguard/ingest/file"
 	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/ingest/sflow"
+	"github.com/flowguard/flowguard/notifiers"
+	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
 	"github.com/flowguard/flowguard/notifiers/stdout"
 )
 
@@ -42,6 +44,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	quiet := fs.Bool("q", false, "no summary on stderr")
 	speed := fs.Float64("speed", 0, "replay at N times the flows' own pace (0: as fast as possible)")
 	stats := fs.String("stats", "text", "tuning summary on stderr: text, json or none")
+	live := fs.Bool("notify", false, "also send alerts to the config's notifiers (with --speed, a rehearsal against live receivers)")
 	exportPorts := fs.String("export-ports", "auto", "captured flow export in pcaps: UDP datagrams to these ports (comma-separated) "+
 		"are decoded as NetFlow/IPFIX/sFlow instead of metered; auto: any UDP datagram that decodes as one; none: meter everything")
 	files, err := parseInterleaved(fs, args)
@@ -87,6 +90,23 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		return err
 	}
 	defer closeStore()
+	var disp *notifiers.Dispatcher
+	if *live {
+		if len(cfg.Notifiers.Notifiers) == 0 {
+			return usagef("--notify: the config (-c) names no notifiers")
+		}
+		disp, err = notifiers.Build(cfg.Notifiers, notifiers.Deps{Logger: log, Stdout: io.Discard, Version: version})
+		if err != nil {
+			return usageError{err}
+		}
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := disp.Close(dctx); err != nil {
+				fmt.Fprintln(errw, "notifiers:", err)
+			}
+		}()
+	}
 	var sinkErr error
 	col := tuning.New(set, tuning.Config{})
 	ecfg := engine.Config{
@@ -95,6 +115,9 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		Enricher: enr,
 		Emit: func(a *alert.Alert) {
 			col.OnAlert(a)
+			if disp != nil {
+				disp.Send(a)
+			}
 			if err := sink.Notify(ctx, a); err != nil && sinkErr == nil {
 				sinkErr = err
 			}

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -350,5 +353,31 @@ func TestReplayTuningSummaryOnScenario(t *testing.T) {
 		if !ok && a["rule"] != "heavy-hitter" {
 			t.Errorf("alert %v %v is no injected behaviour", a["rule"], a["group"])
 		}
+	}
+}
+
+// replay --notify sends the alerts to the config's notifiers too (here a
+// real HTTP receiver behind a webhook notifier).
+func TestReplayToLiveNotifiers(t *testing.T) {
+	var mu sync.Mutex
+	var got []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a map[string]any
+		json.NewDecoder(r.Body).Decode(&a)
+		mu.Lock()
+		got = append(got, a)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	cfg := filepath.Join(t.TempDir(), "flowguard.yaml")
+	os.WriteFile(cfg, []byte("notifiers:\n  - {name: hook, type: webhook, url: "+srv.URL+"}\n"), 0o644)
+	alerts, _, code := replayJSON(t, "-c", cfg, "--notify", "--speed", "1000", filepath.Join("..", "..", "testdata", "portscan.pcap"))
+	if code != 0 || len(alerts) != 1 {
+		t.Fatalf("exit %d, %d alerts on stdout", code, len(alerts))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0]["rule"] != "vertical-port-scan" || got[0]["id"] != alerts[0]["id"] {
+		t.Fatalf("the webhook received %v", got)
 	}
 }

@@ -1,0 +1,144 @@
+package collector
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest/netflow"
+	"github.com/flowguard/flowguard/ingest/pcap"
+	"github.com/flowguard/flowguard/ingest/sflow"
+)
+
+// exportDatagrams reads the UDP payloads of a committed capture of real
+// softflowd NetFlow v5 export.
+func exportDatagrams(t *testing.T) [][]byte {
+	t.Helper()
+	path := filepath.Join("..", "netflow", "testdata", "export-v5.pcap")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	r, err := pcap.Open(path, pcap.Config{Datagram: func(_ time.Time, _, _ netip.AddrPort, p []byte) bool {
+		out = append(out, append([]byte(nil), p...))
+		return true
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background(), func([]flow.Flow) {}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A listener on a real socket decodes datagrams of every family, counts
+// what it cannot decode, and drops what comes from exporters it does not
+// allow.
+func TestListener(t *testing.T) {
+	dgs := exportDatagrams(t)
+	if len(dgs) == 0 {
+		t.Fatal("no datagrams in the capture")
+	}
+	run := func(t *testing.T, allow []string, send func(c *net.UDPConn)) (Stats, int) {
+		l, err := Listen(Config{Address: "127.0.0.1:0", Allow: allow},
+			Decoders{NetFlow: netflow.NewDecoder(netflow.Config{}), SFlow: sflow.NewDecoder(sflow.Config{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		flows := 0
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- l.Run(ctx, func(b []flow.Flow) { mu.Lock(); flows += len(b); mu.Unlock() })
+		}()
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, l.Addr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		send(c)
+		c.Close()
+		want := uint64(0)
+		for i := 0; i < 100; i++ {
+			if st := l.Stats(); st.Datagrams >= want {
+				want = st.Datagrams
+			}
+			time.Sleep(20 * time.Millisecond)
+			if l.Stats().Datagrams == want && i > 5 {
+				break
+			}
+		}
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Fatalf("Run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return l.Stats(), flows
+	}
+
+	t.Run("decodes", func(t *testing.T) {
+		st, flows := run(t, nil, func(c *net.UDPConn) {
+			for _, d := range dgs {
+				c.Write(d)
+			}
+			c.Write([]byte{0, 5, 0, 1, 2, 3})          // v5 header cut short: malformed
+			c.Write([]byte{0x47, 0x45, 0x54, 0x20, 1}) // "GET ": no export version
+		})
+		if st.Datagrams != uint64(len(dgs))+2 || st.Malformed != 1 || st.Unsupported != 1 {
+			t.Errorf("stats %+v", st)
+		}
+		// softflowd exported the 438 flows of the capture (see
+		// ingest/netflow/testdata/README.md).
+		if flows != 438 || st.Flows != 438 {
+			t.Errorf("%d flows handed on (stats %d), want 438", flows, st.Flows)
+		}
+	})
+	t.Run("allowlist", func(t *testing.T) {
+		st, flows := run(t, []string{"192.0.2.0/24"}, func(c *net.UDPConn) {
+			for _, d := range dgs {
+				c.Write(d)
+			}
+		})
+		if st.Denied != uint64(len(dgs)) || flows != 0 {
+			t.Errorf("denied %d of %d, %d flows through", st.Denied, len(dgs), flows)
+		}
+	})
+}
+
+func TestFamily(t *testing.T) {
+	for _, c := range []struct {
+		p    []byte
+		want int
+	}{
+		{[]byte{0, 9, 0, 1}, FamilyNetFlow},
+		{[]byte{0, 10, 0, 1}, FamilyNetFlow},
+		{[]byte{0, 0, 0, 5}, FamilySFlow},
+		{[]byte{0, 0, 0, 4}, FamilyUnknown},
+		{[]byte{0, 5}, FamilyUnknown},
+	} {
+		if got := Family(c.p); got != c.want {
+			t.Errorf("Family(%v) = %d, want %d", c.p, got, c.want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := Config{Address: "nope", Allow: []string{"10.0.0.0/8", "banana"}, Batch: 5000}.Validate()
+	if err == nil {
+		t.Fatal("a bad config passed")
+	}
+	for _, want := range []string{"address", "allow[1]", "batch"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}

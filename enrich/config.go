@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/flowguard/flowguard/enrich/exporters"
 	"github.com/flowguard/flowguard/enrich/geoip"
 	"github.com/flowguard/flowguard/enrich/intel"
 	"github.com/flowguard/flowguard/enrich/networks"
@@ -16,6 +17,9 @@ type Config struct {
 	Networks networks.Config `yaml:"networks"`
 	GeoIP    geoip.Config    `yaml:"geoip"`
 	Intel    intel.Config    `yaml:"intel"`
+	// Exporters names exporters and their interfaces (exporter_name,
+	// in_if_name, out_if_name).
+	Exporters exporters.Config `yaml:"exporters"`
 }
 
 // Validate reports every problem at once, each naming its field from the
@@ -25,6 +29,7 @@ func (c Config) Validate() error {
 	errs = append(errs, prefixed("enrich.networks.", c.Networks.Validate())...)
 	errs = append(errs, prefixed("enrich.geoip.", c.GeoIP.Validate())...)
 	errs = append(errs, prefixed("enrich.intel.", c.Intel.Validate())...)
+	errs = append(errs, prefixed("enrich.", c.Exporters.Validate())...)
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/flowguard/flowguard/enrich/exporters"
 	"github.com/flowguard/flowguard/enrich/geoip"
 	"github.com/flowguard/flowguard/enrich/intel"
 	"github.com/flowguard/flowguard/enrich/networks"
@@ -25,6 +26,8 @@ type Set struct {
 	GeoIP *geoip.DB
 	// Intel is nil when no list is configured.
 	Intel *intel.Lists
+	// Exporters is nil when no exporter is named.
+	Exporters *exporters.Names
 
 	cfg   Config
 	chain Chain
@@ -54,6 +57,9 @@ func Build(cfg Config, log *slog.Logger) (*Set, error) {
 			errs = append(errs, prefixed("enrich.intel: ", err)...)
 		}
 	}
+	if s.Exporters, err = exporters.New(cfg.Exporters); err != nil {
+		errs = append(errs, prefixed("enrich.", err)...)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -75,6 +81,9 @@ func (s *Set) NewEnricher() Enricher {
 	}
 	if s.Intel != nil {
 		c = append(c, s.Intel)
+	}
+	if s.Exporters != nil {
+		c = append(c, s.Exporters)
 	}
 	return c
 }

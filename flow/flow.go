@@ -68,6 +68,10 @@ type Flow struct {
 	SamplingRate   uint32     `expr:"sampling_rate" json:"sampling_rate,omitzero"`
 	InIf           uint32     `expr:"in_if" json:"in_if,omitzero"`
 	OutIf          uint32     `expr:"out_if" json:"out_if,omitzero"`
+	// Names of the exporter and its interfaces, from the configuration.
+	ExporterName string `expr:"exporter_name" json:"exporter_name,omitzero"`
+	InIfName     string `expr:"in_if_name" json:"in_if_name,omitzero"`
+	OutIfName    string `expr:"out_if_name" json:"out_if_name,omitzero"`
 
 	// Time.
 	TimeReceived  time.Time `expr:"time_received" json:"time_received,omitzero"`

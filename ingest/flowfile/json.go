@@ -407,6 +407,12 @@ func (p *jsonParser) set(key []byte, v value, f *flow.Flow) error {
 		f.InIf, err = uint32Value(v)
 	case "outif":
 		f.OutIf, err = uint32Value(v)
+	case "exportername":
+		f.ExporterName, err = p.stringValue(v)
+	case "inifname":
+		f.InIfName, err = p.stringValue(v)
+	case "outifname":
+		f.OutIfName, err = p.stringValue(v)
 	case "timereceivedns":
 		f.TimeReceived, err = timeValue(v, time.Nanosecond)
 	case "timereceived":

@@ -90,7 +90,13 @@ func TestDaemonReloadAndAPI(t *testing.T) {
 		t.Errorf("no top groups for the scan rule")
 	}
 	var exporters []map[string]any
-	getJSON(t, "http://"+d.http+"/api/exporters", &exporters)
+	for range 100 {
+		getJSON(t, "http://"+d.http+"/api/exporters", &exporters)
+		if len(exporters) == 1 && exporters[0]["flows"] == float64(4026) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if len(exporters) != 1 || exporters[0]["version"] != "netflow9" || exporters[0]["flows"] != float64(4026) {
 		t.Errorf("/api/exporters: %v", exporters)
 	}
@@ -190,7 +196,14 @@ func TestDaemonReloadsListenersAndNotifiers(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := d.metric(t, "flowguard_listener_flows_total"); n != 4026 {
+	var n float64
+	for range 100 {
+		if n = d.metric(t, "flowguard_listener_flows_total"); n == 4026 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n != 4026 {
 		t.Errorf("the new listener counted %v flows, want 4026", n)
 	}
 	d.stop(t)

@@ -63,7 +63,7 @@ func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"uptime_seconds": int64(time.Since(d.started).Seconds()),
 		"config":         d.cfgPath,
 		"rules":          d.ruleCount.Load(),
-		"rule_paths":     d.cfg.Rules,
+		"rule_paths":     *d.rulePaths.Load(),
 		"last_reload":    last,
 		"reload_ok":      d.reloadOK.Load(),
 		"reload_error":   d.reloadErr(),

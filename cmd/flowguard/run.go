@@ -108,6 +108,7 @@ type daemon struct {
 	rates   rateMeter
 	lastErr atomic.Pointer[string]
 
+	rulePaths  atomic.Pointer[[]string] // as loaded; read by the API
 	ruleCount  atomic.Int64
 	alerts     atomic.Uint64
 	reloads    atomic.Uint64
@@ -191,6 +192,8 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		return err
 	}
 	d.ruleCount.Store(int64(len(set.Rules)))
+	paths := d.cfg.Rules
+	d.rulePaths.Store(&paths)
 	d.enrich, err = enrich.Build(d.cfg.Enrich, d.log)
 	if err != nil {
 		return usageError{err}
@@ -521,6 +524,8 @@ func (d *daemon) reload() {
 		return
 	}
 	d.lastErr.Store(nil)
+	d.cfg.Rules = paths
+	d.rulePaths.Store(&paths)
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 	d.ruleCount.Store(int64(len(set.Rules)))

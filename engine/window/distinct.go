@@ -54,15 +54,26 @@ func (w *distinctWindow) ring(id int32) []int32 {
 
 // AddDistinct records item for key at event time now.
 func (w *distinctWindow) AddDistinct(key []byte, now int64, item uint64) Result {
+	r, _ := w.AddDistinctNew(key, now, item)
+	return r
+}
+
+// AddDistinctNew is AddDistinct that also reports whether item may be new
+// to key's bucket of event time now: false only when the key is exact and
+// already holds item in that very bucket. A store that copies updates
+// elsewhere per bucket (Redis) copies only those, and drops the repeats
+// of a flood without a lookup of its own. Not part of Window: stores find
+// it by a type assertion.
+func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Result, bool) {
 	seq, ok := w.clk.advance(now)
 	h := w.keys.hash(key)
 	id := w.keys.find(key, h)
 	if !ok {
 		w.stats.Late++
 		if id < 0 {
-			return Result{}
+			return Result{}, false
 		}
-		return w.result(id)
+		return w.result(id), false
 	}
 	if id < 0 {
 		id = w.insert(key, h, seq, now)
@@ -78,25 +89,30 @@ func (w *distinctWindow) AddDistinct(key []byte, now int64, item uint64) Result 
 	counts := w.ring(id)
 	w.advanceHead(k, counts, seq)
 	slot := w.clk.slot(seq)
+	fresh := true
 	if k.sketch != nil {
 		counts[slot] = 1
 		k.sketch.add(slot, item)
 	} else {
-		w.addExact(k, counts, seq, slot, item)
+		fresh = w.addExact(k, counts, seq, slot, item)
 	}
 	k.first = min(k.first, now)
 	k.last = max(k.last, now)
-	return w.result(id)
+	return w.result(id), fresh
 }
 
-func (w *distinctWindow) addExact(k *distinctKey, counts []int32, seq, slot int64, item uint64) {
+// addExact adds item to an exact key and reports whether it may be new to
+// bucket seq: false when seq is already the bucket of its latest
+// occurrence. (An item seen in a newer bucket and now out of order in an
+// older one may be new to that one: true.)
+func (w *distinctWindow) addExact(k *distinctKey, counts []int32, seq, slot int64, item uint64) bool {
 	if p, found := k.items[item]; found && p >= w.clk.lo {
 		if seq > p { // the item's latest occurrence moves to a newer bucket
 			counts[w.clk.slot(p)]--
 			counts[slot]++
 			k.items[item] = seq
 		}
-		return
+		return seq != p
 	}
 	if k.items == nil {
 		k.items = make(map[uint64]int64)
@@ -106,7 +122,7 @@ func (w *distinctWindow) addExact(k *distinctKey, counts []int32, seq, slot int6
 	k.count++
 	if k.count > int64(w.exact) {
 		w.toSketch(k)
-		return
+		return true
 	}
 	if len(k.items) >= k.pruneAt {
 		for it, p := range k.items {
@@ -116,6 +132,7 @@ func (w *distinctWindow) addExact(k *distinctKey, counts []int32, seq, slot int6
 		}
 		k.pruneAt = max(2*len(k.items), 16)
 	}
+	return true
 }
 
 // toSketch switches k to HyperLogLog, carrying its live items over.

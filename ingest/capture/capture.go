@@ -137,8 +137,9 @@ func (c *Capture) Name() string { return "capture:" + c.cfg.Interface }
 
 // Run reads frames until ctx is done, meters them and hands flows to h.
 // With no traffic, the meter's clock still follows the wall clock so
-// idle flows end on time. When ctx is done the flows still open are
-// flushed to h and the socket is closed.
+// idle flows end on time. When ctx is done, what the ring still holds is
+// read (for at most a second), the flows still open are flushed to h, and
+// the socket is closed.
 func (c *Capture) Run(ctx context.Context, h ingest.Handler) error {
 	defer c.tp.Close()
 	m, err := meter.New(c.cfg.Meter, h)
@@ -147,17 +148,21 @@ func (c *Capture) Run(ctx context.Context, h ingest.Handler) error {
 	}
 	var pkt meter.Packet
 	lastStats := time.Now()
+	var draining time.Time // when ctx ended: read what the ring holds, then stop
 	for {
-		if ctx.Err() != nil {
-			m.Flush()
-			c.snapshot(m)
-			return ctx.Err()
+		if ctx.Err() != nil && draining.IsZero() {
+			draining = time.Now()
 		}
 		data, ci, err := c.tp.ZeroCopyReadPacketData()
 		now := time.Now()
 		if now.Sub(lastStats) > time.Second {
 			c.snapshot(m)
 			lastStats = now
+		}
+		if !draining.IsZero() && (err != nil || now.Sub(draining) > time.Second) {
+			m.Flush()
+			c.snapshot(m)
+			return ctx.Err()
 		}
 		if err != nil {
 			if errors.Is(err, afpacket.ErrTimeout) || errors.Is(err, afpacket.ErrPoll) {

@@ -371,18 +371,5 @@ func (db *DB) Reload() error {
 // Run polls the files every interval and reloads those that changed, until
 // ctx is done. A non-positive interval disables polling.
 func (db *DB) Run(ctx context.Context, interval time.Duration) error {
-	if interval <= 0 {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			_ = db.Reload() // logged and counted by Reload
-		}
-	}
+	return filewatch.Poll(ctx, interval, db.Reload) // Reload logs and counts failures
 }

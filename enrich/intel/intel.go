@@ -244,18 +244,5 @@ func (l *Lists) Reload() error {
 // Run polls the files every interval and reloads those that changed, until
 // ctx is done. A non-positive interval disables polling.
 func (l *Lists) Run(ctx context.Context, interval time.Duration) error {
-	if interval <= 0 {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			_ = l.Reload() // logged and counted by Reload
-		}
-	}
+	return filewatch.Poll(ctx, interval, l.Reload) // Reload logs and counts failures
 }

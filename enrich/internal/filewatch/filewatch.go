@@ -4,6 +4,7 @@
 package filewatch
 
 import (
+	"context"
 	"os"
 	"time"
 )
@@ -37,4 +38,23 @@ func (s Stamp) ModTime() time.Time {
 		return time.Time{}
 	}
 	return s.fi.ModTime()
+}
+
+// Poll calls reload every interval until ctx is done; reload logs and
+// counts its own failures. A non-positive interval disables polling.
+func Poll(ctx context.Context, interval time.Duration, reload func() error) error {
+	if interval <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			_ = reload()
+		}
+	}
 }

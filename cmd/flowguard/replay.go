@@ -27,7 +27,7 @@ import (
 	"github.com/flowguard/flowguard/notifiers/stdout"
 )
 
-const replaySynopsis = `flowguard replay [-c FILE] [--rules PATH]... [--format json|text] FILE...
+const replaySynopsis = `flowguard replay [-c FILE] [--rules PATH]... [--format json|text] [--stats text|json|none] [--speed N] [--notify] FILE...
 
 Reads pcap/pcapng captures (packets are metered into flows), goflow2 JSON
 lines, flowguard flow JSON lines and nfdump CSV (format detected from

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -35,14 +36,51 @@ type flushCmd struct {
 	entries int64 // deltas it carries
 	cmd     *redis.Cmd
 	parse   func(reply any) error
+	// The groups the call carries, when it carries several (Sum,
+	// Distinct): a refused call leaves their others' part as it was.
+	r    *reply
+	part []int32
 }
 
 // reply gathers a window's answers during a flush.
 type reply struct {
 	w       *sharedWindow
 	b       *batch
+	carried []int32             // groups sent (Sum, Distinct)
+	nonzero map[string]struct{} // carried groups answered with the others' part
 	entries []remoteEntry
 	top     *topSnapshot
+}
+
+// sent records the groups a flush carries for the window.
+func (r *reply) sent(sel []int32) { r.carried = sel }
+
+// keep leaves group i's others' part as it was: its call failed.
+func (r *reply) keep(i int32) {
+	if r.nonzero == nil {
+		r.nonzero = make(map[string]struct{})
+	}
+	r.nonzero[string(r.b.key(i))] = struct{}{}
+}
+
+// settle passes on, after the window's calls were answered, a zero answer
+// for the carried groups that had the others' part before and were not
+// answered with one now: the others' part of them is gone.
+func (r *reply) settle() {
+	known := r.w.known
+	if len(known) == 0 {
+		return
+	}
+	for _, i := range r.carried {
+		key := r.b.key(i)
+		if _, ok := r.nonzero[string(key)]; ok {
+			continue
+		}
+		if _, ok := known[string(key)]; ok {
+			delete(known, string(key))
+			r.entries = append(r.entries, remoteEntry{key: string(key), zero: true})
+		}
+	}
 }
 
 // flush takes every window's pending batch, sends it in pipelined script
@@ -106,6 +144,7 @@ func (s *Store) flush(ctx context.Context) error {
 		i = j
 	}
 	for _, r := range replies {
+		r.settle()
 		r.w.deliver(r.entries, r.top)
 	}
 	s.stats.flushes.Add(1)
@@ -176,99 +215,219 @@ func (s *Store) failed(c *flushCmd, err error) {
 		s.log.Warn("redis refused a flush command; its deltas are lost", "err", err, "key", c.keys[0])
 	}
 	s.stats.lost.Add(uint64(c.entries))
+	if c.r != nil {
+		for _, i := range c.part {
+			c.r.keep(i)
+		}
+	}
 }
 
-// sumCmds makes a call of sumScript per group of a Sum window's batch.
+// Calls of the Sum and Distinct scripts carry at most maxCallGroups
+// groups and, past its first group, maxCallDeltas deltas: one call runs
+// in Redis without a break, and must stay short.
+const (
+	maxCallGroups = 256
+	maxCallDeltas = 4096
+)
+
+// shards is how many hash tags a window's groups are spread over:
+// "{<window>#<shard>}". Every key of a group has its shard's tag, so the
+// groups of a shard share a Cluster slot and go in the same script calls;
+// a window's keys still spread over as many slots. Every instance must
+// use the same value.
+const shards = 64
+
+// shardOf is key's shard: FNV-1a, the same in every process.
+func shardOf(key []byte) int {
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h % shards)
+}
+
+// groupTag returns the hash tag of key's shard in window base, then '|'.
+func groupTag(dst []byte, base string, key []byte) []byte {
+	dst = append(dst, '{')
+	dst = append(dst, base...)
+	dst = append(dst, '#')
+	dst = strconv.AppendInt(dst, int64(shardOf(key)), 10)
+	return append(dst, "}|"...)
+}
+
+// liveGroups returns the batch's groups that wrote to a bucket still live
+// at lo, ordered by shard on a Cluster (so that a call's keys share a
+// slot), with their shards. A group whose updates have all left the window
+// since is not sent: nothing of it would count, anywhere.
+func (s *Store) liveGroups(b *batch, lo int64) (sel []int32, shard []int) {
+	for i := range int32(b.n) {
+		if b.groups[i].newest >= lo {
+			sel = append(sel, i)
+		}
+	}
+	if !s.cluster {
+		return sel, nil
+	}
+	shard = make([]int, b.n)
+	for _, i := range sel {
+		shard[i] = shardOf(b.key(i))
+	}
+	slices.SortStableFunc(sel, func(x, y int32) int { return shard[x] - shard[y] })
+	return sel, shard
+}
+
+// chunks cuts sel into the groups of successive calls: the same shard on a
+// Cluster, at most maxCallGroups groups and maxCallDeltas deltas.
+func chunks(sel []int32, shard []int, deltas func(int32) int, yield func([]int32)) {
+	for len(sel) > 0 {
+		n, d := 1, deltas(sel[0])
+		for n < len(sel) && n < maxCallGroups {
+			if shard != nil && shard[sel[n]] != shard[sel[0]] {
+				break
+			}
+			if d += deltas(sel[n]); d > maxCallDeltas {
+				break
+			}
+			n++
+		}
+		yield(sel[:n])
+		sel = sel[n:]
+	}
+}
+
+// sumCmds makes the calls of sumScript for a Sum window's batch.
 func (s *Store) sumCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 	w, b := r.w, r.b
 	lo, hi := w.geo.live(b.clock)
 	ttl := w.ttl().Milliseconds()
 	ring := hi - lo + 1
-	for _, g := range b.groups {
-		args := make([]any, 3, 3+2*len(g.sums))
-		args[0], args[1], args[2] = s.inst, ttl, lo
-		for _, d := range g.sums {
-			if d.seq >= lo && d.v != 0 {
-				args = append(args, d.seq, d.v)
+	maxFields := 4*ring + 1
+	sel, shard := s.liveGroups(b, lo)
+	r.sent(sel)
+	deltas := func(i int32) int { return len(b.groups[i].sums) }
+	var name []byte
+	chunks(sel, shard, deltas, func(part []int32) {
+		keys := make([]string, len(part))
+		var blob []byte
+		for j, i := range part {
+			g := &b.groups[i]
+			name = append(groupTag(name[:0], w.base, b.key(i)), b.key(i)...)
+			keys[j] = string(name)
+			at := len(blob)
+			blob = append(blob, 0, 0, 0, 0)
+			n := uint32(0)
+			for _, d := range g.sums {
+				if d.seq >= lo && d.v != 0 {
+					blob = binary.LittleEndian.AppendUint64(blob, uint64(d.seq))
+					blob = binary.LittleEndian.AppendUint64(blob, math.Float64bits(d.v))
+					n++
+				}
 			}
+			binary.LittleEndian.PutUint32(blob[at:], n)
 		}
-		key := g.key
 		cmds = append(cmds, &flushCmd{
-			script: sumScript, keys: []string{"{" + w.base + "|" + key + "}"}, args: args, entries: 1,
+			script: sumScript, keys: keys, args: []any{s.inst, ttl, lo, maxFields, blob}, entries: int64(len(part)),
+			r: r, part: part,
 			parse: func(v any) error {
 				vals, ok := v.([]any)
-				if !ok || len(vals)%3 != 0 {
+				if !ok || len(vals)%4 != 0 {
 					return fmt.Errorf("sum script: unexpected reply %T", v)
 				}
-				var sr sumRemote
-				for j := 0; j < len(vals); j += 3 {
-					seq := int64(parseFloat(vals[j]))
-					x := parseFloat(vals[j+1]) - parseFloat(vals[j+2])
-					if x == 0 || seq < lo || seq >= lo+2*ring {
+				got := make(map[int64]*sumRemote)
+				for j := 0; j < len(vals); j += 4 {
+					g, _ := vals[j].(int64)
+					seq := int64(parseFloat(vals[j+1]))
+					x := parseFloat(vals[j+2]) - parseFloat(vals[j+3])
+					if g < 1 || g > int64(len(part)) || x == 0 || seq < lo || seq >= lo+2*ring {
 						continue
 					}
-					if sr.vals == nil {
-						sr = sumRemote{lo: lo, vals: make([]float64, ring)}
+					sr := got[g]
+					if sr == nil {
+						sr = &sumRemote{lo: lo, vals: make([]float64, ring)}
+						got[g] = sr
 					}
 					for int64(len(sr.vals)) <= seq-lo {
 						sr.vals = append(sr.vals, 0)
 					}
 					sr.vals[seq-lo] += x
 				}
-				r.add(key, sr.vals != nil, remoteEntry{key: key, sum: sr})
+				for g, sr := range got {
+					key := string(b.key(part[g-1]))
+					r.add(key, true, remoteEntry{key: key, sum: *sr})
+				}
 				return nil
 			},
 		})
-	}
+	})
 	return cmds
 }
 
-// distinctCmds makes a call of distinctScript per group of a Distinct
-// window's batch.
+// distinctCmds makes the calls of distinctScript for a Distinct window's
+// batch.
 func (s *Store) distinctCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 	w, b := r.w, r.b
 	lo, hi := w.geo.live(b.clock)
-	n := int(hi - lo + 1)
 	ttl := w.ttl().Milliseconds()
-	for _, g := range b.groups {
-		tag := "{" + w.base + "|" + g.key + "}:"
-		keys := make([]string, n, n+1)
-		perSeq := make([][]uint64, n)
-		entries := int64(1)
-		for i := range g.items {
-			e := &g.items[i]
-			entries += int64(len(e.items))
-			if e.seq < lo || e.seq > hi {
-				continue
-			}
-			slices.Sort(e.items)
-			perSeq[e.seq-lo] = slices.Compact(e.items)
+	sel, shard := s.liveGroups(b, lo)
+	r.sent(sel)
+	deltas := func(i int32) int {
+		n := 1
+		for _, e := range b.groups[i].items {
+			n += len(e.items)
 		}
-		args := make([]any, 4, 4+n)
-		args[0], args[1], args[2], args[3] = ttl, s.inst, lo, hi
-		for i := range n {
-			keys[i] = tag + strconv.FormatInt(lo+int64(i), 10) + ":" + s.inst
-			packed := make([]byte, 0, 8*len(perSeq[i]))
-			for _, it := range perSeq[i] {
-				packed = binary.LittleEndian.AppendUint64(packed, it)
+		return n
+	}
+	var name []byte
+	chunks(sel, shard, deltas, func(part []int32) {
+		keys := make([]string, len(part))
+		var blob []byte
+		entries := int64(0)
+		for j, i := range part {
+			g := &b.groups[i]
+			entries += int64(deltas(i))
+			name = append(groupTag(name[:0], w.base, b.key(i)), b.key(i)...)
+			keys[j] = string(append(name, ":writers"...))
+			at := len(blob)
+			blob = append(blob, 0, 0, 0, 0)
+			nb := uint32(0)
+			for k := range g.items {
+				e := &g.items[k]
+				if e.seq < lo || e.seq > hi || len(e.items) == 0 {
+					continue
+				}
+				slices.Sort(e.items)
+				e.items = slices.Compact(e.items)
+				blob = binary.LittleEndian.AppendUint64(blob, uint64(e.seq))
+				blob = binary.LittleEndian.AppendUint32(blob, uint32(len(e.items)))
+				for _, it := range e.items {
+					blob = binary.LittleEndian.AppendUint64(blob, it)
+				}
+				nb++
 			}
-			args = append(args, packed)
+			binary.LittleEndian.PutUint32(blob[at:], nb)
 		}
-		keys = append(keys, tag+"writers")
-		key := g.key
 		cmds = append(cmds, &flushCmd{
-			script: distinctScript, keys: keys, args: args, entries: entries,
+			script: distinctScript, keys: keys, args: []any{ttl, s.inst, lo, hi, blob}, entries: entries,
+			r: r, part: part,
 			parse: func(v any) error {
 				vals, ok := v.([]any)
-				if !ok || len(vals) != 2 {
+				if !ok || len(vals)%3 != 0 {
 					return fmt.Errorf("distinct script: unexpected reply %T", v)
 				}
-				d := distRemote{lo: lo, cur: max(0, parseFloat(vals[0])), next: max(0, parseFloat(vals[1]))}
-				r.add(key, d.cur != 0 || d.next != 0, remoteEntry{key: key, dist: d})
+				for j := 0; j < len(vals); j += 3 {
+					g, _ := vals[j].(int64)
+					if g < 1 || g > int64(len(part)) {
+						continue
+					}
+					d := distRemote{lo: lo, cur: max(0, parseFloat(vals[j+1])), next: max(0, parseFloat(vals[j+2]))}
+					key := string(b.key(part[g-1]))
+					r.add(key, d.cur != 0 || d.next != 0, remoteEntry{key: key, dist: d})
+				}
 				return nil
 			},
 		})
-	}
+	})
 	return cmds
 }
 
@@ -284,11 +443,12 @@ func (s *Store) topCmd(r *reply) *flushCmd {
 	perSeq := make([][]delta, n)
 	totals := make([]float64, n)
 	entries := int64(0)
-	for _, g := range b.groups {
+	for i := range int32(b.n) {
+		g := &b.groups[i]
 		entries++
 		for _, d := range g.sums {
 			if d.seq >= lo && d.seq <= hi && d.v != 0 {
-				perSeq[d.seq-lo] = append(perSeq[d.seq-lo], delta{g.key, d.v})
+				perSeq[d.seq-lo] = append(perSeq[d.seq-lo], delta{string(b.key(i)), d.v})
 				totals[d.seq-lo] += d.v
 			}
 		}
@@ -336,23 +496,24 @@ func (s *Store) topCmd(r *reply) *flushCmd {
 	}
 }
 
-// add records a group's answer. Answers of nothing from the others are
-// passed on only for groups that had something before, so that a store
-// used alone hands nothing to its windows.
+// add records a group's answer with the others' part. Answers of nothing
+// from the others are passed on (by settle) only for groups that had
+// something before, so that a store used alone hands nothing to its
+// windows.
 func (r *reply) add(key string, nonzero bool, e remoteEntry) {
-	known := r.w.known
-	if nonzero {
-		if len(known) >= 2*r.w.spec.MaxKeys {
-			clear(known) // stale answers slide out of the window by themselves
-		}
-		known[key] = struct{}{}
-		r.entries = append(r.entries, e)
+	if !nonzero {
 		return
 	}
-	if _, ok := known[key]; ok {
-		delete(known, key)
-		r.entries = append(r.entries, remoteEntry{key: key, zero: true})
+	known := r.w.known
+	if len(known) >= 2*r.w.spec.MaxKeys {
+		clear(known) // stale answers slide out of the window by themselves
 	}
+	known[key] = struct{}{}
+	if r.nonzero == nil {
+		r.nonzero = make(map[string]struct{})
+	}
+	r.nonzero[key] = struct{}{}
+	r.entries = append(r.entries, e)
 }
 
 // parseFloat reads a number from a script's reply: a bulk string (the

@@ -2,7 +2,7 @@ package rediswindow
 
 import "github.com/redis/go-redis/v9"
 
-// The Lua scripts below run one window group's flush in one round trip
+// The Lua scripts below run a flush's share of a window in one round trip
 // and atomically. Every key a script touches is passed in KEYS and shares
 // the caller's hash tag, so each call lands on one Cluster slot. They are
 // loaded (SCRIPT LOAD) when the store connects and again after every
@@ -17,118 +17,164 @@ import "github.com/redis/go-redis/v9"
 // operations in the same order; so an instance alone sees exactly zero
 // from the others, and its answers are exactly those of its local window.
 
-// sumScript adds one group's per-bucket deltas of a Sum window and reads
-// back what the other instances added to the group.
+// The Sum and Distinct scripts take many groups per call: all the groups
+// of one window in a chunk (standalone), or those of one shard (Cluster:
+// their keys share the shard's hash tag, so one slot). A call's deltas
+// come packed in one binary argument, read with struct.unpack: per group
+// a count, then per bucket the bucket's seq (int64) and its sum (a
+// double) or its items (8 bytes each). Sums are written with %.17g, which
+// gives back the double exactly.
+
+// sumScript adds the groups' per-bucket deltas of a Sum window and reads
+// back what the other instances added to each.
 //
-// KEYS: the group's hash, with fields "<seq>:a" (every instance) and
-// "<seq>:<inst>" (instance inst) per bucket seq.
-// ARGV: inst, ttl in ms, lo (oldest live bucket), then pairs of bucket
-// seq and delta.
-// Fields of buckets before lo are deleted. Returns a flat array of
-// triples seq, "a", inst for the buckets where the two differ: nothing,
-// for an instance alone.
+// KEYS: the groups' hashes, with fields "<seq>:a" (every instance),
+// "<seq>:<inst>" (instance inst) per bucket seq, and "o": inst when inst
+// is the only instance with fields in live buckets, "*" otherwise.
+// ARGV: inst, ttl in ms, lo (oldest live bucket), the field count past
+// which dead fields are swept, then the packed deltas: per group an int32
+// count n, then n pairs of int64 seq and double delta.
+// While "o" is inst the group's others' part is zero and nothing is read
+// back; else the hash is read, fields of buckets before lo are deleted,
+// "o" goes back to inst when no other instance has live fields, and the
+// reply lists quadruples group index (1-based), seq, "a", inst for the
+// buckets where the two differ. Alone, the reply is empty.
 var sumScript = redis.NewScript(`
-local k, inst, lo = KEYS[1], ARGV[1], tonumber(ARGV[3])
-for i = 4, #ARGV, 2 do
-  redis.call('HINCRBYFLOAT', k, ARGV[i] .. ':a', ARGV[i + 1])
-  redis.call('HINCRBYFLOAT', k, ARGV[i] .. ':' .. inst, ARGV[i + 1])
-end
-if #ARGV > 3 then
-  redis.call('PEXPIRE', k, ARGV[2])
-end
-local f = redis.call('HGETALL', k)
-local a, m, dead = {}, {}, {}
-for j = 1, #f, 2 do
-  local seq, who = string.match(f[j], '^(%-?%d+):(%w+)$')
-  if seq then
-    if tonumber(seq) < lo then
-      dead[#dead + 1] = f[j]
-    elseif who == 'a' then
-      a[seq] = f[j + 1]
-    elseif who == inst then
-      m[seq] = f[j + 1]
+local inst, ttl, lo, maxf = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local blob, pos = ARGV[5], 1
+local out = {}
+for g = 1, #KEYS do
+  local k = KEYS[g]
+  local n
+  n, pos = struct.unpack('<i4', blob, pos)
+  for i = 1, n do
+    local seq, v
+    seq, v, pos = struct.unpack('<i8d', blob, pos)
+    seq, v = string.format('%d', seq), string.format('%.17g', v)
+    redis.call('HINCRBYFLOAT', k, seq .. ':a', v)
+    redis.call('HINCRBYFLOAT', k, seq .. ':' .. inst, v)
+  end
+  local o = redis.call('HGET', k, 'o')
+  if n > 0 then
+    redis.call('PEXPIRE', k, ttl)
+    if not o then
+      o = inst
+      redis.call('HSET', k, 'o', o)
+    elseif o ~= inst and o ~= '*' then
+      o = '*'
+      redis.call('HSET', k, 'o', o)
     end
   end
-end
-if #dead > 0 then
-  redis.call('HDEL', k, unpack(dead))
-end
-local out = {}
-for seq, v in pairs(a) do
-  if v ~= m[seq] then
-    out[#out + 1] = seq
-    out[#out + 1] = v
-    out[#out + 1] = m[seq] or '0'
+  if o and (o ~= inst or redis.call('HLEN', k) > maxf) then
+    local f = redis.call('HGETALL', k)
+    local a, m, dead, others = {}, {}, {}, false
+    for j = 1, #f, 2 do
+      local seq, who = string.match(f[j], '^(%-?%d+):(%w+)$')
+      if seq then
+        if tonumber(seq) < lo then
+          dead[#dead + 1] = f[j]
+        elseif who == 'a' then
+          a[seq] = f[j + 1]
+        elseif who == inst then
+          m[seq] = f[j + 1]
+        else
+          others = true
+        end
+      end
+    end
+    if #dead > 0 then
+      redis.call('HDEL', k, unpack(dead))
+    end
+    if not others and o ~= inst and next(m) then
+      redis.call('HSET', k, 'o', inst)
+    end
+    for seq, v in pairs(a) do
+      if v ~= m[seq] then
+        out[#out + 1] = g
+        out[#out + 1] = seq
+        out[#out + 1] = v
+        out[#out + 1] = m[seq] or '0'
+      end
+    end
   end
 end
 return out
 `)
 
-// distinctScript adds one group's items of a Distinct window to this
+// distinctScript adds the groups' items of a Distinct window to this
 // instance's per-bucket HyperLogLogs and counts what the other instances
 // add to them.
 //
-// KEYS: this instance's HLL per live bucket lo..hi ("<tag>:<seq>:<inst>"),
-// then the group's writers hash (instance → newest bucket it wrote).
-// ARGV: ttl in ms, inst, lo, hi, then per bucket its items, packed in one
-// string of 8 bytes each.
-// Returns {all - mine over lo..hi, all - mine over lo+1..hi}, where all
-// merges every writer's HLLs: the distinct items of other instances that
-// this one has not sent, over the window now and over the window once its
-// oldest bucket has left. The other writers' keys are named after ours,
-// so they share our hash slot. Merging HLLs costs tens of microseconds, so
-// when no other instance wrote to the live buckets it is skipped and {0, 0}
-// returned at once.
+// KEYS: the groups' writers hashes ("<stem>writers": instance → newest
+// bucket it wrote); a group's HLL for bucket seq of instance inst is
+// "<stem><seq>:<inst>", named from it (same tag, same slot).
+// ARGV: ttl in ms, inst, lo, hi, then the packed items: per group an
+// int32 count of buckets, then per bucket its int64 seq, an int32 count of
+// items and the items, 8 bytes each.
+// Returns triples group index (1-based), all - mine over lo..hi, all -
+// mine over lo+1..hi, where all merges every writer's HLLs: the distinct
+// items of other instances that this one has not sent, over the window now
+// and once its oldest bucket has left. Merging HLLs costs tens of
+// microseconds, so it is done only for groups that another instance wrote
+// to in the live buckets; alone, the reply is empty.
 var distinctScript = redis.NewScript(`
-local ttl, inst, lo, hi = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local nb = #KEYS - 1
-local wk = KEYS[#KEYS]
-for i = 1, nb do
-  local s = ARGV[4 + i]
-  if #s > 0 then
+local ttl, inst, lo, hi = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local blob, pos = ARGV[5], 1
+local out = {}
+for g = 1, #KEYS do
+  local wk = KEYS[g]
+  local stem = string.sub(wk, 1, #wk - 7)
+  local nb
+  nb, pos = struct.unpack('<i4', blob, pos)
+  for b = 1, nb do
+    local seq, n
+    seq, n, pos = struct.unpack('<i8i4', blob, pos)
+    local k = stem .. string.format('%d', seq) .. ':' .. inst
     local t = {}
-    for j = 1, #s, 8 do
-      t[#t + 1] = string.sub(s, j, j + 7)
-      if #t == 4000 or j + 8 > #s then
-        redis.call('PFADD', KEYS[i], unpack(t))
+    for j = 1, n do
+      t[#t + 1] = string.sub(blob, pos, pos + 7)
+      pos = pos + 8
+      if #t == 4000 or j == n then
+        redis.call('PFADD', k, unpack(t))
         t = {}
       end
     end
-    redis.call('PEXPIRE', KEYS[i], ttl)
+    redis.call('PEXPIRE', k, ttl)
   end
-end
-redis.call('HSET', wk, inst, hi)
-redis.call('PEXPIRE', wk, ttl)
-local others = {}
-local ws = redis.call('HGETALL', wk)
-for j = 1, #ws, 2 do
-  if tonumber(ws[j + 1]) < lo then
-    redis.call('HDEL', wk, ws[j])
-  elseif ws[j] ~= inst then
-    others[#others + 1] = ws[j]
-  end
-end
-if #others == 0 then
-  return {0, 0}
-end
-local function count(from)
-  local all, mine = {}, {}
-  for i = from, nb do
-    local k = KEYS[i]
-    local stem = string.sub(k, 1, #k - #inst)
-    mine[#mine + 1] = k
-    all[#all + 1] = k
-    for _, o in ipairs(others) do
-      all[#all + 1] = stem .. o
+  redis.call('HSET', wk, inst, hi)
+  redis.call('PEXPIRE', wk, ttl)
+  local others = {}
+  local ws = redis.call('HGETALL', wk)
+  for j = 1, #ws, 2 do
+    if tonumber(ws[j + 1]) < lo then
+      redis.call('HDEL', wk, ws[j])
+    elseif ws[j] ~= inst then
+      others[#others + 1] = ws[j]
     end
   end
-  return redis.call('PFCOUNT', unpack(all)) - redis.call('PFCOUNT', unpack(mine))
+  if #others > 0 then
+    local function count(from)
+      local all, mine = {}, {}
+      for s = from, hi do
+        local b = stem .. string.format('%d', s) .. ':'
+        mine[#mine + 1] = b .. inst
+        all[#all + 1] = b .. inst
+        for _, o in ipairs(others) do
+          all[#all + 1] = b .. o
+        end
+      end
+      return redis.call('PFCOUNT', unpack(all)) - redis.call('PFCOUNT', unpack(mine))
+    end
+    local nxt = 0
+    if hi > lo then
+      nxt = count(lo + 1)
+    end
+    out[#out + 1] = g
+    out[#out + 1] = count(lo)
+    out[#out + 1] = nxt
+  end
 end
-local nxt = 0
-if nb > 1 then
-  nxt = count(2)
-end
-return {count(1), nxt}
+return out
 `)
 
 // topScript adds a Top window's per-bucket deltas to sorted sets and

@@ -3,6 +3,7 @@ package rediswindow_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -371,3 +372,76 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// Many groups of a window go to Redis in few script calls (by shard on a
+// Cluster); each group still gets its own answer: sums (to rounding) and
+// distinct counts over both instances.
+func TestSharedManyGroups(t *testing.T) {
+	for _, mode := range []string{"standalone", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			var cfg rediswindow.Config
+			if mode == "standalone" {
+				cfg.URL = "redis://" + redistest.StartServer(t).Addr
+			} else {
+				cfg.Addrs = redistest.Addrs(redistest.StartCluster(t, 3))
+			}
+			cfg.FlushInterval = time.Hour
+			cfg.KeyPrefix = fmt.Sprintf("many%d:", prefixes.Add(1))
+			a, b := open(t, cfg), open(t, cfg)
+			ctx := context.Background()
+			flush := func(s *rediswindow.Store) {
+				t.Helper()
+				if err := s.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sa := openWindow(t, a, window.Spec{Name: "sum", Kind: window.Sum, Size: time.Minute})
+			sb := openWindow(t, b, window.Spec{Name: "sum", Kind: window.Sum, Size: time.Minute})
+			da := openWindow(t, a, window.Spec{Name: "dist", Kind: window.Distinct, Size: time.Minute})
+			db := openWindow(t, b, window.Spec{Name: "dist", Kind: window.Distinct, Size: time.Minute})
+			const groups = 2000
+			key := func(i int) []byte { return fmt.Appendf(nil, "10.1.%d.%d", i/256, i%256) }
+			for i := range groups {
+				k := key(i)
+				sa.Add(k, sec(1), float64(i)+0.1)
+				sb.Add(k, sec(2), 0.2)
+				for j := range i % 7 {
+					da.AddDistinct(k, sec(1), uint64(j))
+					da.AddDistinct(k, sec(1), uint64(j)) // a repeat, not sent
+					db.AddDistinct(k, sec(2), uint64(100+j))
+				}
+			}
+			flush(a)
+			flush(b)
+			for i := range groups { // a flow more on a, for the flush to bring b's part
+				sa.Add(key(i), sec(3), 0)
+				da.AddDistinct(key(i), sec(3), 0)
+			}
+			flush(a)
+			for i := range groups {
+				k := key(i)
+				if r, want := sa.Add(k, sec(3), 0), (float64(i)+0.1)+0.2; math.Abs(r.Value-want) > 1e-9 {
+					t.Fatalf("sum %s: Value = %v, want %v", k, r.Value, want)
+				}
+				want := float64(2 * (i % 7))
+				if i%7 == 0 {
+					want = 1
+				}
+				if r := da.AddDistinct(k, sec(3), 0); r.Value != want {
+					t.Fatalf("distinct %s: Value = %v, want %v", k, r.Value, want)
+				}
+			}
+			st := a.Stats()
+			if st.FlushErrors != 0 || st.Lost != 0 {
+				t.Errorf("a: %+v, want no errors", st)
+			}
+			if st.Commands > 2*2*shardCalls {
+				t.Errorf("a: %d commands for 2 flushes of 2 windows, want at most %d", st.Commands, 2*2*shardCalls)
+			}
+		})
+	}
+}
+
+// shardCalls bounds the script calls a flush makes per window of up to a
+// few thousand groups: one per shard.
+const shardCalls = 64

@@ -50,8 +50,11 @@ type sharedWindow struct {
 	store *Store
 	spec  window.Spec
 	local window.Window
-	geo   geometry
-	base  string // key prefix, rule id, version and grid: names this window in Redis
+	// newItem is the local window's AddDistinctNew, when it has one: it
+	// tells the items new to their bucket, the only ones sent.
+	newItem func(key []byte, now int64, item uint64) (window.Result, bool)
+	geo     geometry
+	base    string // key prefix, rule id, version and grid: names this window in Redis
 
 	// The engine goroutine's.
 	clock      int64
@@ -111,8 +114,18 @@ type remoteEntry struct {
 	dist distRemote
 }
 
+// distinctNews is the memory Distinct window's AddDistinctNew.
+type distinctNews interface {
+	AddDistinctNew(key []byte, now int64, item uint64) (window.Result, bool)
+}
+
 func newSharedWindow(s *Store, spec window.Spec, local window.Window) *sharedWindow {
+	var newItem func([]byte, int64, uint64) (window.Result, bool)
+	if d, ok := local.(distinctNews); ok {
+		newItem = d.AddDistinctNew
+	}
 	return &sharedWindow{
+		newItem:    newItem,
 		store:      s,
 		spec:       spec,
 		local:      local,
@@ -156,7 +169,7 @@ func (w *sharedWindow) Add(key []byte, now int64, v float64) window.Result {
 	late := w.advance(now)
 	r := w.local.Add(key, now, v)
 	if !late {
-		w.record(key, now, v, 0)
+		w.recordSum(key, now, v)
 	}
 	if len(w.remoteSum) == 0 {
 		return r
@@ -187,9 +200,15 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 	}
 	w.takeNews()
 	late := w.advance(now)
-	r := w.local.AddDistinct(key, now, item)
+	var r window.Result
+	fresh := true
+	if w.newItem != nil {
+		r, fresh = w.newItem(key, now, item)
+	} else {
+		r = w.local.AddDistinct(key, now, item)
+	}
 	if !late {
-		w.record(key, now, 0, item)
+		w.recordItem(key, now, item, fresh)
 	}
 	if len(w.remoteDist) == 0 {
 		return r
@@ -215,7 +234,7 @@ func (w *sharedWindow) AddTop(key []byte, now int64, v float64) window.Result {
 	late := w.advance(now)
 	r := w.local.AddTop(key, now, v)
 	if !late {
-		w.record(key, now, v, 0)
+		w.recordSum(key, now, v)
 	}
 	if snap := w.liveTop(); snap != nil {
 		r.Value += snap.others[string(key)]
@@ -306,51 +325,77 @@ func (w *sharedWindow) sweepRemote() {
 // Stats returns the local window's figures: keys this instance holds.
 func (w *sharedWindow) Stats() window.Stats { return w.local.Stats() }
 
-// record puts an update into the pending batch, unless the store's bound
-// on pending deltas is reached.
-func (w *sharedWindow) record(key []byte, now int64, v float64, item uint64) {
-	s := w.store
-	full := s.pending.Load() >= int64(s.cfg.MaxPending)
+// group returns key's group in the pending batch, adding it unless the
+// store's bound on pending deltas is reached (then -1). Called with mu held.
+func (w *sharedWindow) group(b *batch, key []byte, seq int64) int32 {
+	b.clock = w.clock
+	i, h := b.find(key)
+	if i < 0 {
+		s := w.store
+		if s.pending.Load() >= int64(s.cfg.MaxPending) {
+			s.stats.dropped.Add(1)
+			return -1
+		}
+		i = b.add(key, h, seq)
+		b.entries++
+		s.pending.Add(1)
+	} else if g := &b.groups[i]; seq > g.newest {
+		g.newest = seq
+	}
+	b.last = i
+	b.updates++
+	return i
+}
+
+// recordSum adds an update of a Sum or Top window to its group's bucket
+// in the pending batch.
+func (w *sharedWindow) recordSum(key []byte, now int64, v float64) {
 	seq := w.geo.seq(now)
+	w.mu.Lock()
+	b := w.pend
+	if i := w.group(b, key, seq); i >= 0 {
+		lo, _ := w.geo.live(w.clock)
+		b.groups[i].addSum(seq, lo, v)
+	}
+	w.mu.Unlock()
+}
+
+// recordItem records a Distinct update: its group always, so that the
+// flush carries it and brings back the others' part, and the item when it
+// may be new to its bucket (fresh) and is not a repeat of the bucket's
+// latest item (a flood to one port).
+func (w *sharedWindow) recordItem(key []byte, now int64, item uint64, fresh bool) {
+	seq := w.geo.seq(now)
+	s := w.store
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	b := w.pend
-	b.clock = w.clock
-	g := b.last
-	if g == nil || g.key != string(key) {
-		g = b.groups[string(key)]
-	}
-	if g == nil {
-		if full {
-			s.stats.dropped.Add(1)
-			return
-		}
-		g = b.newGroup(key)
-		b.entries++
-		s.pending.Add(1)
-	}
-	b.last = g
-	if w.spec.Kind != window.Distinct {
-		g.addSum(seq, v)
-		b.updates++
+	i := w.group(b, key, seq)
+	if i < 0 || !fresh {
 		return
 	}
+	g := &b.groups[i]
 	e := g.itemsAt(seq)
 	if e != nil && len(e.items) > 0 && e.items[len(e.items)-1] == item {
-		b.updates++ // a repeat, as in a flood to one port
 		return
 	}
-	if full {
+	if s.pending.Load() >= int64(s.cfg.MaxPending) {
+		b.updates-- // counted by group, but not recorded after all
 		s.stats.dropped.Add(1)
 		return
 	}
 	if e == nil {
-		e = g.addItems(seq)
+		lo, _ := w.geo.live(w.clock)
+		var dropped int
+		e, dropped = g.addItems(seq, lo)
+		if dropped > 0 {
+			b.entries -= int64(dropped)
+			s.pending.Add(-int64(dropped))
+		}
 	}
 	e.items = append(e.items, item)
 	b.entries++
 	s.pending.Add(1)
-	b.updates++
 }
 
 // takeNews applies the answers of the latest flush, if any.
@@ -414,7 +459,7 @@ func (w *sharedWindow) deliver(in []remoteEntry, top *topSnapshot) {
 func (w *sharedWindow) take() *batch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.pend.groups) == 0 || w.spare == nil {
+	if w.pend.n == 0 || w.spare == nil {
 		return nil
 	}
 	b := w.pend
@@ -434,92 +479,4 @@ func (w *sharedWindow) giveBack(b *batch) {
 // window and a bucket, and slack for clocks and flushes that lag.
 func (w *sharedWindow) ttl() time.Duration {
 	return time.Duration(w.geo.size+2*w.geo.width) + 10*time.Second + 2*w.store.cfg.FlushInterval
-}
-
-// batch is the deltas one window gathered between two flushes, per group
-// and bucket. Its groups are recycled from flush to flush.
-type batch struct {
-	clock   int64 // the window's clock when last written
-	groups  map[string]*group
-	last    *group // the latest group written: flows of a group come in runs
-	free    []*group
-	entries int64 // groups, buckets of items and items: what MaxPending bounds
-	updates uint64
-}
-
-// group is one key's deltas: per bucket, sums (Sum, Top) or items
-// (Distinct).
-type group struct {
-	key   string
-	sums  []seqSum
-	items []seqItems
-}
-
-type seqSum struct {
-	seq int64
-	v   float64
-}
-
-type seqItems struct {
-	seq   int64
-	items []uint64
-}
-
-func newBatch() *batch { return &batch{groups: make(map[string]*group)} }
-
-func (b *batch) newGroup(key []byte) *group {
-	var g *group
-	if n := len(b.free); n > 0 {
-		g = b.free[n-1]
-		b.free = b.free[:n-1]
-	} else {
-		g = new(group)
-	}
-	g.key = string(key)
-	b.groups[g.key] = g
-	return g
-}
-
-func (b *batch) reset() {
-	for _, g := range b.groups {
-		g.sums = g.sums[:0]
-		for i := range g.items {
-			g.items[i].items = g.items[i].items[:0]
-		}
-		g.items = g.items[:0]
-		b.free = append(b.free, g)
-	}
-	clear(b.groups)
-	b.last = nil
-	b.entries, b.updates, b.clock = 0, 0, 0
-}
-
-func (g *group) addSum(seq int64, v float64) {
-	for i := len(g.sums) - 1; i >= 0; i-- {
-		if g.sums[i].seq == seq {
-			g.sums[i].v += v
-			return
-		}
-	}
-	g.sums = append(g.sums, seqSum{seq, v})
-}
-
-func (g *group) itemsAt(seq int64) *seqItems {
-	for i := len(g.items) - 1; i >= 0; i-- {
-		if g.items[i].seq == seq {
-			return &g.items[i]
-		}
-	}
-	return nil
-}
-
-func (g *group) addItems(seq int64) *seqItems {
-	if n := len(g.items); n < cap(g.items) {
-		g.items = g.items[:n+1]
-		e := &g.items[n]
-		e.seq, e.items = seq, e.items[:0]
-		return e
-	}
-	g.items = append(g.items, seqItems{seq: seq})
-	return &g.items[len(g.items)-1]
 }

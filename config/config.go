@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -91,12 +92,38 @@ func (s *Store) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 || n.Content[0].Value != "redis" {
 		return fmt.Errorf("line %d: store: give memory, a redis:// URL, or redis: {url: ..., ...}", n.Line)
 	}
+	if err := knownKeys(n.Content[1], rediswindow.Config{}, "store.redis"); err != nil {
+		return err
+	}
 	c := rediswindow.DefaultConfig()
 	if err := n.Content[1].Decode(&c); err != nil {
 		return fmt.Errorf("store.redis: %w", err)
 	}
 	s.Redis = &c
 	return nil
+}
+
+// knownKeys rejects keys of a mapping that v's yaml tags do not name: a
+// custom decoder does not inherit the file decoder's strictness.
+func knownKeys(n *yaml.Node, v any, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	known := map[string]bool{}
+	t := reflect.TypeOf(v)
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			known[name] = true
+		}
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !known[k.Value] {
+			errs = append(errs, fmt.Errorf("line %d: %s: unknown key %q", k.Line, path, k.Value))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Reload configures reloading without a restart (SIGHUP always works).

@@ -112,8 +112,9 @@ func (a *Alert) Text() string {
 	return b.String()
 }
 
-// FormatNumber prints whole numbers without a fraction and others with at
-// most three decimals.
+// FormatNumber prints whole numbers without a fraction and others in the
+// shortest form that reads back the same (the engine rounds values to three
+// decimals before they get here).
 func FormatNumber(v float64) string {
 	if v == float64(int64(v)) {
 		return strconv.FormatInt(int64(v), 10)

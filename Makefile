@@ -5,7 +5,7 @@ BIN     ?= bin/flowguard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Packages that run goroutines: the race detector runs on these.
-RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/...
+RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/... ./cmd/...
 FUZZTIME ?= 10s
 # Decoders of untrusted input: their fuzz targets run briefly in `make test`.
 FUZZ_PKGS := ./ingest/netflow ./ingest/sflow ./ingest/pcap ./ingest/flowfile

@@ -50,8 +50,11 @@ type Config struct {
 type Engine struct {
 	cfg   Config
 	rules []*ruleState
-	clock int64 // event time: the latest flow time seen, Unix ns
-	next  int64 // event time of the next expiry sweep
+	// published is rules as other goroutines may read it (Stats): Reload
+	// replaces it, never changes it.
+	published atomic.Pointer[[]*ruleState]
+	clock     int64 // event time: the latest flow time seen, Unix ns
+	next      int64 // event time of the next expiry sweep
 
 	flows     atomic.Uint64
 	clockSnap atomic.Int64
@@ -74,6 +77,7 @@ type ruleState struct {
 	item    []byte
 	claim   []byte
 	version string
+	id      string // r.ID, immutable: Stats reads it from other goroutines
 	top     topTracker
 	ring    [samplesPerRule]sample
 	ringN   int
@@ -103,6 +107,7 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 		return nil, err
 	}
 	e.rules = states
+	e.published.Store(&states)
 	return e, nil
 }
 
@@ -120,6 +125,7 @@ func (e *Engine) Reload(set *rules.Set) error {
 		return err
 	}
 	e.rules = states
+	e.published.Store(&states)
 	e.snapshot()
 	return nil
 }
@@ -135,7 +141,7 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 			out = append(out, prev)
 			continue
 		}
-		rs := &ruleState{r: r, window: r.Window.Seconds(), version: version}
+		rs := &ruleState{r: r, id: r.ID, window: r.Window.Seconds(), version: version}
 		if r.Aggregate != rules.PerFlow {
 			spec := window.Spec{Name: r.ID, Version: version, Size: r.Window, MaxKeys: e.cfg.MaxKeys}
 			switch r.Aggregate {

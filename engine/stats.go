@@ -24,9 +24,9 @@ type Stats struct {
 // expiry sweep (or of Flush), so that Stats is safe from any goroutine.
 func (e *Engine) Stats() Stats {
 	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load()}
-	for _, rs := range e.rules {
+	for _, rs := range *e.published.Load() {
 		st := RuleStats{
-			ID:         rs.r.ID,
+			ID:         rs.id,
 			Evaluated:  rs.evaluated.Load(),
 			Matched:    rs.matched.Load(),
 			Alerts:     rs.alerts.Load(),

@@ -107,10 +107,12 @@ func (n *Notifier) send(ctx context.Context, msg []byte) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	n.conn.SetWriteDeadline(deadline)
+	conn := n.conn
+	conn.SetWriteDeadline(deadline)
 	// Cancelling ctx (Close running out of time) unblocks a write to a
-	// receiver that stopped reading.
-	stop := context.AfterFunc(ctx, func() { n.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	// receiver that stopped reading. The func holds this connection, not
+	// n.conn: it may run after a failed write has dropped n.conn.
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
 	b := n.buf[:0]
 	switch {
@@ -125,7 +127,7 @@ func (n *Notifier) send(ctx context.Context, msg []byte) error {
 		b = append(b, msg...)
 	}
 	n.buf = b
-	_, err := n.conn.Write(b)
+	_, err := conn.Write(b)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}

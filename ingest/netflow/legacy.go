@@ -143,20 +143,26 @@ func (d *Decoder) decodeV5(e *exporter, now time.Time, p []byte, out []flow.Flow
 		r := p[v5Header+i*v5Record:][:v5Record]
 		var f *flow.Flow
 		out, f = grow(out)
-		f.SrcAddr, f.DstAddr = addr4(r[0:]), addr4(r[4:])
-		setNextHop(f, r[8:])
-		f.InIf, f.OutIf = uint32(binary.BigEndian.Uint16(r[12:])), uint32(binary.BigEndian.Uint16(r[14:]))
-		f.RawPackets, f.RawBytes = uint64(binary.BigEndian.Uint32(r[16:])), uint64(binary.BigEndian.Uint32(r[20:]))
-		legacyTimes(f, &h, binary.BigEndian.Uint32(r[24:]), binary.BigEndian.Uint32(r[28:]))
-		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(r[32:]), binary.BigEndian.Uint16(r[34:])
-		f.SetTCPFlags(r[37])
-		f.SetProto(r[38])
-		f.SrcAS, f.DstAS = uint32(binary.BigEndian.Uint16(r[40:])), uint32(binary.BigEndian.Uint16(r[42:]))
-		setNets(f, r[44], r[45])
+		v5Fields(f, &h, r)
 		finish(f, flow.TypeNetFlowV5, e, h.seq, rate, now)
 	}
 	d.legacySeq(e, slotV5, dm, h.seq, n)
 	return out, nil
+}
+
+// v5Fields reads the fields v5 and v7 records share, at the same offsets
+// (the first 46 bytes).
+func v5Fields(f *flow.Flow, h *header, r []byte) {
+	f.SrcAddr, f.DstAddr = addr4(r[0:]), addr4(r[4:])
+	setNextHop(f, r[8:])
+	f.InIf, f.OutIf = uint32(binary.BigEndian.Uint16(r[12:])), uint32(binary.BigEndian.Uint16(r[14:]))
+	f.RawPackets, f.RawBytes = uint64(binary.BigEndian.Uint32(r[16:])), uint64(binary.BigEndian.Uint32(r[20:]))
+	legacyTimes(f, h, binary.BigEndian.Uint32(r[24:]), binary.BigEndian.Uint32(r[28:]))
+	f.SrcPort, f.DstPort = binary.BigEndian.Uint16(r[32:]), binary.BigEndian.Uint16(r[34:])
+	f.SetTCPFlags(r[37])
+	f.SetProto(r[38])
+	f.SrcAS, f.DstAS = uint32(binary.BigEndian.Uint16(r[40:])), uint32(binary.BigEndian.Uint16(r[42:]))
+	setNets(f, r[44], r[45])
 }
 
 // decodeV7 decodes NetFlow v7 (Catalyst switches). Record (52): as v5 up
@@ -178,16 +184,7 @@ func (d *Decoder) decodeV7(e *exporter, now time.Time, p []byte, out []flow.Flow
 		r := p[v7Header+i*v7Record:][:v7Record]
 		var f *flow.Flow
 		out, f = grow(out)
-		f.SrcAddr, f.DstAddr = addr4(r[0:]), addr4(r[4:])
-		setNextHop(f, r[8:])
-		f.InIf, f.OutIf = uint32(binary.BigEndian.Uint16(r[12:])), uint32(binary.BigEndian.Uint16(r[14:]))
-		f.RawPackets, f.RawBytes = uint64(binary.BigEndian.Uint32(r[16:])), uint64(binary.BigEndian.Uint32(r[20:]))
-		legacyTimes(f, &h, binary.BigEndian.Uint32(r[24:]), binary.BigEndian.Uint32(r[28:]))
-		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(r[32:]), binary.BigEndian.Uint16(r[34:])
-		f.SetTCPFlags(r[37])
-		f.SetProto(r[38])
-		f.SrcAS, f.DstAS = uint32(binary.BigEndian.Uint16(r[40:])), uint32(binary.BigEndian.Uint16(r[42:]))
-		setNets(f, r[44], r[45])
+		v5Fields(f, &h, r)
 		finish(f, flow.TypeNetFlowV7, e, h.seq, rate, now)
 	}
 	d.legacySeq(e, slotV7, dm, h.seq, n)

@@ -466,30 +466,15 @@ func compileIn(n *ast.BinaryNode) (val, error) {
 // Small sets scan a slice (faster than hashing); larger ones use a map.
 const smallSet = 8
 
-func intSetContains(x intFn, ints []int64) boolFn {
-	if len(ints) <= smallSet {
-		return func(f *flow.Flow) bool {
-			v := x(f)
-			for _, e := range ints {
-				if e == v {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	m := make(map[int64]struct{}, len(ints))
-	for _, e := range ints {
-		m[e] = struct{}{}
-	}
-	return func(f *flow.Flow) bool { _, ok := m[x(f)]; return ok }
-}
+func intSetContains(x intFn, ints []int64) boolFn { return setContains(x, ints) }
 
-func strSetContains(x strFn, strs []string) boolFn {
-	if len(strs) <= smallSet {
+func strSetContains(x strFn, strs []string) boolFn { return setContains(x, strs) }
+
+func setContains[T comparable](x func(*flow.Flow) T, items []T) boolFn {
+	if len(items) <= smallSet {
 		return func(f *flow.Flow) bool {
 			v := x(f)
-			for _, e := range strs {
+			for _, e := range items {
 				if e == v {
 					return true
 				}
@@ -497,8 +482,8 @@ func strSetContains(x strFn, strs []string) boolFn {
 			return false
 		}
 	}
-	m := make(map[string]struct{}, len(strs))
-	for _, e := range strs {
+	m := make(map[T]struct{}, len(items))
+	for _, e := range items {
 		m[e] = struct{}{}
 	}
 	return func(f *flow.Flow) bool { _, ok := m[x(f)]; return ok }

@@ -108,13 +108,14 @@ type daemon struct {
 	rates   rateMeter
 	lastErr atomic.Pointer[string]
 
-	rulePaths  atomic.Pointer[[]string] // as loaded; read by the API
-	ruleCount  atomic.Int64
-	alerts     atomic.Uint64
-	reloads    atomic.Uint64
-	reloadErrs atomic.Uint64
-	lastReload atomic.Int64 // Unix seconds of the last successful load
-	reloadOK   atomic.Bool
+	rulePaths   atomic.Pointer[[]string] // as loaded; read by the API
+	loadedStamp string                   // the files as they were when start read them
+	ruleCount   atomic.Int64
+	alerts      atomic.Uint64
+	reloads     atomic.Uint64
+	reloadErrs  atomic.Uint64
+	lastReload  atomic.Int64 // Unix seconds of the last successful load
+	reloadOK    atomic.Bool
 }
 
 type listener struct {
@@ -187,6 +188,8 @@ func (d *daemon) listenerList() []*listener {
 }
 
 func (d *daemon) start(format string, out, errw io.Writer) error {
+	// Stamp the files before reading them: a change from now on is seen.
+	d.loadedStamp = d.fileStamp()
 	set, err := loadRules(d.cfg.Rules, errw)
 	if err != nil {
 		return err
@@ -322,7 +325,7 @@ func (d *daemon) run(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
-	seen := d.fileStamp()
+	seen := d.loadedStamp
 	var err error
 loop:
 	for {
@@ -333,8 +336,8 @@ loop:
 			d.log.Error("stopping", "err", err)
 			break loop
 		case <-hup:
+			seen = d.fileStamp() // stamped before reading, so a change during the reload is seen next time
 			d.reload()
-			seen = d.fileStamp()
 		case <-tick:
 			if now := d.fileStamp(); now != seen {
 				d.log.Info("config or rule files changed: reloading")

@@ -557,6 +557,16 @@ func compileBuiltin(n *ast.BuiltinNode) (val, error) {
 	return val{}, errUnsupported
 }
 
+// choose is the conditional operator over closures of one type.
+func choose[T any](cond func(*flow.Flow) bool, x, y func(*flow.Flow) T) func(*flow.Flow) T {
+	return func(f *flow.Flow) T {
+		if cond(f) {
+			return x(f)
+		}
+		return y(f)
+	}
+}
+
 func compileConditional(n *ast.ConditionalNode) (val, error) {
 	c, err := compileNode(n.Cond)
 	if err != nil {
@@ -576,40 +586,16 @@ func compileConditional(n *ast.ConditionalNode) (val, error) {
 	cb := c.b
 	switch a.k {
 	case kBool:
-		x, y := a.b, b.b
-		return val{k: kBool, b: func(f *flow.Flow) bool {
-			if cb(f) {
-				return x(f)
-			}
-			return y(f)
-		}}, nil
+		return val{k: kBool, b: choose(cb, a.b, b.b)}, nil
 	case kInt:
 		if a.unsigned != b.unsigned {
 			return val{}, errUnsupported // the result's float conversion would vary by branch
 		}
-		x, y := a.i, b.i
-		return val{k: kInt, unsigned: a.unsigned, i: func(f *flow.Flow) int64 {
-			if cb(f) {
-				return x(f)
-			}
-			return y(f)
-		}}, nil
+		return val{k: kInt, unsigned: a.unsigned, i: choose(cb, a.i, b.i)}, nil
 	case kFloat:
-		x, y := a.f, b.f
-		return val{k: kFloat, f: func(f *flow.Flow) float64 {
-			if cb(f) {
-				return x(f)
-			}
-			return y(f)
-		}}, nil
+		return val{k: kFloat, f: choose(cb, a.f, b.f)}, nil
 	case kString:
-		x, y := a.s, b.s
-		return val{k: kString, s: func(f *flow.Flow) string {
-			if cb(f) {
-				return x(f)
-			}
-			return y(f)
-		}}, nil
+		return val{k: kString, s: choose(cb, a.s, b.s)}, nil
 	}
 	return val{}, errUnsupported
 }

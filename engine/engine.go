@@ -242,7 +242,7 @@ func (e *Engine) process(f *flow.Flow) {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
 			if value < r.Threshold {
-				rs.remember(f, value)
+				rs.remember(f, now, value)
 				continue
 			}
 		case rules.Distinct:
@@ -253,7 +253,7 @@ func (e *Engine) process(f *flow.Flow) {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
 			if value < r.Threshold {
-				rs.remember(f, value)
+				rs.remember(f, now, value)
 				continue
 			}
 		case rules.Top:
@@ -266,17 +266,17 @@ func (e *Engine) process(f *flow.Flow) {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
 			if value < r.Threshold || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
-				rs.remember(f, value)
+				rs.remember(f, now, value)
 				continue
 			}
 			if r.TopK > 0 {
 				if rank := rs.win.Rank(rs.key); rank == 0 || rank > r.TopK {
-					rs.remember(f, value)
+					rs.remember(f, now, value)
 					continue
 				}
 			}
 		}
-		rs.remember(f, value)
+		rs.remember(f, now, value)
 		rs.fire(e, f, now, res, value)
 	}
 }
@@ -303,9 +303,9 @@ func (rs *ruleState) metric(f *flow.Flow) float64 {
 // to the threshold are kept: copying every flow would cost more than the
 // rest of the evaluation, and the flows that lead up to an alert are the
 // ones worth showing.
-func (rs *ruleState) remember(f *flow.Flow, value float64) {
+func (rs *ruleState) remember(f *flow.Flow, now int64, value float64) {
 	if value >= rs.r.Threshold/10 {
-		rs.top.observe(rs.key, value, f.EventTime().UnixNano(), int64(rs.r.Window))
+		rs.top.observe(rs.key, value, now, int64(rs.r.Window))
 	}
 	if value < rs.r.Threshold/2 {
 		return

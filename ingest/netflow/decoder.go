@@ -50,6 +50,17 @@ type Config struct {
 	// further ones are rejected with ErrTooManyExporters until idle ones
 	// expire. DefaultMaxExporters when 0.
 	MaxExporters int
+	// ClockCorrection places each exporter's flows on the collector's
+	// clock by the exporter's measured offset (see clockskew.go). The
+	// offset is measured, and shown in Stats, either way.
+	ClockCorrection bool
+	// ClockSkewWarning is the skew OnClockSkew reports
+	// (DefaultClockSkewWarning when 0; negative: never).
+	ClockSkewWarning time.Duration
+	// OnClockSkew, when set, is called (on the decoding goroutine) when an
+	// exporter domain's skew passes ClockSkewWarning and when it is back
+	// within half of it: once each way, not per datagram.
+	OnClockSkew func(ClockSkewEvent)
 }
 
 // Errors Decode returns. They are sentinels (no allocation per bad
@@ -97,6 +108,9 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if cfg.DefaultSampling == 0 {
 		cfg.DefaultSampling = 1
+	}
+	if cfg.ClockSkewWarning == 0 {
+		cfg.ClockSkewWarning = DefaultClockSkewWarning
 	}
 	return &Decoder{
 		cfg:       cfg,
@@ -154,6 +168,7 @@ type domain struct {
 	sysInitMs int64             // IPFIX systemInitTimeMilliseconds from options data; 0 unknown
 	seq       seqtrack.Tracker
 	conv      seqConventions // IPFIX only
+	clock     clockEstimate
 	lastSeen  int64
 }
 
@@ -319,6 +334,7 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	if err != nil {
 		s.errors.Add(1)
 	}
+	d.exporterClock(e, s, payload, nowNs, err == nil, out[n0:])
 	s.flows.Add(uint64(len(out) - n0))
 	return out, err
 }

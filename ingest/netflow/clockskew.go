@@ -1,0 +1,205 @@
+package netflow
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+// Exporter clocks. Every NetFlow/IPFIX header carries the exporter's clock
+// at export time (v1/v5/v7/v8: unix_secs + unix_nsecs; v9: unix_secs;
+// IPFIX: export time, seconds); the collector knows when the datagram
+// arrived. Their difference, the offset, is the exporter's skew minus the
+// export delay. It is estimated per exporter domain (address + version +
+// source id / observation domain / engine) as the median of the last
+// clockSamples datagrams' offsets, so one datagram, forged or broken,
+// cannot move it, and a genuine change of clock is taken once most recent
+// datagrams agree.
+//
+// With Config.ClockCorrection, the flows of a datagram are placed on the
+// collector's clock: their start and end move by the offset, when it is
+// larger than ClockDeadBand (normal jitter and export delay change
+// nothing). A datagram whose own offset is further than clockStepTolerance
+// from the estimate (a forged header, or the first datagrams after the
+// exporter's clock stepped) is placed by its own offset instead, so that
+// its flows neither move the estimate nor land where the estimate would
+// put them.
+
+const (
+	// ClockDeadBand is the offset below which an exporter's flows keep
+	// their times: v9 headers have whole seconds, and export takes time.
+	ClockDeadBand = 2 * time.Second
+	// DefaultClockSkewWarning is the skew that reports an exporter's clock
+	// as wrong (Config.OnClockSkew), when Config.ClockSkewWarning is 0.
+	DefaultClockSkewWarning = 10 * time.Second
+	// clockSamples is how many recent datagrams' offsets the median is
+	// taken over, per domain.
+	clockSamples = 9
+	// clockStepTolerance is how far a datagram's offset may be from the
+	// estimate and still be corrected by the estimate.
+	clockStepTolerance = 10 * time.Second
+)
+
+// ClockSkewEvent reports that an exporter domain's estimated skew passed
+// the warning bound (Over) or came back within half of it.
+type ClockSkewEvent struct {
+	Exporter netip.Addr
+	Version  uint16
+	Domain   uint32 // source id (v9), observation domain (IPFIX), engine type<<8|id (v5, v8)
+	Skew     time.Duration
+	Over     bool
+}
+
+// clockEstimate is the clock state of one exporter domain.
+type clockEstimate struct {
+	samples [clockSamples]int64 // offsets (ns), a ring
+	n, next int
+	offset  int64 // median of samples (ns)
+	warned  bool  // |offset| passed the warning bound, reported
+}
+
+// observe adds one datagram's offset and returns the new estimate.
+func (c *clockEstimate) observe(off int64) int64 {
+	c.samples[c.next] = off
+	c.next = (c.next + 1) % clockSamples
+	if c.n < clockSamples {
+		c.n++
+	}
+	var s [clockSamples]int64
+	copy(s[:], c.samples[:c.n])
+	for i := 1; i < c.n; i++ { // insertion sort: at most 9 numbers
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	m := s[c.n/2]
+	if c.n%2 == 0 {
+		// Evidence split evenly: take the middle sample that corrects
+		// less.
+		if lo := s[c.n/2-1]; abs(lo) < abs(m) {
+			m = lo
+		}
+	}
+	c.offset = m
+	return m
+}
+
+// applied returns the offset to correct a datagram whose own offset is
+// own, given the estimate.
+func (c *clockEstimate) applied(own int64) int64 {
+	if abs(own-c.offset) > int64(clockStepTolerance) {
+		return own
+	}
+	return c.offset
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// headerClock reads the export time (Unix ns) and the domain of a datagram
+// whose header is complete; ok is false otherwise.
+func headerClock(p []byte) (ns int64, key domainKey, ok bool) {
+	if len(p) < 16 {
+		return 0, key, false
+	}
+	version := binary.BigEndian.Uint16(p)
+	key.version = version
+	switch version {
+	case 1:
+		return legacyExportNs(p), key, true
+	case 5:
+		if len(p) < v5Header {
+			return 0, key, false
+		}
+		key.id = uint32(binary.BigEndian.Uint16(p[20:]))
+		return legacyExportNs(p), key, true
+	case 7:
+		if len(p) < v7Header {
+			return 0, key, false
+		}
+		return legacyExportNs(p), key, true
+	case 8:
+		if len(p) < v8Header {
+			return 0, key, false
+		}
+		key.id = uint32(p[22])<<16 | uint32(binary.BigEndian.Uint16(p[20:]))
+		return legacyExportNs(p), key, true
+	case 9:
+		if len(p) < 20 {
+			return 0, key, false
+		}
+		key.id = binary.BigEndian.Uint32(p[16:])
+		return int64(binary.BigEndian.Uint32(p[8:])) * 1e9, key, true
+	case 10:
+		key.id = binary.BigEndian.Uint32(p[12:])
+		return int64(binary.BigEndian.Uint32(p[4:])) * 1e9, key, true
+	}
+	return 0, key, false
+}
+
+func legacyExportNs(p []byte) int64 {
+	return int64(binary.BigEndian.Uint32(p[8:]))*1e9 + int64(binary.BigEndian.Uint32(p[12:])%1e9)
+}
+
+// exporterClock measures the offset of the datagram p received at nowNs
+// against its domain's estimate, reports a change of state, and, with
+// correction on, moves the times of its flows (flows) onto the
+// collector's clock. A datagram that failed to decode is not measured
+// (good false) but its flows are still placed by the estimate.
+func (d *Decoder) exporterClock(e *exporter, s *versionStats, p []byte, nowNs int64, good bool, flows []flow.Flow) {
+	if !good && len(flows) == 0 {
+		return
+	}
+	exp, key, ok := headerClock(p)
+	if !ok {
+		return
+	}
+	dm := e.domain(key, nowNs)
+	c := &dm.clock
+	own := exp - nowNs
+	if good {
+		est := c.observe(own)
+		s.clockSkew.Store(est)
+		d.reportSkew(e, key, c, est)
+	} else if c.n == 0 {
+		return
+	}
+	if !d.cfg.ClockCorrection || len(flows) == 0 {
+		return
+	}
+	off := c.applied(own)
+	if abs(off) <= int64(ClockDeadBand) {
+		return
+	}
+	shift := time.Duration(-off)
+	for i := range flows {
+		f := &flows[i]
+		if !f.TimeFlowStart.IsZero() {
+			f.TimeFlowStart = f.TimeFlowStart.Add(shift)
+		}
+		if !f.TimeFlowEnd.IsZero() {
+			f.TimeFlowEnd = f.TimeFlowEnd.Add(shift)
+		}
+	}
+}
+
+// reportSkew calls Config.OnClockSkew once when a domain's skew passes the
+// warning bound, and once when it is back within half of it.
+func (d *Decoder) reportSkew(e *exporter, key domainKey, c *clockEstimate, est int64) {
+	bound := int64(d.cfg.ClockSkewWarning)
+	if bound <= 0 || d.cfg.OnClockSkew == nil {
+		return
+	}
+	over := abs(est) > bound
+	back := abs(est) <= bound/2
+	if (over && !c.warned) || (back && c.warned) {
+		c.warned = over
+		d.cfg.OnClockSkew(ClockSkewEvent{Exporter: e.addr, Version: key.version, Domain: key.id, Skew: time.Duration(est), Over: over})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, body string) string {
@@ -64,5 +65,31 @@ func TestDefaults(t *testing.T) {
 	}
 	if m := c.Meter.MeterConfig(); m.ActiveTimeout == 0 || m.IdleTimeout == 0 {
 		t.Errorf("meter defaults %+v", m)
+	}
+}
+
+// exporter_clock: correction on and a 10 s warning unless the file says
+// otherwise; 0s turns the warning off.
+func TestExporterClock(t *testing.T) {
+	for _, c := range []struct {
+		body    string
+		correct bool
+		warning time.Duration
+	}{
+		{"", true, 10 * time.Second},
+		{"exporter_clock: {correction: false}\n", false, 10 * time.Second},
+		{"exporter_clock: {skew_warning: 2m}\n", true, 2 * time.Minute},
+		{"exporter_clock: {skew_warning: 0s}\n", true, -1},
+	} {
+		cfg, err := Load(write(t, c.body))
+		if err != nil {
+			t.Fatalf("%q: %v", c.body, err)
+		}
+		if cfg.ExporterClock.Corrects() != c.correct || cfg.ExporterClock.Warning() != c.warning {
+			t.Errorf("%q: correction %v, warning %v", c.body, cfg.ExporterClock.Corrects(), cfg.ExporterClock.Warning())
+		}
+	}
+	if _, err := Load(write(t, "exporter_clock: {corection: false}\n")); err == nil || !strings.Contains(err.Error(), "corection") {
+		t.Errorf("a typo passed: %v", err)
 	}
 }

@@ -167,6 +167,7 @@ func (d *daemon) apiExporters(w http.ResponseWriter, _ *http.Request) {
 		Templates    int       `json:"templates"`
 		Lost         uint64    `json:"sequence_lost"`
 		SamplingRate uint32    `json:"sampling_rate"`
+		ClockSkew    float64   `json:"clock_skew_seconds"` // NetFlow/IPFIX; sFlow has no export time: 0
 		LastSeen     time.Time `json:"last_seen"`
 	}
 	out := []exp{}
@@ -175,7 +176,7 @@ func (d *daemon) apiExporters(w http.ResponseWriter, _ *http.Request) {
 			out = append(out, exp{Listener: l.Name(), Exporter: e.Exporter.String(), Version: netflowVersion(e.Version),
 				Datagrams: e.Packets, Flows: e.Flows, FlowsPerSec: d.rates.rate(l.Name()+e.Exporter.String()+netflowVersion(e.Version), e.Flows),
 				Errors: e.Errors, Templates: e.Templates, Lost: e.LostFlows + e.LostPackets,
-				SamplingRate: e.SamplingRate, LastSeen: e.LastSeen.UTC()})
+				SamplingRate: e.SamplingRate, ClockSkew: e.ClockSkew.Seconds(), LastSeen: e.LastSeen.UTC()})
 		}
 		for _, a := range l.sflow.Stats().Agents {
 			out = append(out, exp{Listener: l.Name(), Exporter: a.Exporter.String(), Version: "sflow5",

@@ -19,6 +19,7 @@ type metrics struct {
 	sflowSamples, notifySent, notifyRetried, notifyDropped, notifyFailed *prometheus.Desc
 	notifyQueued, notifySpooled, geoipHits, geoipMisses, reloads         *prometheus.Desc
 	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
+	clockSkew                                                            *prometheus.Desc
 }
 
 func newMetrics(d *daemon) *metrics {
@@ -66,6 +67,7 @@ func newMetrics(d *daemon) *metrics {
 		reloadErrors:    desc("reload_errors_total", "Reloads refused for errors.", nil),
 		reloadOK:        desc("reload_ok", "1 if the last reload succeeded.", nil),
 		rulesLoaded:     desc("rules_loaded", "Rules running.", nil),
+		clockSkew:       desc("exporter_clock_skew_seconds", "Exporter clock minus collector clock (export header time against receive time, median of recent datagrams).", e),
 	}
 }
 
@@ -92,7 +94,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.malformed, s.Malformed, n)
 		c(m.unsupported, s.Unsupported, n)
 		c(m.kernelDrops, s.KernelDrops, n)
-		m.collectExporters(l, c)
+		m.collectExporters(l, c, g)
 	}
 	st := m.d.engine.Stats()
 	c(m.engineFlows, st.Flows)
@@ -131,9 +133,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collectExporters reports the decoders' per-exporter counters.
-func (m *metrics) collectExporters(l *listener, c func(*prometheus.Desc, uint64, ...string)) {
+func (m *metrics) collectExporters(l *listener, c func(*prometheus.Desc, uint64, ...string), g func(*prometheus.Desc, float64, ...string)) {
 	for _, e := range l.netflow.Stats().Exporters {
 		addr, v := e.Exporter.String(), netflowVersion(e.Version)
+		g(m.clockSkew, e.ClockSkew.Seconds(), addr, v)
 		c(m.exporterPackets, e.Packets, addr, v)
 		c(m.exporterFlows, e.Flows, addr, v)
 		c(m.decodeErrors, e.Errors, addr, v)

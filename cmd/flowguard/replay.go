@@ -135,7 +135,12 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		ttotals.Add(b)
 		eng.Process(b)
 	}}
-	export, err := newExportDecoder(*exportPorts, pace.handle)
+	var onSkew func(netflow.ClockSkewEvent)
+	if *stats == "text" {
+		onSkew = logSkew(log, "replay", cfg.ExporterClock.Corrects())
+	}
+	nf, sf := decoderConfigs(cfg, onSkew)
+	export, err := newExportDecoder(*exportPorts, pace.handle, nf, sf)
 	if err != nil {
 		return usagef("--export-ports: %v", err)
 	}
@@ -225,8 +230,9 @@ func progress(w io.Writer, path string, src file.Source, quiet bool) func() {
 }
 
 // exportDecoder decodes NetFlow/IPFIX/sFlow datagrams found in a capture
-// with the collector's decoders, so a pcap of export traffic replays as
-// the flows it carried.
+// with the collector's decoders, configured as `run` configures them, and
+// the capture's packet times as receive times: a pcap of export traffic
+// replays as the flows the collector got from it.
 type exportDecoder struct {
 	ports   map[uint16]bool // nil: auto
 	off     bool
@@ -238,10 +244,10 @@ type exportDecoder struct {
 	datagrams, flows, malformed uint64
 }
 
-func newExportDecoder(spec string, process func([]flow.Flow)) (*exportDecoder, error) {
+func newExportDecoder(spec string, process func([]flow.Flow), nf netflow.Config, sf sflow.Config) (*exportDecoder, error) {
 	d := &exportDecoder{
-		netflow: netflow.NewDecoder(netflow.Config{}),
-		sflow:   sflow.NewDecoder(sflow.Config{}),
+		netflow: netflow.NewDecoder(nf),
+		sflow:   sflow.NewDecoder(sf),
 		process: process,
 	}
 	switch spec {

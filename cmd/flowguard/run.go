@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -150,14 +149,15 @@ func (d *daemon) buildNotify(c notifiers.Config) (*notifiers.Dispatcher, error) 
 
 // newListener binds one listener with decoders of its own.
 func (d *daemon) newListener(lc collector.Config) (*listener, error) {
-	override := map[netip.Addr]uint32{}
-	for a, r := range d.cfg.Sampling.Exporters {
-		override[netip.MustParseAddr(a)] = r // validated with the config
+	name := lc.Name
+	if name == "" {
+		name = lc.Address
 	}
+	nf, sf := decoderConfigs(d.cfg, logSkew(d.log, name, d.cfg.ExporterClock.Corrects()))
 	l := &listener{
 		cfg:     lc,
-		netflow: netflow.NewDecoder(netflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
-		sflow:   sflow.NewDecoder(sflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
+		netflow: netflow.NewDecoder(nf),
+		sflow:   sflow.NewDecoder(sf),
 	}
 	cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
 	if err != nil {

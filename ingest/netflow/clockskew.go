@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
-
-	"github.com/flowguard/flowguard/flow"
 )
 
 // Exporter clocks. Every NetFlow/IPFIX header carries the exporter's clock
@@ -19,7 +17,8 @@ import (
 // datagrams agree.
 //
 // With Config.ClockCorrection, the flows of a datagram are placed on the
-// collector's clock: their start and end move by the offset, when it is
+// collector's clock: their start and end move by the offset (the header
+// carries the shift into every time the datagram gives), when it is
 // larger than ClockDeadBand (normal jitter and export delay change
 // nothing). A datagram whose own offset is further than clockStepTolerance
 // from the estimate (a forged header, or the first datagrams after the
@@ -147,46 +146,31 @@ func legacyExportNs(p []byte) int64 {
 	return int64(binary.BigEndian.Uint32(p[8:]))*1e9 + int64(binary.BigEndian.Uint32(p[12:])%1e9)
 }
 
-// exporterClock measures the offset of the datagram p received at nowNs
-// against its domain's estimate, reports a change of state, and, with
-// correction on, moves the times of its flows (flows) onto the
-// collector's clock. A datagram that failed to decode is not measured
-// (good false) but its flows are still placed by the estimate.
-func (d *Decoder) exporterClock(e *exporter, s *versionStats, p []byte, nowNs int64, good bool, flows []flow.Flow) {
-	if !good && len(flows) == 0 {
-		return
-	}
+// exporterClock measures the offset of the datagram p received at nowNs,
+// updates its domain's estimate and reports a change of state. It returns
+// what to add to the datagram's flow times (ns): with correction on and
+// the offset past the dead band, minus the offset; else 0. It runs before
+// the datagram is decoded, so that its flows are built on the collector's
+// clock at no cost per flow.
+func (d *Decoder) exporterClock(e *exporter, s *versionStats, p []byte, nowNs int64) int64 {
 	exp, key, ok := headerClock(p)
 	if !ok {
-		return
+		return 0
 	}
 	dm := e.domain(key, nowNs)
 	c := &dm.clock
 	own := exp - nowNs
-	if good {
-		est := c.observe(own)
-		s.clockSkew.Store(est)
-		d.reportSkew(e, key, c, est)
-	} else if c.n == 0 {
-		return
-	}
-	if !d.cfg.ClockCorrection || len(flows) == 0 {
-		return
+	est := c.observe(own)
+	s.clockSkew.Store(est)
+	d.reportSkew(e, key, c, est)
+	if !d.cfg.ClockCorrection {
+		return 0
 	}
 	off := c.applied(own)
 	if abs(off) <= int64(ClockDeadBand) {
-		return
+		return 0
 	}
-	shift := time.Duration(-off)
-	for i := range flows {
-		f := &flows[i]
-		if !f.TimeFlowStart.IsZero() {
-			f.TimeFlowStart = f.TimeFlowStart.Add(shift)
-		}
-		if !f.TimeFlowEnd.IsZero() {
-			f.TimeFlowEnd = f.TimeFlowEnd.Add(shift)
-		}
-	}
+	return -off
 }
 
 // reportSkew calls Config.OnClockSkew once when a domain's skew passes the

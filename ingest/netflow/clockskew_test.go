@@ -243,3 +243,25 @@ func TestClockStep(t *testing.T) {
 		t.Errorf("events %+v, want one over the bound and one back", events)
 	}
 }
+
+// BenchmarkExporterClock measures what the clock adds to decoding, per
+// flow: the offset of each datagram against its domain's median (the
+// shift itself rides in the header, free per flow).
+func BenchmarkExporterClock(b *testing.B) {
+	for _, c := range benchCaptures {
+		b.Run(c.name, func(b *testing.B) {
+			dgs, times := datagrams(b, c.file)
+			d := NewDecoder(Config{ClockCorrection: true})
+			e, _ := d.exporter(testExporter.Addr(), times[0].UnixNano())
+			s := e.vstats(slotOf(binary.BigEndian.Uint16(dgs[0])))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				for i := range dgs {
+					d.shift = d.exporterClock(e, s, dgs[i], times[i].UnixNano())
+				}
+			}
+			perFlow(b, c.flows*b.N)
+		})
+	}
+}

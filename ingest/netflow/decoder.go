@@ -86,6 +86,7 @@ type Decoder struct {
 	rejected  counter   // datagrams from exporters beyond MaxExporters
 
 	pending   pendingQueue
+	shift     int64 // the datagram's clock correction (ns), for its header
 	nextSweep int64
 	st        recState
 	scratch   flow.Flow // options records decode into it
@@ -314,6 +315,7 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	s := e.vstats(slot)
 	s.packets.Add(1)
 	s.lastSeen.Store(nowNs)
+	d.shift = d.exporterClock(e, s, payload, nowNs)
 	n0 := len(out)
 	switch version {
 	case 1:
@@ -334,7 +336,6 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	if err != nil {
 		s.errors.Add(1)
 	}
-	d.exporterClock(e, s, payload, nowNs, err == nil, out[n0:])
 	s.flows.Add(uint64(len(out) - n0))
 	return out, err
 }

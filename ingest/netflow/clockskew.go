@@ -39,6 +39,10 @@ const (
 	// clockStepTolerance is how far a datagram's offset may be from the
 	// estimate and still be corrected by the estimate.
 	clockStepTolerance = 10 * time.Second
+	// clockReportHold is how long (on the receive clock) a domain's
+	// reported state stays before it may change again: an exporter
+	// flapping its clock logs at most once a minute.
+	clockReportHold = time.Minute
 )
 
 // ClockSkewEvent reports that an exporter domain's estimated skew passed
@@ -53,10 +57,11 @@ type ClockSkewEvent struct {
 
 // clockEstimate is the clock state of one exporter domain.
 type clockEstimate struct {
-	samples [clockSamples]int64 // offsets (ns), a ring
-	n, next int
-	offset  int64 // median of samples (ns)
-	warned  bool  // |offset| passed the warning bound, reported
+	samples  [clockSamples]int64 // offsets (ns), a ring
+	n, next  int
+	offset   int64 // median of samples (ns)
+	warned   bool  // |offset| passed the warning bound, reported
+	reported int64 // receive time (ns) warned last changed, 0 never
 }
 
 // observe adds one datagram's offset and returns the new estimate.
@@ -162,7 +167,7 @@ func (d *Decoder) exporterClock(e *exporter, s *versionStats, p []byte, nowNs in
 	own := exp - nowNs
 	est := c.observe(own)
 	s.clockSkew.Store(est)
-	d.reportSkew(e, key, c, est)
+	d.reportSkew(e, key, c, est, nowNs)
 	if !d.cfg.ClockCorrection {
 		return 0
 	}
@@ -174,16 +179,20 @@ func (d *Decoder) exporterClock(e *exporter, s *versionStats, p []byte, nowNs in
 }
 
 // reportSkew calls Config.OnClockSkew once when a domain's skew passes the
-// warning bound, and once when it is back within half of it.
-func (d *Decoder) reportSkew(e *exporter, key domainKey, c *clockEstimate, est int64) {
+// warning bound, and once when it is back within half of it; at most one
+// change per clockReportHold.
+func (d *Decoder) reportSkew(e *exporter, key domainKey, c *clockEstimate, est, nowNs int64) {
 	bound := int64(d.cfg.ClockSkewWarning)
 	if bound <= 0 || d.cfg.OnClockSkew == nil {
+		return
+	}
+	if c.reported != 0 && nowNs-c.reported < int64(clockReportHold) {
 		return
 	}
 	over := abs(est) > bound
 	back := abs(est) <= bound/2
 	if (over && !c.warned) || (back && c.warned) {
-		c.warned = over
+		c.warned, c.reported = over, nowNs
 		d.cfg.OnClockSkew(ClockSkewEvent{Exporter: e.addr, Version: key.version, Domain: key.id, Skew: time.Duration(est), Over: over})
 	}
 }

@@ -212,10 +212,16 @@ func TestClockStep(t *testing.T) {
 	if len(dgs) < 16 {
 		t.Fatalf("%d datagrams", len(dgs))
 	}
+	// The datagrams from the 10th on come two minutes later (past the
+	// hold on reporting), on the exporter's and the collector's clocks.
 	recv := make([]time.Time, len(dgs))
 	stepped := slices.Clone(dgs)
 	for i, p := range dgs {
-		recv[i] = headerTime(p).Add(500 * time.Millisecond)
+		if i >= 10 {
+			dgs[i] = withHeaderSecs(p, 2*time.Minute)
+		}
+		recv[i] = headerTime(dgs[i]).Add(500 * time.Millisecond)
+		stepped[i] = dgs[i]
 		if i >= 3 && i < 10 {
 			stepped[i] = withHeaderSecs(p, 48*time.Hour)
 		}
@@ -263,5 +269,28 @@ func BenchmarkExporterClock(b *testing.B) {
 			}
 			perFlow(b, c.flows*b.N)
 		})
+	}
+}
+
+// An exporter flapping its clock by an hour every few datagrams logs at
+// most one change of state a minute.
+func TestClockFlappingReportsBounded(t *testing.T) {
+	dgs, _ := datagrams(t, "testdata/export-v9.pcap")
+	var events []ClockSkewEvent
+	d := NewDecoder(Config{ClockCorrection: true, OnClockSkew: func(e ClockSkewEvent) { events = append(events, e) }})
+	start := headerTime(dgs[0])
+	const n = 600 // datagrams, one every 300 ms: 3 minutes
+	var out []flow.Flow
+	for i := range n {
+		at := start.Add(time.Duration(i) * 300 * time.Millisecond)
+		p := dgs[i%len(dgs)]
+		p = withHeaderSecs(p, at.Truncate(time.Second).Sub(headerTime(p))) // the exporter's clock is right...
+		if i/6%2 == 1 {
+			p = withHeaderSecs(p, time.Hour) // ...then an hour ahead, 6 datagrams out of 12
+		}
+		out, _ = d.Decode(testExporter, at, p, out[:0])
+	}
+	if len(events) == 0 || len(events) > 1+int(time.Duration(n)*300*time.Millisecond/clockReportHold) {
+		t.Errorf("%d reports in %v of flapping, want at least one and at most one a minute", len(events), time.Duration(n)*300*time.Millisecond)
 	}
 }

@@ -3,9 +3,6 @@ package collector
 import (
 	"context"
 	"net"
-	"net/netip"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,7 +11,6 @@ import (
 
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/netflow"
-	"github.com/flowguard/flowguard/ingest/pcap"
 	"github.com/flowguard/flowguard/ingest/sflow"
 )
 
@@ -22,22 +18,7 @@ import (
 // softflowd NetFlow v5 export.
 func exportDatagrams(t *testing.T) [][]byte {
 	t.Helper()
-	path := filepath.Join("..", "netflow", "testdata", "export-v5.pcap")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	r, err := pcap.Open(path, pcap.Config{Datagram: func(_ time.Time, _, _ netip.AddrPort, p []byte) bool {
-		out = append(out, append([]byte(nil), p...))
-		return true
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Run(context.Background(), func([]flow.Flow) {}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return captureDatagrams(t, "export-v5.pcap")
 }
 
 // A listener on a real socket decodes datagrams of every family, counts

@@ -96,7 +96,10 @@ func (a *authenticator) check(r *http.Request) (ok bool, reason string) {
 		return match == 1, "bearer"
 	}
 	if _, found := cutScheme(h, "Basic "); found && len(a.users) > 0 {
-		user, pass, _ := r.BasicAuth()
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return false, "basic"
+		}
 		ok, busy := a.checkBasic(r.Context(), user, pass)
 		if busy {
 			return false, "busy"
@@ -137,11 +140,9 @@ func (a *authenticator) checkBasic(ctx context.Context, user, pass string) (ok, 
 	<-a.bcrypts
 	a.mu.Lock()
 	if len(a.cache) >= authCacheSize {
-		for k, v := range a.cache { // drop the expired, or else any one
-			if now.After(v.expires) || len(a.cache) >= authCacheSize {
-				delete(a.cache, k)
-			}
-			if len(a.cache) < authCacheSize/2 {
+		for k := range a.cache { // full: forget half, in map order
+			delete(a.cache, k)
+			if len(a.cache) <= authCacheSize/2 {
 				break
 			}
 		}

@@ -142,9 +142,11 @@ func (s *Server) HTTPServer(h http.Handler) *http.Server {
 		WriteTimeout:      s.cfg.Timeouts.Write,
 		IdleTimeout:       s.cfg.Timeouts.Idle,
 		MaxHeaderBytes:    s.cfg.Limits.MaxHeaderBytes,
-	}
-	if s.ln != nil {
-		srv.ConnState = s.ln.connState
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if s.ln != nil {
+				s.ln.connState(c, st)
+			}
+		},
 	}
 	if s.log != nil {
 		srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug) // TLS handshake noise of scanners

@@ -74,7 +74,7 @@ type Limits struct {
 	// one is busy, the new one is answered 503 and closed.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxAPIRequests is the number of /api requests served at once
-	// (default 4); others wait up to a second, then get 503.
+	// (default 2); others wait up to two seconds, then get 503.
 	MaxAPIRequests int `yaml:"max_api_requests"`
 	// MaxHeaderBytes bounds the request line and headers (default 16384).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
@@ -96,7 +96,7 @@ func (c *Config) SetDefaults() {
 	t.Idle = orDefault(t.Idle, 60*time.Second)
 	l := &c.Limits
 	l.MaxConnections = orDefault(l.MaxConnections, 512)
-	l.MaxAPIRequests = orDefault(l.MaxAPIRequests, 4)
+	l.MaxAPIRequests = orDefault(l.MaxAPIRequests, 2)
 	l.MaxHeaderBytes = orDefault(l.MaxHeaderBytes, 16<<10)
 	l.MaxBodyBytes = orDefault(l.MaxBodyBytes, 64<<10)
 	l.MaxPage = orDefault(l.MaxPage, 1000)

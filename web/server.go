@@ -18,7 +18,7 @@ import (
 )
 
 // apiWait is how long an /api request waits for a turn before a 503.
-const apiWait = time.Second
+const apiWait = 2 * time.Second
 
 // Server is the hardened HTTP server: build it with New, bind it with
 // Listen, and serve a handler through HTTPServer.

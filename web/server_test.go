@@ -290,8 +290,8 @@ func TestBodyAndHeaderLimits(t *testing.T) {
 	}
 }
 
-// At most max_api_requests /api requests run at once; the next waits a
-// second, then gets 503; /healthz is not held up by them.
+// At most max_api_requests /api requests run at once; the next waits two
+// seconds, then gets 503; /healthz is not held up by them.
 func TestAPIConcurrencyBound(t *testing.T) {
 	release, entered := make(chan struct{}), make(chan struct{}, 2)
 	s := newServer(t, Config{Limits: Limits{MaxAPIRequests: 2}})

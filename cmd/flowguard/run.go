@@ -44,7 +44,7 @@ Runs the collector: listens for NetFlow/IPFIX/sFlow (by default NetFlow on
 :2055, IPFIX on :4739, sFlow on :6343, every version accepted on each),
 enriches flows, evaluates the rules (by default the bundled examples) on
 windows in memory, sends alerts to the configured notifiers (by default
-stdout) and serves /metrics and /healthz (by default on :9310).
+stdout) and serves /metrics, /healthz and /api (by default on 127.0.0.1:9310).
 SIGHUP reloads the rules and enrichment data and reopens output files;
 SIGINT or SIGTERM stop it cleanly.`
 

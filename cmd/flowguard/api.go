@@ -50,7 +50,7 @@ func (r *recentAlerts) add(a *alert.Alert) {
 func (r *recentAlerts) page(before uint64, limit int, keep func(*alert.Alert) bool) ([]*alert.Alert, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []*alert.Alert
+	out := make([]*alert.Alert, 0, min(limit, r.n))
 	var last uint64
 	for i := 1; i <= r.n; i++ {
 		e := r.ring[(r.next-i+len(r.ring))%len(r.ring)]

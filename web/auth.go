@@ -29,8 +29,9 @@ type authenticator struct {
 	decoy   []byte        // hash compared for unknown users, so their answer takes as long
 	bcrypts chan struct{} // bounds concurrent bcrypt computations (CPU)
 
-	mu    sync.Mutex
-	cache map[[32]byte]verdict
+	mu        sync.Mutex
+	cache     map[[32]byte]verdict
+	cacheSize int
 }
 
 type verdict struct {
@@ -40,10 +41,11 @@ type verdict struct {
 
 func newAuthenticator(c *Config) (*authenticator, error) {
 	a := &authenticator{
-		users:   map[string][]byte{},
-		open:    map[string]bool{},
-		bcrypts: make(chan struct{}, 2),
-		cache:   map[[32]byte]verdict{},
+		users:     map[string][]byte{},
+		open:      map[string]bool{},
+		bcrypts:   make(chan struct{}, 2),
+		cache:     map[[32]byte]verdict{},
+		cacheSize: authCacheSize,
 	}
 	cost := bcrypt.DefaultCost
 	for u, h := range c.BasicAuthUsers {
@@ -139,10 +141,10 @@ func (a *authenticator) checkBasic(ctx context.Context, user, pass string) (ok, 
 	ok = bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil && known
 	<-a.bcrypts
 	a.mu.Lock()
-	if len(a.cache) >= authCacheSize {
+	if len(a.cache) >= a.cacheSize {
 		for k := range a.cache { // full: forget half, in map order
 			delete(a.cache, k)
-			if len(a.cache) <= authCacheSize/2 {
+			if len(a.cache) <= a.cacheSize/2 {
 				break
 			}
 		}

@@ -117,7 +117,7 @@ func (c *Config) AuthEnabled() bool {
 // Validate reports every mistake of the section, each naming its key.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Listen != "off" {
+	if c.Listen != "off" && c.Listen != "" { // "": the default
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("http.listen: %w", err))
 		}

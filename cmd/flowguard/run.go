@@ -573,6 +573,11 @@ func checkConfig(path string, out, errw io.Writer) error {
 	if _, err := enrich.Build(cfg.Enrich, slog.New(slog.NewTextHandler(errw, nil))); err != nil {
 		return usageError{err}
 	}
+	if cfg.HTTP.Listen != "off" {
+		if _, err := web.New(cfg.HTTP, nil); err != nil { // reads the TLS files
+			return usageError{fmt.Errorf("%s: %w", path, err)}
+		}
+	}
 	if len(cfg.Notifiers.Notifiers) > 0 {
 		n, err := notifiers.Build(cfg.Notifiers, notifiers.Deps{Stdout: io.Discard, Version: version})
 		if err != nil {

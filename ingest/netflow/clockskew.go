@@ -22,9 +22,9 @@ import (
 // larger than ClockDeadBand (normal jitter and export delay change
 // nothing). A datagram whose own offset is further than clockStepTolerance
 // from the estimate (a forged header, or the first datagrams after the
-// exporter's clock stepped) is placed by its own offset instead, so that
-// its flows neither move the estimate nor land where the estimate would
-// put them.
+// exporter's clock stepped) is placed by its own offset instead: its flows
+// land on the collector's clock too, and its offset, one sample among
+// nine, leaves the median where it was.
 
 const (
 	// ClockDeadBand is the offset below which an exporter's flows keep

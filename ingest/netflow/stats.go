@@ -28,8 +28,14 @@ type Stats struct {
 	// Exporters holds one entry per exporter address and version seen,
 	// ordered by address then version.
 	Exporters []ExporterStats
-	// Rejected counts datagrams from exporters beyond Config.MaxExporters.
+	// Rejected counts datagrams refused from new exporters: over the
+	// admission rate, or with the table full of established exporters
+	// (Rejections tells them apart).
 	Rejected uint64
+	// Rejections count what the budgets refused.
+	Rejections Rejections
+	// TemplateBytes is the memory of the templates held now.
+	TemplateBytes int64
 	// Pending is how many data sets wait for their template now.
 	Pending int
 }
@@ -96,7 +102,9 @@ func (d *Decoder) Stats() Stats {
 		}
 	}
 	d.mu.Unlock()
-	st.Rejected = d.rejected.Load()
+	st.Rejections = d.Rejections()
+	st.Rejected = st.Rejections.Rate + st.Rejections.TableFull
+	st.TemplateBytes = d.TemplateBytes()
 	st.Pending = int(d.pending.held.Load())
 	slices.SortFunc(st.Exporters, func(a, b ExporterStats) int {
 		if c := a.Exporter.Compare(b.Exporter); c != 0 {

@@ -38,6 +38,8 @@ type Config struct {
 	Store  Store  `yaml:"store"`
 	Engine Engine `yaml:"engine"`
 	Meter  Meter  `yaml:"meter"`
+	// Ingest bounds what export datagrams may cost (see ingest.go).
+	Ingest Ingest `yaml:"ingest"`
 	// Notifiers and routes: where alerts go. With none, alerts go to
 	// stdout (run) as JSON lines.
 	Notifiers notifiers.Config `yaml:",inline"`
@@ -156,6 +158,20 @@ type Log struct {
 type Engine struct {
 	// MaxKeys caps the groups each rule's window holds (0: 100000).
 	MaxKeys int `yaml:"max_keys"`
+	// QueueFlows bounds the flows waiting for the engine (0: 262144,
+	// about 160 MB); listeners wait when it is full.
+	QueueFlows int `yaml:"queue_flows"`
+}
+
+// DefaultQueueFlows is the engine queue's bound when queue_flows is 0.
+const DefaultQueueFlows = 262144
+
+// QueueLimit returns the bound on the flows waiting for the engine.
+func (e Engine) QueueLimit() int {
+	if e.QueueFlows <= 0 {
+		return DefaultQueueFlows
+	}
+	return e.QueueFlows
 }
 
 // Meter tunes how packets (pcap replay, live capture) become flows.
@@ -278,6 +294,12 @@ func (c *Config) validate() error {
 	}
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))
+	}
+	if c.Engine.QueueFlows < 0 {
+		errs = append(errs, errors.New("engine.queue_flows: must be >= 0"))
+	}
+	if err := c.Ingest.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Meter.MaxFlows < 0 {
 		errs = append(errs, errors.New("meter.max_flows: must be >= 0"))

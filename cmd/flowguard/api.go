@@ -154,7 +154,9 @@ func (d *daemon) apiRules(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, out)
 }
 
-// apiExporters: GET /api/exporters: per exporter and version.
+// apiExporters: GET /api/exporters: per exporter and version, bounded
+// like /metrics: the known and busiest exporters by name, the rest summed
+// in rows with exporter "other" (exporters: how many they sum).
 func (d *daemon) apiExporters(w http.ResponseWriter, _ *http.Request) {
 	type exp struct {
 		Listener     string    `json:"listener"`
@@ -168,19 +170,19 @@ func (d *daemon) apiExporters(w http.ResponseWriter, _ *http.Request) {
 		Lost         uint64    `json:"sequence_lost"`
 		SamplingRate uint32    `json:"sampling_rate"`
 		LastSeen     time.Time `json:"last_seen"`
+		Exporters    int       `json:"exporters,omitempty"`
 	}
 	out := []exp{}
 	for _, l := range d.listenerList() {
-		for _, e := range l.netflow.Stats().Exporters {
-			out = append(out, exp{Listener: l.Name(), Exporter: e.Exporter.String(), Version: netflowVersion(e.Version),
-				Datagrams: e.Packets, Flows: e.Flows, FlowsPerSec: d.rates.rate(l.Name()+e.Exporter.String()+netflowVersion(e.Version), e.Flows),
-				Errors: e.Errors, Templates: e.Templates, Lost: e.LostFlows + e.LostPackets,
-				SamplingRate: e.SamplingRate, LastSeen: e.LastSeen.UTC()})
-		}
-		for _, a := range l.sflow.Stats().Agents {
-			out = append(out, exp{Listener: l.Name(), Exporter: a.Exporter.String(), Version: "sflow5",
-				Datagrams: a.Packets, Flows: a.Flows, FlowsPerSec: d.rates.rate(l.Name()+a.Exporter.String()+"sflow", a.Flows),
-				Errors: a.Errors, Lost: a.LostPackets, SamplingRate: a.SamplingRate, LastSeen: a.LastSeen.UTC()})
+		for _, r := range exporterRows(l, d.knownExporters, d.cfg.Ingest.MetricsLimit()) {
+			e := exp{Listener: l.Name(), Exporter: r.exporter, Version: r.version,
+				Datagrams: r.packets, Flows: r.flows, FlowsPerSec: d.rates.rate(l.Name()+r.exporter+r.version, r.flows),
+				Errors: r.errors, Templates: r.templates, Lost: r.lost,
+				SamplingRate: r.samplingRate, LastSeen: r.lastSeen.UTC()}
+			if r.exporter == otherExporters {
+				e.Exporters, e.SamplingRate = r.exporters, 0
+			}
+			out = append(out, e)
 		}
 	}
 	slices.SortFunc(out, func(a, b exp) int {

@@ -19,6 +19,7 @@ type metrics struct {
 	sflowSamples, notifySent, notifyRetried, notifyDropped, notifyFailed *prometheus.Desc
 	notifyQueued, notifySpooled, geoipHits, geoipMisses, reloads         *prometheus.Desc
 	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
+	ingest                                                               ingestMetrics
 }
 
 func newMetrics(d *daemon) *metrics {
@@ -66,6 +67,7 @@ func newMetrics(d *daemon) *metrics {
 		reloadErrors:    desc("reload_errors_total", "Reloads refused for errors.", nil),
 		reloadOK:        desc("reload_ok", "1 if the last reload succeeded.", nil),
 		rulesLoaded:     desc("rules_loaded", "Rules running.", nil),
+		ingest:          newIngestMetrics(),
 	}
 }
 
@@ -93,6 +95,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.unsupported, s.Unsupported, n)
 		c(m.kernelDrops, s.KernelDrops, n)
 		m.collectExporters(l, c)
+		m.ingest.collect(l, ch)
 	}
 	st := m.d.engine.Stats()
 	c(m.engineFlows, st.Flows)
@@ -130,25 +133,24 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	g(m.uptime, timeSince(m.d.started))
 }
 
-// collectExporters reports the decoders' per-exporter counters.
+// collectExporters reports the decoders' per-exporter counters: known
+// and busiest exporters by name, the rest summed under exporter="other"
+// (see exporterRows).
 func (m *metrics) collectExporters(l *listener, c func(*prometheus.Desc, uint64, ...string)) {
-	for _, e := range l.netflow.Stats().Exporters {
-		addr, v := e.Exporter.String(), netflowVersion(e.Version)
-		c(m.exporterPackets, e.Packets, addr, v)
-		c(m.exporterFlows, e.Flows, addr, v)
-		c(m.decodeErrors, e.Errors, addr, v)
-		c(m.templateMisses, e.TemplateMisses, addr, v)
-		c(m.lost, e.LostFlows+e.LostPackets, addr, v)
-	}
-	for _, a := range l.sflow.Stats().Agents {
-		addr := a.Exporter.String()
-		c(m.exporterPackets, a.Packets, addr, "sflow5")
-		c(m.exporterFlows, a.Flows, addr, "sflow5")
-		c(m.decodeErrors, a.Errors, addr, "sflow5")
-		c(m.lost, a.LostPackets, addr, "sflow5")
-		c(m.sflowSamples, a.FlowSamples, addr, "flow")
-		c(m.sflowSamples, a.CounterSamples, addr, "counter")
-		c(m.sflowSamples, a.OtherSamples, addr, "other")
+	for _, r := range exporterRows(l, m.d.knownExporters, m.d.cfg.Ingest.MetricsLimit()) {
+		addr, v := r.exporter, r.version
+		c(m.exporterPackets, r.packets, addr, v)
+		c(m.exporterFlows, r.flows, addr, v)
+		c(m.decodeErrors, r.errors, addr, v)
+		if v != "sflow5" {
+			c(m.templateMisses, r.templateMisses, addr, v)
+		}
+		c(m.lost, r.lost, addr, v)
+		if v == "sflow5" {
+			c(m.sflowSamples, r.flowSamples, addr, "flow")
+			c(m.sflowSamples, r.counterSamples, addr, "counter")
+			c(m.sflowSamples, r.otherSamples, addr, "other")
+		}
 	}
 }
 

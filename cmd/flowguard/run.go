@@ -108,6 +108,11 @@ type daemon struct {
 	rates   rateMeter
 	lastErr atomic.Pointer[string]
 
+	// Ingest budgets: the template memory all listeners share, and the
+	// exporters /metrics always names.
+	templateBudget *netflow.TemplateBudget
+	knownExporters map[netip.Addr]bool
+
 	rulePaths   atomic.Pointer[[]string] // as loaded; read by the API
 	loadedStamp string                   // the files as they were when start read them
 	ruleCount   atomic.Int64
@@ -154,10 +159,13 @@ func (d *daemon) newListener(lc collector.Config) (*listener, error) {
 	for a, r := range d.cfg.Sampling.Exporters {
 		override[netip.MustParseAddr(a)] = r // validated with the config
 	}
+	nfc, sfc := d.cfg.Ingest.NetFlowConfig(d.templateBudget), d.cfg.Ingest.SFlowConfig()
+	nfc.SamplingOverride, nfc.DefaultSampling = override, d.cfg.Sampling.Default
+	sfc.SamplingOverride, sfc.DefaultSampling = override, d.cfg.Sampling.Default
 	l := &listener{
 		cfg:     lc,
-		netflow: netflow.NewDecoder(netflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
-		sflow:   sflow.NewDecoder(sflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
+		netflow: netflow.NewDecoder(nfc),
+		sflow:   sflow.NewDecoder(sfc),
 	}
 	cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
 	if err != nil {
@@ -228,7 +236,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d.pipe = engine.NewPipeline(d.engine, 1024)
+	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
+	d.templateBudget = netflow.NewTemplateBudget(d.cfg.Ingest.TemplateBytesTotal)
+	d.knownExporters = d.cfg.KnownExporters()
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/ingest"
-	"github.com/flowguard/flowguard/ingest/internal/admit"
+	"github.com/flowguard/flowguard/ingest/admit"
 )
 
 // Defaults of the budgets in Config. Real exporters send at most a few

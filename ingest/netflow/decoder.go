@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
-	"github.com/flowguard/flowguard/ingest/internal/admit"
+	"github.com/flowguard/flowguard/ingest/admit"
 )
 
 // Defaults for Config's zero values.

@@ -36,6 +36,8 @@ type Stats struct {
 	Rejections Rejections
 	// TemplateBytes is the memory of the templates held now.
 	TemplateBytes int64
+	// ExporterCount is how many exporters state is kept for.
+	ExporterCount int
 	// Pending is how many data sets wait for their template now.
 	Pending int
 }
@@ -75,6 +77,7 @@ type ExporterStats struct {
 func (d *Decoder) Stats() Stats {
 	var st Stats
 	d.mu.Lock()
+	st.ExporterCount = len(d.exporters)
 	for addr, e := range d.exporters {
 		for slot := range e.stats {
 			s := e.stats[slot].Load()

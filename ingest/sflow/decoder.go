@@ -14,7 +14,7 @@ import (
 
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest"
-	"github.com/flowguard/flowguard/ingest/internal/admit"
+	"github.com/flowguard/flowguard/ingest/admit"
 )
 
 // DefaultMaxAgents bounds the agents a decoder keeps state for.

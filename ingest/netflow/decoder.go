@@ -266,7 +266,7 @@ func (d *Decoder) sweep(now int64) {
 	if now < d.nextSweep {
 		return
 	}
-	d.nextSweep = now + min(sweepEvery, int64(d.cfg.ProbationIdle)/2)
+	d.nextSweep = now + min(sweepEvery, int64(d.cfg.ProbationIdle)/2, d.ttl/2)
 	limit := now - d.ttl
 	probationLimit := now - int64(d.cfg.ProbationIdle)
 	d.pending.expire(limit)

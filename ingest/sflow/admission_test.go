@@ -23,7 +23,7 @@ func TestAgentStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	truncated := append(datagram(agent, 0, 1), 0, 0, 0, 1) // one sample announced, 4 bytes of it
-	truncated[len(truncated)-8+3] = 1                       // (the sample count is the last u32 of the header)
+	truncated[len(truncated)-8+3] = 1                      // (the sample count is the last u32 of the header)
 	var rate int
 	for i := range 2000 {
 		now = now.Add(100 * time.Microsecond)

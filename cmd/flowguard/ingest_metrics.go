@@ -33,8 +33,8 @@ func (m *ingestMetrics) collect(l *listener, ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	n := l.Name()
-	nf, sf := l.netflow.Stats(), l.sflow.Stats()
-	r := nf.Rejections
+	sf := l.sflow.Stats()
+	r := l.netflow.Rejections()
 	c(m.rejectedDatagrams, r.Rate+sf.RejectedRate, n, "rate")
 	c(m.rejectedDatagrams, r.TableFull+sf.Rejected-sf.RejectedRate, n, "table_full")
 	c(m.rejectedDatagrams, r.DatagramsOverCap, n, "flows_per_datagram")
@@ -46,6 +46,6 @@ func (m *ingestMetrics) collect(l *listener, ch chan<- prometheus.Metric) {
 	c(m.rejectedTemplates, r.TemplateTotalBytes, n, "total_bytes")
 	c(m.rejectedTemplates, r.TemplateCount, n, "count")
 	c(m.evicted, r.Evicted+sf.Evicted, n)
-	ch <- prometheus.MustNewConstMetric(m.exporters, prometheus.GaugeValue, float64(nf.ExporterCount+len(sf.Agents)), n)
-	ch <- prometheus.MustNewConstMetric(m.templateBytes, prometheus.GaugeValue, float64(nf.TemplateBytes), n)
+	ch <- prometheus.MustNewConstMetric(m.exporters, prometheus.GaugeValue, float64(l.netflow.ExporterCount()+len(sf.Agents)), n)
+	ch <- prometheus.MustNewConstMetric(m.templateBytes, prometheus.GaugeValue, float64(l.netflow.TemplateBytes()), n)
 }

@@ -115,6 +115,14 @@ func (d *Decoder) Rejections() Rejections {
 	}
 }
 
+// ExporterCount returns how many exporters state is kept for; safe from
+// any goroutine.
+func (d *Decoder) ExporterCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.exporters)
+}
+
 // TemplateBytes returns the bytes of templates this decoder holds.
 func (d *Decoder) TemplateBytes() int64 { return d.tmplBytes.Load() }
 

@@ -48,8 +48,9 @@ type Config struct {
 	// when 0).
 	DefaultSampling uint32
 	// MaxExporters bounds the exporters state is kept for; datagrams from
-	// further ones are rejected with ErrTooManyExporters until idle ones
-	// expire. DefaultMaxExporters when 0.
+	// further ones evict the oldest exporter on probation, or are
+	// rejected with ErrTooManyExporters when every one is established.
+	// DefaultMaxExporters when 0.
 	MaxExporters int
 
 	// Budgets against hostile input (see budget.go; defaults when 0).

@@ -24,6 +24,7 @@ type Pipeline struct {
 	pool  sync.Pool
 
 	queued   atomic.Uint64
+	waits    atomic.Uint64 // chunks that found the queue full
 	maxDepth atomic.Int64
 	mu       sync.Mutex // guards Process against Do
 }
@@ -48,7 +49,12 @@ func (p *Pipeline) Handle(batch []flow.Flow) {
 		n := min(len(batch), PipelineChunk)
 		b := p.pool.Get().(*[]flow.Flow)
 		*b = append((*b)[:0], batch[:n]...)
-		p.queue <- b
+		select {
+		case p.queue <- b:
+		default:
+			p.waits.Add(1)
+			p.queue <- b
+		}
 		p.queued.Add(uint64(n))
 		if d := int64(len(p.queue)); d > p.maxDepth.Load() {
 			p.maxDepth.Store(d)
@@ -98,6 +104,11 @@ func (p *Pipeline) Do(fn func(*Engine)) {
 func (p *Pipeline) Depth() (now, max int) {
 	return len(p.queue), int(p.maxDepth.Load())
 }
+
+// Waits returns how many chunks found the queue full and waited: the
+// engine was the bottleneck, and the listeners' socket buffers (then the
+// kernel's drops) took the excess.
+func (p *Pipeline) Waits() uint64 { return p.waits.Load() }
 
 // Queued returns the flows queued since start.
 func (p *Pipeline) Queued() uint64 { return p.queued.Load() }

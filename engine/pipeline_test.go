@@ -52,6 +52,9 @@ func TestPipelineBoundedInFlows(t *testing.T) {
 		t.Fatal("Handle returned with the queue full")
 	default:
 	}
+	if p.Waits() == 0 {
+		t.Error("the queue was full and no wait was counted")
+	}
 	close(release)
 	<-handed
 	cancel()

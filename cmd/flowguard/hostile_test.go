@@ -113,6 +113,9 @@ func TestDaemonRecordAmplificationBounded(t *testing.T) {
 	if n := d.metric(t, `flowguard_ingest_rejected_templates_total{listener="export",reason="record_length"}`); n != 20 {
 		t.Errorf("1-byte records: %v templates refused for their record length, want 20", n)
 	}
+	if n := d.metric(t, "flowguard_engine_queue_full_total"); n == 0 {
+		t.Error("the engine queue never filled: the probe did not reach the bound")
+	}
 	if hwm > 400<<10 {
 		t.Errorf("peak RSS %d MB under the attack, bound 400 MB", hwm>>10)
 	}

@@ -1,11 +1,16 @@
 package main
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowguard/flowguard/engine"
+)
 
 // ingestMetrics export what the ingest budgets refused, per listener.
 type ingestMetrics struct {
 	rejectedDatagrams, rejectedFlows, rejectedTemplates *prometheus.Desc
 	evicted, exporters, templateBytes                   *prometheus.Desc
+	queueWaits                                          *prometheus.Desc
 }
 
 func newIngestMetrics() ingestMetrics {
@@ -24,7 +29,14 @@ func newIngestMetrics() ingestMetrics {
 			"Exporters (and sFlow agents) a listener keeps state for.", l, nil),
 		templateBytes: prometheus.NewDesc("flowguard_ingest_template_bytes",
 			"Memory of the templates a listener holds.", l, nil),
+		queueWaits: prometheus.NewDesc("flowguard_engine_queue_full_total",
+			"Chunks of up to 256 flows that found the engine queue (engine.queue_flows) full: the listener waited.", nil, nil),
 	}
+}
+
+// collectQueue reports the waits for a full engine queue.
+func (m *ingestMetrics) collectQueue(p *engine.Pipeline, ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(m.queueWaits, prometheus.CounterValue, float64(p.Waits()))
 }
 
 // collect reports one listener's rejections.

@@ -128,6 +128,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(m.reloadOK, ok)
 	g(m.rulesLoaded, float64(m.d.ruleCount.Load()))
+	m.ingest.collectQueue(m.d.pipe, ch)
 	depth, _ := m.d.pipe.Depth()
 	g(m.queueDepth, float64(depth))
 	g(m.uptime, timeSince(m.d.started))

@@ -434,6 +434,7 @@ func (d *daemon) restartListeners(want []collector.Config) {
 	for _, l := range old { // changed or removed: stop before rebinding
 		l.cancel()
 		<-l.done
+		l.netflow.Release() // its templates no longer count in the shared budget
 		d.log.Info("listener stopped by reload", "name", l.cfg.Name)
 	}
 	next := keep

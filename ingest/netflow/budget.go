@@ -123,6 +123,13 @@ func (d *Decoder) ExporterCount() int {
 	return len(d.exporters)
 }
 
+// Release returns the bytes of the decoder's templates to the shared
+// TemplateBudget; call it once the decoder is no longer used (a listener
+// stopped by a reload), so that its templates stop counting.
+func (d *Decoder) Release() {
+	d.cfg.TemplateBudget.used.Add(-d.tmplBytes.Swap(0))
+}
+
 // TemplateBytes returns the bytes of templates this decoder holds.
 func (d *Decoder) TemplateBytes() int64 { return d.tmplBytes.Load() }
 

@@ -102,6 +102,13 @@ func TestTemplateBudgets(t *testing.T) {
 	if ds[0].Rejections().TemplateTotalBytes+ds[1].Rejections().TemplateTotalBytes == 0 {
 		t.Error("the shared budget never refused a template")
 	}
+	// A decoder put out of service (its listener stopped) gives its share
+	// back.
+	left := ds[1].TemplateBytes()
+	ds[0].Release()
+	if used := budget.Used(); used != left {
+		t.Errorf("after Release: %d bytes used, want the other decoder's %d", used, left)
+	}
 }
 
 // A storm of new sources fills the table with exporters on probation: an

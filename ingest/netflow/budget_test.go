@@ -1,6 +1,7 @@
 package netflow_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -172,5 +173,34 @@ func TestBudgetsAllocateNothing(t *testing.T) {
 	d.Decode(attacker, t0, tmpl, out)
 	if a := testing.AllocsPerRun(100, func() { out, _ = d.Decode(attacker, t0, tmpl, out[:0]) }); a != 0 {
 		t.Errorf("%.1f allocations per datagram", a)
+	}
+}
+
+// IPFIX templates meet the same field cap as v9 ones.
+func TestIPFIXTemplateFieldCap(t *testing.T) {
+	msg := func(fields int) []byte {
+		set := binary.BigEndian.AppendUint16(nil, 2)
+		set = binary.BigEndian.AppendUint16(set, uint16(4+4+4*fields))
+		set = binary.BigEndian.AppendUint16(set, 256)
+		set = binary.BigEndian.AppendUint16(set, uint16(fields))
+		for f := range fields {
+			set = binary.BigEndian.AppendUint16(set, uint16(1+f%100))
+			set = binary.BigEndian.AppendUint16(set, 4)
+		}
+		b := binary.BigEndian.AppendUint16(nil, 10)
+		b = binary.BigEndian.AppendUint16(b, uint16(16+len(set)))
+		b = binary.BigEndian.AppendUint32(b, 1700000000)
+		b = binary.BigEndian.AppendUint32(b, 0)
+		b = binary.BigEndian.AppendUint32(b, 0)
+		return append(b, set...)
+	}
+	d := netflow.NewDecoder(netflow.Config{})
+	for _, fields := range []int{129, 128} {
+		if _, err := d.Decode(attacker, t0, msg(fields), nil); err != nil {
+			t.Fatalf("%d fields: %v", fields, err)
+		}
+	}
+	if r := d.Rejections(); r.TemplateFields != 1 || d.TemplateBytes() == 0 {
+		t.Errorf("%d templates refused for their fields (want the one of 129), %d bytes held", r.TemplateFields, d.TemplateBytes())
 	}
 }

@@ -235,12 +235,12 @@ func constRange(n *ast.BinaryNode) (lo, hi int64, ok bool) {
 // every flow), a membership test on a list 1 when it is hashed and the
 // list's length when it is scanned.
 const (
-	costRegexp        = 50    // matching a constant pattern
-	costRegexpCompile = 5000  // compiling a pattern from a field, per flow
-	fieldListLen      = 64    // items assumed in a list-valued field (src_lists)
-	unknownLen        = 256   // items assumed in a collection of unknown size
-	maxCostValue      = 1e15  // costs saturate here
-	repeatMax         = 1e6   // expr's own cap on repeat's count
+	costRegexp        = 50   // matching a constant pattern
+	costRegexpCompile = 5000 // compiling a pattern from a field, per flow
+	fieldListLen      = 64   // items assumed in a list-valued field (src_lists)
+	unknownLen        = 256  // items assumed in a collection of unknown size
+	maxCostValue      = 1e15 // costs saturate here
+	repeatMax         = 1e6  // expr's own cap on repeat's count
 	costPerStringByte = 1.0 / 64
 )
 

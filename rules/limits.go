@@ -29,6 +29,8 @@ type Limits struct {
 	MaxArray int `yaml:"max_array"`
 	// MaxListItems bounds the items of a named list.
 	MaxListItems int `yaml:"max_list_items"`
+	// MaxFileBytes bounds a rule file, in bytes.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
 	// MaxCost bounds a condition's estimated worst-case cost per flow
 	// (see Condition.Cost).
 	MaxCost int64 `yaml:"max_cost"`
@@ -43,6 +45,7 @@ var DefaultLimits = Limits{
 	MaxString:    4096,
 	MaxArray:     1000,
 	MaxListItems: 1_000_000,
+	MaxFileBytes: 16 << 20,
 	MaxCost:      10000,
 }
 
@@ -70,16 +73,22 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxCost > 0 {
 		d.MaxCost = l.MaxCost
 	}
+	if l.MaxFileBytes > 0 {
+		d.MaxFileBytes = l.MaxFileBytes
+	}
 	return d
 }
 
 // Validate reports a negative limit; zero means the default.
 func (l Limits) Validate() error {
-	for name, v := range map[string]int64{"max_nodes": int64(l.MaxNodes), "max_depth": int64(l.MaxDepth),
-		"max_range": int64(l.MaxRange), "max_string": int64(l.MaxString), "max_array": int64(l.MaxArray),
-		"max_list_items": int64(l.MaxListItems), "max_cost": l.MaxCost} {
-		if v < 0 {
-			return fmt.Errorf("%s: must be >= 0 (0: the default)", name)
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"max_nodes", int64(l.MaxNodes)}, {"max_depth", int64(l.MaxDepth)}, {"max_range", int64(l.MaxRange)},
+		{"max_string", int64(l.MaxString)}, {"max_array", int64(l.MaxArray)}, {"max_list_items", int64(l.MaxListItems)},
+		{"max_file_bytes", l.MaxFileBytes}, {"max_cost", l.MaxCost}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s: must be >= 0 (0: the default)", f.name)
 		}
 	}
 	return nil

@@ -275,3 +275,28 @@ func TestEmptyRuleFile(t *testing.T) {
 		t.Errorf("lists only: %v", err)
 	}
 }
+
+// A rule file over max_file_bytes is refused before it is read whole.
+func TestFileSizeLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("lists:\n  names: [")
+	for i := range 10_000 {
+		fmt.Fprintf(&b, "n%d, ", i)
+	}
+	b.WriteString("x]\n")
+	path := t.TempDir() + "/big.yaml"
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	small := Options{Limits: Limits{MaxFileBytes: 4096}}
+	want := "big.yaml: larger than the limit of 4096 bytes (max_file_bytes)"
+	if _, err := small.Load(path); err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Load: got %v", err)
+	}
+	if _, err := small.LoadBytes("big.yaml", []byte(b.String())); err == nil || err.Error() != want {
+		t.Errorf("LoadBytes: got %v", err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Errorf("default limit: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	pathpkg "path"
@@ -54,7 +55,7 @@ func (o Options) Load(paths ...string) (*Set, error) {
 			continue
 		}
 		for _, f := range files {
-			data, err := os.ReadFile(f)
+			data, err := l.read(func() (io.ReadCloser, error) { return os.Open(f) })
 			if err != nil {
 				l.errs = append(l.errs, &Error{File: f, Msg: err.Error(), order: len(l.srcs)})
 				continue
@@ -79,7 +80,7 @@ func (o Options) LoadFS(fsys fs.FS, paths ...string) (*Set, error) {
 			continue
 		}
 		for _, f := range files {
-			data, err := fs.ReadFile(fsys, f)
+			data, err := l.read(func() (io.ReadCloser, error) { return fsys.Open(f) })
 			if err != nil {
 				l.errs = append(l.errs, &Error{File: f, Msg: err.Error(), order: len(l.srcs)})
 				continue
@@ -96,8 +97,35 @@ func LoadBytes(name string, data []byte) (*Set, error) { return Options{}.LoadBy
 // LoadBytes is the package's LoadBytes with these options.
 func (o Options) LoadBytes(name string, data []byte) (*Set, error) {
 	l := newLoader(o)
+	if max := l.opts.Limits.MaxFileBytes; int64(len(data)) > max {
+		l.errs = append(l.errs, &Error{File: name, Msg: fileTooLarge(max)})
+		return l.set, l.errs.err()
+	}
 	l.add(name, data)
 	return l.run()
+}
+
+// read reads a rule file, refusing one larger than MaxFileBytes before
+// reading it all: the YAML parser holds many times a file's size.
+func (l *loader) read(open func() (io.ReadCloser, error)) ([]byte, error) {
+	f, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	max := l.opts.Limits.MaxFileBytes
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, errors.New(fileTooLarge(max))
+	}
+	return data, nil
+}
+
+func fileTooLarge(max int64) string {
+	return fmt.Sprintf("larger than the limit of %d bytes (max_file_bytes)", max)
 }
 
 func ruleFiles(path string) ([]string, error) {

@@ -14,6 +14,9 @@ import (
 const rulesUsage = `Usage:
   flowguard rules validate PATH...   load rule files or folders, print every error as
                                      file:line:col: rule "id": field: message
+                                     --cost: print each rule's estimated cost per flow
+                                     --allow-empty: accept files that define nothing
+                                     -c FILE: the limits (rules_limits) of a config
   flowguard rules test PATH...       run the test cases of rule folders (PATH/tests/*/
                                      with flows.jsonl and expected.jsonl)
 `

@@ -46,7 +46,7 @@ var DefaultLimits = Limits{
 	MaxArray:     1000,
 	MaxListItems: 1_000_000,
 	MaxFileBytes: 16 << 20,
-	MaxCost:      10000,
+	MaxCost:      1000,
 }
 
 // withDefaults fills the unset fields of l from DefaultLimits.
@@ -245,7 +245,7 @@ func constRange(n *ast.BinaryNode) (lo, hi int64, ok bool) {
 // list's length when it is scanned.
 const (
 	costRegexp        = 50   // matching a constant pattern
-	costRegexpCompile = 5000 // compiling a pattern from a field, per flow
+	costRegexpCompile = 500  // compiling a pattern from a field, per flow
 	fieldListLen      = 64   // items assumed in a list-valued field (src_lists)
 	unknownLen        = 256  // items assumed in a collection of unknown size
 	maxCostValue      = 1e15 // costs saturate here
@@ -280,7 +280,11 @@ func (c coster) cost(n ast.Node) float64 {
 		switch n.Operator {
 		case "in":
 			if r, ok := n.Right.(*ast.BinaryNode); ok && r.Operator == ".." {
-				return v + c.cost(r.Left) + c.cost(r.Right) // a bounds check
+				if c.native || boundsCheckedByVM(n.Left, r) {
+					return v + c.cost(r.Left) + c.cost(r.Right) // a bounds check
+				}
+				// The VM builds the range and scans it, for every flow.
+				return v + c.cost(r) + c.length(r)
 			}
 			return v + c.cost(n.Right) + c.scan(n.Right)
 		case "..":
@@ -314,9 +318,33 @@ func (c coster) scan(coll ast.Node) float64 {
 		}
 		return c.length(coll)
 	case *ast.ArrayNode:
-		return 1 // hashed: by the closures, or by expr's optimizer
+		if c.native {
+			return 1
+		}
+		for _, e := range coll.Nodes {
+			switch e.(type) {
+			case *ast.IntegerNode, *ast.StringNode:
+			default:
+				return c.length(coll) // scanned
+			}
+		}
+		return 1 // expr's optimizer hashes an array of literals
 	}
 	return c.length(coll)
+}
+
+// boundsCheckedByVM reports whether expr's optimizer turns "x in lo..hi"
+// into two comparisons: only for an int x and literal bounds. Otherwise
+// the VM builds the range for every evaluation (a uint16 port in
+// 1..65535 builds 65,535 items).
+func boundsCheckedByVM(x ast.Node, r *ast.BinaryNode) bool {
+	t := x.Type()
+	if t == nil || t.Kind() != reflect.Int {
+		return false
+	}
+	_, lo := r.Left.(*ast.IntegerNode)
+	_, hi := r.Right.(*ast.IntegerNode)
+	return lo && hi
 }
 
 // length estimates the items of a collection.

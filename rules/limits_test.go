@@ -98,6 +98,7 @@ rules:
 // of a list scanned by the VM, nested loops multiply.
 func TestCostModel(t *testing.T) {
 	cc := testCompiler(t)
+	cc.limits.MaxCost = 1 << 40 // to see every cost
 	cost := func(src string) int64 {
 		t.Helper()
 		c, errs := cc.compile(src, true)
@@ -120,12 +121,20 @@ func TestCostModel(t *testing.T) {
 		t.Errorf("native list test %d, scanned %d", native, scanned)
 	}
 	// A pattern taken from a field is compiled for every flow.
-	if re, dyn := cost(`dst_country matches "^K"`), cost("dst_country matches src_country"); dyn < 50*re {
+	if re, dyn := cost(`dst_country matches "^K"`), cost("dst_country matches src_country"); dyn < 5*re {
 		t.Errorf("constant regexp %d, regexp from a field %d", re, dyn)
 	}
-	// A bounds check costs nothing per item.
+	// A bounds check costs nothing per item; but the VM builds the range
+	// of a uint16 field's test and scans it.
 	if r := cost("dst_port in 1..65535"); r > simple+2 {
 		t.Errorf("dst_port in 1..65535: %d", r)
+	}
+	if r := cost(`dst_port in 1..1000 && upper(dst_country) == "KP"`); r < 2000 {
+		t.Errorf("dst_port in 1..1000 on the VM: %d, want the range built and scanned", r)
+	}
+	if _, errs := testCompiler(t).compile(`dst_port in 1..999999 && upper(dst_country) == "KP"`, true); len(errs) == 0 ||
+		!strings.Contains(errs[0].Msg, "(max_cost;") {
+		t.Errorf("a million-item range built per flow on the VM must be refused, got %v", errs)
 	}
 }
 

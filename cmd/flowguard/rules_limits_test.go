@@ -26,7 +26,7 @@ func TestRulesValidateLimitsAndCost(t *testing.T) {
 	if code := run([]string{"rules", "validate", "--cost", pack}, &out, &errb); code != 0 {
 		t.Fatalf("bundled pack: exit %d\n%s", code, errb.String())
 	}
-	lines := regexp.MustCompile(`(?m)^\S+\.yaml:\d+:\d+: rule "[a-z0-9-]+": cost (\d+) of 10000, (native|vm)$`).FindAllString(out.String(), -1)
+	lines := regexp.MustCompile(`(?m)^\S+\.yaml:\d+:\d+: rule "[a-z0-9-]+": cost (\d+) of 1000, (native|vm)$`).FindAllString(out.String(), -1)
 	if len(lines) < 5 || !strings.HasSuffix(out.String(), "ok\n") {
 		t.Fatalf("--cost output:\n%s", out.String())
 	}

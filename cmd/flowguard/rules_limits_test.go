@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -97,8 +100,55 @@ func TestDaemonReportsRuleErrors(t *testing.T) {
 		divide["matches"] != float64(0) {
 		t.Fatalf("/api/rules: %v", divide)
 	}
+
+	// A reload meeting the macro bomb, then a truncated rule file, is
+	// refused with the limit named; the rules keep running, and the
+	// daemon's memory stays small.
+	reload := func(n int, file, content, want string) {
+		t.Helper()
+		os.WriteFile(filepath.Join(rulesDir, file), []byte(content), 0o644)
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		var status map[string]any
+		for range 200 {
+			getJSON(t, "http://"+d.http+"/api/status", &status)
+			if status["reloads"] == float64(n) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if status["reload_ok"] != false || !strings.Contains(fmt.Sprint(status["reload_error"]), want) || status["rules"] != float64(2) {
+			t.Fatalf("reload with %s: %v", file, status)
+		}
+		os.Remove(filepath.Join(rulesDir, file))
+	}
+	bomb, err := os.ReadFile(filepath.Join("..", "..", "rules", "testdata", "bad", "bomb.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload(1, "bomb.yaml", string(bomb), `rule "bomb": where: macro "b29": expands to more than 2000 nodes (limit max_nodes)`)
+	reload(2, "cut.yaml", "# the DMZ rules, cut short\n", "cut.yaml: defines no list, macro or rule")
+	rss := processRSS(t, d.cmd.Process.Pid)
+	t.Logf("daemon RSS after the refused reloads: %d MB", rss>>20)
+	if rss > 256<<20 {
+		t.Errorf("daemon RSS %d MB after the bomb, want < 256 MB", rss>>20)
+	}
 	d.stop(t)
 	if n := strings.Count(d.stderr.String(), "rule condition failed at run time"); n != 1 {
 		t.Errorf("logged %d times, want once:\n%s", n, d.stderr.String())
 	}
+}
+
+// processRSS reads a process's resident set size from /proc.
+func processRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
 }

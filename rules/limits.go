@@ -20,8 +20,9 @@ type Limits struct {
 	// MaxDepth bounds the nesting of the expanded condition.
 	MaxDepth int `yaml:"max_depth"`
 	// MaxRange bounds the items of a range a..b that is iterated (any,
-	// all, filter, map, count, ...). "x in a..b" is a bounds check and
-	// is not limited.
+	// all, filter, map, count, ...). "x in a..b" is not limited by it
+	// but costed: a bounds check on closures, every item on the VM when
+	// it builds the range.
 	MaxRange int `yaml:"max_range"`
 	// MaxString bounds a string literal, in bytes.
 	MaxString int `yaml:"max_string"`

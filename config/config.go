@@ -21,6 +21,7 @@ import (
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/meter"
 	"github.com/flowguard/flowguard/notifiers"
+	"github.com/flowguard/flowguard/rules"
 	"github.com/flowguard/flowguard/web"
 )
 
@@ -28,6 +29,12 @@ import (
 type Config struct {
 	// Rules are rule files or folders; empty means the bundled examples.
 	Rules []string `yaml:"rules"`
+	// RulesAllowEmpty accepts rule files that define nothing. By default
+	// such a file, most often one truncated by a failed copy, is an error.
+	RulesAllowEmpty bool `yaml:"rules_allow_empty"`
+	// RulesLimits bound each rule condition (nodes, depth, ranges,
+	// literals, list items, cost per flow); zero fields keep the defaults.
+	RulesLimits rules.Limits `yaml:"rules_limits"`
 	// Listen are the UDP listeners for flow export. Empty means the
 	// defaults: NetFlow on :2055, IPFIX on :4739, sFlow on :6343 (each
 	// port accepts every version; the names are for metrics).
@@ -306,5 +313,13 @@ func (c *Config) validate() error {
 	if c.Meter.MaxFlows < 0 {
 		errs = append(errs, errors.New("meter.max_flows: must be >= 0"))
 	}
+	if err := c.RulesLimits.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("rules_limits: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// RulesOptions are the options rule files load with.
+func (c *Config) RulesOptions() rules.Options {
+	return rules.Options{Limits: c.RulesLimits, AllowEmpty: c.RulesAllowEmpty}
 }

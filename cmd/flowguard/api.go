@@ -155,6 +155,8 @@ func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 		Matches     uint64              `json:"matches"`
 		Alerts      uint64              `json:"alerts"`
 		Suppressed  uint64              `json:"suppressed"`
+		Errors      uint64              `json:"errors"`
+		LastError   string              `json:"last_error"`
 		WindowKeys  int                 `json:"window_keys"`
 		Evicted     uint64              `json:"window_evicted"`
 		Late        uint64              `json:"window_late"`
@@ -165,6 +167,7 @@ func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 	for _, r := range st.Rules {
 		out = append(out, ruleOut{
 			ID: r.ID, Evaluations: r.Evaluated, Matches: r.Matched, Alerts: r.Alerts, Suppressed: r.Suppressed,
+			Errors: r.Errors, LastError: r.LastError,
 			WindowKeys: r.Window.Keys, Evicted: r.Window.Evicted, Late: r.Window.Late,
 			TopGroups: d.topGroups(r.ID),
 		})

@@ -19,6 +19,7 @@ type metrics struct {
 	sflowSamples, notifySent, notifyRetried, notifyDropped, notifyFailed *prometheus.Desc
 	notifyQueued, notifySpooled, geoipHits, geoipMisses, reloads         *prometheus.Desc
 	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
+	ruleErrors                                                           *prometheus.Desc
 	ingest                                                               ingestMetrics
 }
 
@@ -47,6 +48,7 @@ func newMetrics(d *daemon) *metrics {
 		ruleMatched:     desc("rule_matches_total", "Flows that matched a rule.", r),
 		ruleAlerts:      desc("rule_alerts_total", "Alerts a rule raised.", r),
 		ruleSuppressed:  desc("rule_suppressed_total", "Alerts held back by suppression.", r),
+		ruleErrors:      desc("rule_errors_total", "Run-time errors of a rule's conditions (each counted as false).", r),
 		windowKeys:      desc("rule_window_keys", "Groups a rule's window holds.", r),
 		windowEvicted:   desc("rule_window_evicted_total", "Groups evicted from a full window.", r),
 		windowLate:      desc("rule_window_late_total", "Updates older than the window, ignored.", r),
@@ -105,6 +107,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.ruleMatched, r.Matched, r.ID)
 		c(m.ruleAlerts, r.Alerts, r.ID)
 		c(m.ruleSuppressed, r.Suppressed, r.ID)
+		c(m.ruleErrors, r.Errors, r.ID)
 		g(m.windowKeys, float64(r.Window.Keys), r.ID)
 		c(m.windowEvicted, r.Window.Evicted, r.ID)
 		c(m.windowLate, r.Window.Late, r.ID)

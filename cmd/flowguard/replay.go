@@ -62,7 +62,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if len(rulePaths) > 0 {
 		cfg.Rules = rulePaths
 	}
-	set, err := loadRules(cfg.Rules, errw)
+	set, err := loadRulesWith(cfg.Rules, cfg.RulesOptions(), errw)
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func (d *daemon) listenerList() []*listener {
 func (d *daemon) start(format string, out, errw io.Writer) error {
 	// Stamp the files before reading them: a change from now on is seen.
 	d.loadedStamp = d.fileStamp()
-	set, err := loadRules(d.cfg.Rules, errw)
+	set, err := loadRulesWith(d.cfg.Rules, d.cfg.RulesOptions(), errw)
 	if err != nil {
 		return err
 	}
@@ -481,11 +481,11 @@ func (d *daemon) reload() {
 	if err := d.enrich.Reload(); err != nil {
 		d.log.Error("reload: enrichment data", "err", err)
 	}
-	paths := d.cfg.Rules
+	paths, opts := d.cfg.Rules, d.cfg.RulesOptions()
 	var newCfg *config.Config
 	if d.cfgPath != "" {
 		if c, err := config.Load(d.cfgPath); err == nil {
-			paths, newCfg = c.Rules, c
+			paths, opts, newCfg = c.Rules, c.RulesOptions(), c
 		} else {
 			d.reloadErrs.Add(1)
 			d.reloadOK.Store(false)
@@ -498,9 +498,9 @@ func (d *daemon) reload() {
 	var set *rules.Set
 	var err error
 	if len(paths) == 0 {
-		set, err = loadRules(nil, io.Discard)
+		set, err = loadRulesWith(nil, opts, io.Discard)
 	} else {
-		set, err = rules.Load(paths...)
+		set, err = opts.Load(paths...)
 	}
 	disp := d.notify()
 	var newDisp *notifiers.Dispatcher
@@ -577,7 +577,7 @@ func checkConfig(path string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := loadRules(cfg.Rules, errw)
+	set, err := loadRulesWith(cfg.Rules, cfg.RulesOptions(), errw)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,7 @@ type ruleState struct {
 	alerts     atomic.Uint64
 	suppressed atomic.Uint64
 	winStats   atomic.Pointer[window.Stats]
+	errs       atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
 }
 
 // New builds an engine for a rule set.
@@ -137,11 +138,14 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 	for _, r := range set.Rules {
 		version := Version(r)
 		if prev, ok := old[r.ID]; ok && prev.version == version {
+			r.Errors.Carry(prev.errs.Load())
 			prev.r = r
+			prev.errs.Store(r.Errors)
 			out = append(out, prev)
 			continue
 		}
 		rs := &ruleState{r: r, id: r.ID, window: r.Window.Seconds(), version: version}
+		rs.errs.Store(r.Errors)
 		if r.Aggregate != rules.PerFlow {
 			spec := window.Spec{Name: r.ID, Version: version, Size: r.Window, MaxKeys: e.cfg.MaxKeys}
 			switch r.Aggregate {

@@ -11,22 +11,20 @@ import (
 )
 
 // decoderConfigs returns the NetFlow/IPFIX and sFlow decoder settings the
-// configuration gives (sampling overrides, exporter clocks): `run` and
-// `replay` decode export datagrams alike with them. onSkew, when not nil,
+// configuration gives (ingest budgets, sampling overrides, exporter
+// clocks): `run` and `replay` decode export datagrams alike with them.
+// budget is shared by every decoder of the process; onSkew, when not nil,
 // hears when an exporter's clock passes the warning bound and comes back.
-func decoderConfigs(cfg *config.Config, onSkew func(netflow.ClockSkewEvent)) (netflow.Config, sflow.Config) {
+func decoderConfigs(cfg *config.Config, budget *netflow.TemplateBudget, onSkew func(netflow.ClockSkewEvent)) (netflow.Config, sflow.Config) {
 	override := map[netip.Addr]uint32{}
 	for a, r := range cfg.Sampling.Exporters {
 		override[netip.MustParseAddr(a)] = r // validated with the config
 	}
-	nf := netflow.Config{
-		SamplingOverride: override,
-		DefaultSampling:  cfg.Sampling.Default,
-		ClockCorrection:  cfg.ExporterClock.Corrects(),
-		ClockSkewWarning: cfg.ExporterClock.Warning(),
-		OnClockSkew:      onSkew,
-	}
-	return nf, sflow.Config{SamplingOverride: override, DefaultSampling: cfg.Sampling.Default}
+	nf, sf := cfg.Ingest.NetFlowConfig(budget), cfg.Ingest.SFlowConfig()
+	nf.SamplingOverride, nf.DefaultSampling = override, cfg.Sampling.Default
+	sf.SamplingOverride, sf.DefaultSampling = override, cfg.Sampling.Default
+	nf.ClockCorrection, nf.ClockSkewWarning, nf.OnClockSkew = cfg.ExporterClock.Corrects(), cfg.ExporterClock.Warning(), onSkew
+	return nf, sf
 }
 
 // logSkew returns the hook that logs an exporter's clock passing the

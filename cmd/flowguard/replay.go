@@ -62,7 +62,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if len(rulePaths) > 0 {
 		cfg.Rules = rulePaths
 	}
-	set, err := loadRules(cfg.Rules, errw)
+	set, err := loadRulesWith(cfg.Rules, cfg.RulesOptions(), errw)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if *stats == "text" {
 		onSkew = logSkew(log, "replay", cfg.ExporterClock.Corrects())
 	}
-	nf, sf := decoderConfigs(cfg, onSkew)
+	nf, sf := decoderConfigs(cfg, netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal), onSkew)
 	export, err := newExportDecoder(*exportPorts, pace.handle, nf, sf)
 	if err != nil {
 		return usagef("--export-ports: %v", err)

@@ -21,7 +21,7 @@ type metrics struct {
 	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
 	ruleErrors                                                           *prometheus.Desc
 	ingest                                                               ingestMetrics
-	clockSkew                                                            *prometheus.Desc
+	clockSkew, clockSuppressed                                           *prometheus.Desc
 }
 
 func newMetrics(d *daemon) *metrics {
@@ -72,6 +72,7 @@ func newMetrics(d *daemon) *metrics {
 		rulesLoaded:     desc("rules_loaded", "Rules running.", nil),
 		ingest:          newIngestMetrics(),
 		clockSkew:       desc("exporter_clock_skew_seconds", "Exporter clock minus collector clock (export header time against receive time, median of recent datagrams).", e),
+		clockSuppressed: desc("exporter_clock_warnings_suppressed_total", "Exporter clock warnings not logged (over 10 a minute per listener).", l),
 	}
 }
 
@@ -99,6 +100,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.unsupported, s.Unsupported, n)
 		c(m.kernelDrops, s.KernelDrops, n)
 		m.collectExporters(l, c, g)
+		c(m.clockSuppressed, l.netflow.ClockWarningsSuppressed(), n)
 		m.ingest.collect(l, ch)
 	}
 	st := m.d.engine.Stats()

@@ -100,3 +100,53 @@ func TestListenerForgedClock(t *testing.T) {
 		t.Errorf("warnings %+v, want one for the exporter's skew %v", warnings, skew)
 	}
 }
+
+// A storm of spoofed exporters (one datagram each, from 127.3.0.x), all
+// with clocks days off: the warnings given are bounded (10 a minute per
+// decoder), the rest counted; every exporter's skew is still measured.
+func TestListenerSkewStormBounded(t *testing.T) {
+	dgs := captureDatagrams(t, "export-v5.pcap")
+	const storm = 50
+	var mu sync.Mutex
+	warnings := 0
+	dec := netflow.NewDecoder(netflow.Config{ClockCorrection: true, OnClockSkew: func(netflow.ClockSkewEvent) {
+		mu.Lock()
+		warnings++
+		mu.Unlock()
+	}})
+	l, err := Listen(Config{Address: "127.0.0.1:0"}, Decoders{NetFlow: dec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx, func([]flow.Flow) {}) }()
+	for i := range storm {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 3, 0, byte(i+1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.WriteToUDP(dgs[0], l.Addr().(*net.UDPAddr))
+		c.Close()
+	}
+	for i := 0; i < 500 && l.Stats().Datagrams < storm; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	st := dec.Stats()
+	skewed := 0
+	for _, e := range st.Exporters {
+		if e.ClockSkew < -24*time.Hour {
+			skewed++
+		}
+	}
+	if skewed != storm {
+		t.Errorf("%d of %d exporters measured days off", skewed, storm)
+	}
+	if warnings != 10 || dec.ClockWarningsSuppressed() != storm-10 {
+		t.Errorf("%d warnings given, %d suppressed; want 10 and %d", warnings, dec.ClockWarningsSuppressed(), storm-10)
+	}
+}

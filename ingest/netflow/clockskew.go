@@ -3,6 +3,7 @@ package netflow
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,7 +44,37 @@ const (
 	// reported state stays before it may change again: an exporter
 	// flapping its clock logs at most once a minute.
 	clockReportHold = time.Minute
+	// clockReportBurst is how many reports a decoder gives per
+	// clockReportHold over all its exporters: a storm of spoofed
+	// exporters with wrong clocks cannot flood the log either. Reports
+	// beyond it are counted (ClockWarningsSuppressed).
+	clockReportBurst = 10
 )
+
+// clockReports limits a decoder's skew reports.
+type clockReports struct {
+	from       int64 // receive time (ns) the current period began
+	n          int   // reports given in it
+	suppressed atomic.Uint64
+}
+
+// allow reports whether one more report fits the period of nowNs.
+func (r *clockReports) allow(nowNs int64) bool {
+	if r.from == 0 || nowNs-r.from >= int64(clockReportHold) || nowNs < r.from {
+		r.from, r.n = nowNs, 0
+	}
+	if r.n >= clockReportBurst {
+		r.suppressed.Add(1)
+		return false
+	}
+	r.n++
+	return true
+}
+
+// ClockWarningsSuppressed counts the skew reports (Config.OnClockSkew) not
+// given because more than 10 were due within a minute. Safe from any
+// goroutine.
+func (d *Decoder) ClockWarningsSuppressed() uint64 { return d.reports.suppressed.Load() }
 
 // ClockSkewEvent reports that an exporter domain's estimated skew passed
 // the warning bound (Over) or came back within half of it.
@@ -180,7 +211,8 @@ func (d *Decoder) exporterClock(e *exporter, s *versionStats, p []byte, nowNs in
 
 // reportSkew calls Config.OnClockSkew once when a domain's skew passes the
 // warning bound, and once when it is back within half of it; at most one
-// change per clockReportHold.
+// change per clockReportHold per domain, and clockReportBurst reports per
+// clockReportHold per decoder.
 func (d *Decoder) reportSkew(e *exporter, key domainKey, c *clockEstimate, est, nowNs int64) {
 	bound := int64(d.cfg.ClockSkewWarning)
 	if bound <= 0 || d.cfg.OnClockSkew == nil {
@@ -193,6 +225,9 @@ func (d *Decoder) reportSkew(e *exporter, key domainKey, c *clockEstimate, est, 
 	back := abs(est) <= bound/2
 	if (over && !c.warned) || (back && c.warned) {
 		c.warned, c.reported = over, nowNs
+		if !d.reports.allow(nowNs) {
+			return
+		}
 		d.cfg.OnClockSkew(ClockSkewEvent{Exporter: e.addr, Version: key.version, Domain: key.id, Skew: time.Duration(est), Over: over})
 	}
 }

@@ -110,6 +110,7 @@ type Decoder struct {
 
 	pending   pendingQueue
 	shift     int64 // the datagram's clock correction (ns), for its header
+	reports   clockReports
 	nextSweep int64
 	st        recState
 	scratch   flow.Flow // options records decode into it

@@ -70,6 +70,8 @@ type counters struct {
 	sent, dropped, lost, outages, scriptLoads atomic.Uint64
 	claims, claimFallbacks                    atomic.Uint64
 	lastFlush                                 atomic.Int64 // ns
+
+	exchangeDropped atomic.Uint64
 }
 
 // Stats counts what a store did, for metrics. Updates divided into
@@ -89,6 +91,10 @@ type Stats struct {
 	Claims         uint64        // claims decided by Redis
 	ClaimFallbacks uint64        // claims decided locally: Redis away or too slow
 	LastFlush      time.Duration // how long the latest flush took
+
+	// ExchangeDropped counts rises of other instances' totals not handed
+	// to the engine at once: Config.ExchangeMaxKeys was reached.
+	ExchangeDropped uint64
 }
 
 // Open connects to the Redis the config names and starts the flusher. A
@@ -267,6 +273,8 @@ func (s *Store) Stats() Stats {
 		Claims:         s.stats.claims.Load(),
 		ClaimFallbacks: s.stats.claimFallbacks.Load(),
 		LastFlush:      time.Duration(s.stats.lastFlush.Load()),
+
+		ExchangeDropped: s.stats.exchangeDropped.Load(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowguard/flowguard/flow"
 )
@@ -21,7 +22,19 @@ type Pipeline struct {
 	queued   atomic.Uint64
 	maxDepth atomic.Int64
 	mu       sync.Mutex // guards Process against Do
+
+	exchangeEvery time.Duration
 }
+
+// DefaultExchangeEvery is how often Run calls Engine.Exchange unless told
+// otherwise: the Redis store's default flush interval.
+const DefaultExchangeEvery = 200 * time.Millisecond
+
+// ExchangeEvery sets how often Run calls Engine.Exchange, so that groups
+// of shared windows crossing on other instances' totals fire without a
+// further local flow (default DefaultExchangeEvery; the store's flush
+// interval is the natural value). Call it before Run.
+func (p *Pipeline) ExchangeEvery(d time.Duration) { p.exchangeEvery = d }
 
 // NewPipeline returns a pipeline with room for depth batches.
 func NewPipeline(eng *Engine, depth int) *Pipeline {
@@ -50,10 +63,18 @@ func (p *Pipeline) Handle(batch []flow.Flow) {
 // Run processes queued batches until ctx is done, then drains what is
 // queued and returns.
 func (p *Pipeline) Run(ctx context.Context) {
+	every := p.exchangeEvery
+	if every <= 0 {
+		every = DefaultExchangeEvery
+	}
+	exchange := time.NewTicker(every)
+	defer exchange.Stop()
 	for {
 		select {
 		case b := <-p.queue:
 			p.process(b)
+		case <-exchange.C:
+			p.Do(func(e *Engine) { e.Exchange() })
 		case <-ctx.Done():
 			for {
 				select {

@@ -229,6 +229,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		return err
 	}
 	d.pipe = engine.NewPipeline(d.engine, 1024)
+	if rc := d.cfg.Store.Redis; rc != nil {
+		d.pipe.ExchangeEvery(rc.FlushInterval) // zero: the default, which is the store's
+	}
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 

@@ -8,10 +8,11 @@
 // flushes every FlushInterval: one pipeline carries the deltas gathered
 // since the last flush, per window, group and bucket, to Lua scripts that
 // add them and read back the shared values of the groups carried. An
-// alert that needs other instances' flows therefore fires on the first
-// flow of its group after the flush that made the shared value cross the
-// threshold: within a flush interval of the crossing, as long as flows of
-// the group keep coming to this instance.
+// alert that needs other instances' flows fires on the first flow of its
+// group after the flush that made the shared value cross the threshold,
+// or without one: the windows are window.Exchangers, which hand the engine
+// the groups whose other instances' part rose (Engine.Exchange pulls them
+// every flush interval).
 //
 // Suppression claims go to Redis at once (SET-like, in a script, with a
 // short timeout), so one alert is raised per rule and group however many

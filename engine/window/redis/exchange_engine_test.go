@@ -3,8 +3,10 @@ package rediswindow_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/flowguard/flowguard/engine"
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/engine/window/redis/internal/redistest"
+	"github.com/flowguard/flowguard/enrich"
+	"github.com/flowguard/flowguard/enrich/networks"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/rules"
 )
@@ -122,5 +126,82 @@ func TestEnginesFireSplitBurstOnExchange(t *testing.T) {
 	}
 	if len(a.Samples) == 0 || a.Samples[0].SrcAddr != src {
 		t.Errorf("samples %v, want flows of the group", a.Samples)
+	}
+}
+
+// A group this instance saw only far from the threshold keeps no flow of
+// it (1 port of 200: not in the samples, not in the exchange table). When
+// another instance's 199 ports make it cross, the alert is built from the
+// group key: its values decoded, its addresses enriched again.
+func TestExchangeFiresFromGroupKey(t *testing.T) {
+	set, err := rules.LoadBytes("key.yaml", []byte(strings.Replace(burstScanRule, "threshold: 2000", "threshold: 200", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := enrich.Build(enrich.Config{Networks: networks.Config{Internal: []string{"10.0.0.0/8"},
+		Named: []networks.NamedConfig{{Name: "dc", Prefix: "10.20.0.0/16"}}}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := redistest.StartServer(t)
+	cfg := rediswindow.Config{URL: "redis://" + srv.Addr + "/0", FlushInterval: time.Hour,
+		KeyPrefix: fmt.Sprintf("fromkey%d:", prefixes.Add(1))}
+	var alerts []*alert.Alert
+	var stores [2]*rediswindow.Store
+	var engines [2]*engine.Engine
+	for i := range engines {
+		stores[i] = open(t, cfg)
+		engines[i], err = engine.New(engine.Config{Store: stores[i], Enricher: enr,
+			Emit: func(a *alert.Alert) { alerts = append(alerts, a) }}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, dst := netip.MustParseAddr("198.51.100.23"), netip.MustParseAddr("10.20.30.40")
+	t0 := time.Now().UTC()
+	scan := func(from, to int) []flow.Flow {
+		var out []flow.Flow
+		for p := from; p <= to; p++ {
+			at := t0.Add(time.Duration(p) * time.Millisecond)
+			f := flow.Flow{Type: flow.TypeFile, SrcAddr: src, DstAddr: dst, SrcPort: 40000, DstPort: uint16(p),
+				RawBytes: 44, RawPackets: 1, SamplingRate: 1, TimeFlowStart: at, TimeFlowEnd: at}
+			f.SetProto(flow.ProtoTCP)
+			f.SetTCPFlags(flow.TCPSyn)
+			f.Renormalise()
+			out = append(out, f)
+		}
+		return out
+	}
+	ctx := context.Background()
+	engines[1].Process(scan(1, 199))
+	if err := stores[1].Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	engines[0].Process(scan(200, 200))
+	if err := stores[0].Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := engines[1].Exchange(); n != 0 {
+		t.Errorf("the instance that flushed first fired %d alerts: it never learnt the other's port", n)
+	}
+	if n := engines[0].Exchange(); n != 1 || len(alerts) != 1 {
+		t.Fatalf("Exchange fired %d alerts (%d emitted), want 1", n, len(alerts))
+	}
+	a := alerts[0]
+	want := map[string]any{"src_addr": src.String(), "dst_addr": dst.String()}
+	if fmt.Sprint(a.Group) != fmt.Sprint(want) || a.Value != 200 {
+		t.Errorf("alert group %v value %v, want %v and 200", a.Group, a.Value, want)
+	}
+	if len(a.Samples) != 0 {
+		t.Errorf("%d samples, want none: no flow of the group was kept here", len(a.Samples))
+	}
+	if e := a.Enrichment["dst_addr"]; e["internal"] != true || e["network"] != "dc" {
+		t.Errorf("dst_addr enrichment %v, want internal in network dc", e)
+	}
+	if !strings.Contains(a.Message, src.String()) || !strings.Contains(a.Message, dst.String()) {
+		t.Errorf("message %q does not name the group", a.Message)
+	}
+	if n := engines[0].Exchange(); n != 0 {
+		t.Errorf("a second Exchange with nothing new fired %d alerts", n)
 	}
 }

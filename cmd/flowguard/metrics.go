@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 )
 
 // metrics exports the daemon's counters on each scrape, reading the
@@ -21,6 +23,8 @@ type metrics struct {
 	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
 	ruleErrors                                                           *prometheus.Desc
 	ingest                                                               ingestMetrics
+
+	exchangeDropped *prometheus.Desc
 }
 
 func newMetrics(d *daemon) *metrics {
@@ -70,6 +74,8 @@ func newMetrics(d *daemon) *metrics {
 		reloadOK:        desc("reload_ok", "1 if the last reload succeeded.", nil),
 		rulesLoaded:     desc("rules_loaded", "Rules running.", nil),
 		ingest:          newIngestMetrics(),
+		exchangeDropped: desc("redis_exchange_dropped_total",
+			"Groups whose other instances' totals rose past exchange_max_keys, compared at their next local flow only.", nil),
 	}
 }
 
@@ -132,6 +138,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	g(m.reloadOK, ok)
 	g(m.rulesLoaded, float64(m.d.ruleCount.Load()))
 	m.ingest.collectQueue(m.d.pipe, ch)
+	if rs, ok := m.d.store.(*rediswindow.Store); ok {
+		c(m.exchangeDropped, rs.Stats().ExchangeDropped)
+	}
 	depth, _ := m.d.pipe.Depth()
 	g(m.queueDepth, float64(depth))
 	g(m.uptime, timeSince(m.d.started))

@@ -239,6 +239,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		return err
 	}
 	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
+	if rc := d.cfg.Store.Redis; rc != nil {
+		d.pipe.ExchangeEvery(rc.FlushInterval) // zero: the default, which is the store's
+	}
 	d.templateBudget = netflow.NewTemplateBudget(d.cfg.Ingest.TemplateBytesTotal)
 	d.knownExporters = d.cfg.KnownExporters()
 	d.reloadOK.Store(true)

@@ -17,13 +17,14 @@ type Stats struct {
 	Flows    uint64 // flows processed
 	NoTime   uint64 // flows skipped for want of any timestamp
 	Rules    []RuleStats
-	EventNow int64 // event time of the latest flow, Unix ns
+	EventNow int64 // the watermark (see Time), Unix ns
+	Time     TimeStats
 }
 
 // Stats returns the engine's counters. Window figures are as of the last
 // expiry sweep (or of Flush), so that Stats is safe from any goroutine.
 func (e *Engine) Stats() Stats {
-	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load()}
+	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load(), Time: e.timeStats()}
 	for _, rs := range *e.published.Load() {
 		st := RuleStats{
 			ID:         rs.id,
@@ -47,7 +48,7 @@ func (e *Engine) Flush() {
 }
 
 func (e *Engine) snapshot() {
-	e.clockSnap.Store(e.clock)
+	e.clockSnap.Store(e.watermark)
 	for _, rs := range e.rules {
 		if rs.win != nil {
 			st := rs.win.Stats()

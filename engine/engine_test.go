@@ -269,6 +269,7 @@ func BenchmarkEngineExamplePack(b *testing.B) {
 				shift := time.Duration(round) * span
 				batch[k].TimeFlowEnd = batch[k].TimeFlowEnd.Add(shift)
 				batch[k].TimeFlowStart = batch[k].TimeFlowStart.Add(shift)
+				batch[k].TimeReceived = batch[k].TimeReceived.Add(shift) // the collector's clock moves on too
 			}
 			e.Process(batch[:n])
 			i += n

@@ -156,6 +156,12 @@ type Log struct {
 type Engine struct {
 	// MaxKeys caps the groups each rule's window holds (0: 100000).
 	MaxKeys int `yaml:"max_keys"`
+	// AllowedLateness is how far behind the watermark a flow still
+	// counts in its window (0: 60s). See README "Time".
+	AllowedLateness Duration `yaml:"allowed_lateness"`
+	// FutureTolerance is how far ahead of the watermark a flow may be
+	// stamped before it is clamped to it (0: 30s).
+	FutureTolerance Duration `yaml:"future_tolerance"`
 }
 
 // Meter tunes how packets (pcap replay, live capture) become flows.
@@ -278,6 +284,12 @@ func (c *Config) validate() error {
 	}
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))
+	}
+	if c.Engine.AllowedLateness < 0 {
+		errs = append(errs, errors.New("engine.allowed_lateness: must be >= 0"))
+	}
+	if c.Engine.FutureTolerance < 0 {
+		errs = append(errs, errors.New("engine.future_tolerance: must be >= 0"))
 	}
 	if c.Meter.MaxFlows < 0 {
 		errs = append(errs, errors.New("meter.max_flows: must be >= 0"))

@@ -48,6 +48,10 @@ const (
 	DefaultFutureTolerance = 30 * time.Second
 )
 
+// otherSources is the Type of the clock shared by the sources past
+// Config.MaxSources.
+const otherSources = "other"
+
 // sourceID names a source: exporter address and type.
 type sourceID struct {
 	addr netip.Addr
@@ -93,13 +97,14 @@ func (s *sourceClock) observe(o int64) bool {
 func (s *sourceClock) established() bool { return s.n >= clockAgree }
 
 // observeOffset feeds a receive-minus-event offset and sets the shift the
-// source's event times take.
+// source's event times take: at each of its first clockObs flows, then
+// every clockObs flows, so that it stays put between revisions.
 func (s *sourceClock) observeOffset(d, lateness, tolerance int64) {
 	s.offs[s.offN%clockObs] = d
 	s.offN++
 	n := min(s.offN, clockObs)
-	if s.offN > clockObs && s.offN%clockObs != 0 && s.shift == 0 && d <= lateness && d >= -tolerance {
-		return // settled inside the bounds: nothing to recompute
+	if s.offN > clockObs && s.offN%clockObs != 0 {
+		return // settled: the shift is revised every clockObs flows
 	}
 	var sorted [clockObs]int64
 	copy(sorted[:n], s.offs[:n])
@@ -127,7 +132,7 @@ func (e *Engine) source(f *flow.Flow) *sourceClock {
 	if !ok {
 		if len(e.sources) >= e.maxSources {
 			if e.otherSource == nil {
-				e.otherSource = &sourceClock{id: sourceID{typ: "other"}}
+				e.otherSource = &sourceClock{id: sourceID{typ: otherSources}}
 				e.publishSources(e.otherSource)
 			}
 			s = e.otherSource

@@ -219,6 +219,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		Store:    d.store,
 		MaxKeys:  d.cfg.Engine.MaxKeys,
 		Enricher: d.enrich,
+		// Event time (README "Time").
+		AllowedLateness: time.Duration(d.cfg.Engine.AllowedLateness),
+		FutureTolerance: time.Duration(d.cfg.Engine.FutureTolerance),
 		Emit: func(a *alert.Alert) {
 			d.alerts.Add(1)
 			d.recent.add(a)
@@ -537,7 +540,7 @@ func (d *daemon) reload() {
 
 func (d *daemon) mux() *http.ServeMux {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetrics(d), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(newMetrics(d), timeMetrics{d}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })

@@ -70,6 +70,7 @@ type sourceClock struct {
 	offN   int64
 	offset int64 // median of offs
 	shift  int64 // added to the source's event times: 0 or offset
+	held   int   // flows of the source in Engine.held
 
 	flows, late, future  atomic.Uint64
 	clockSnap, shiftSnap atomic.Int64
@@ -176,23 +177,31 @@ func (e *Engine) place(f *flow.Flow, s *sourceClock, t int64) int64 {
 	return t
 }
 
-// heldFlow is a flow that came before the watermark was known.
+// heldFlow is a flow whose source clock was not known when it came.
 type heldFlow struct {
 	f   flow.Flow
 	src *sourceClock
 	t   int64
 }
 
-// hold keeps f until the watermark is known: the first clock established,
-// or holdFlows flows held, or the end of the batch.
+// hold keeps f until its source's clock is known: its clockAgree-th flow,
+// so that a new source's first flows are judged against a watermark that
+// knows it (one stamped far ahead of the rest is clamped, not taken for
+// the source's clock). Held flows are evaluated when their source's clock
+// is known, or when holdFlows are held, or at the end of the batch.
 func (e *Engine) hold(f *flow.Flow, s *sourceClock, t int64) {
 	h := &e.held[e.heldN]
 	h.f, h.src, h.t = *f, s, t
 	e.heldN++
-	if s.established() {
-		e.release(s.clock)
-	} else if e.heldN == holdFlows {
-		e.release(e.heldClock())
+	s.held++
+	switch {
+	case s.established():
+		if !e.started {
+			e.start(s.clock)
+		}
+		e.release(s)
+	case e.heldN == holdFlows:
+		e.release(nil)
 	}
 }
 
@@ -232,8 +241,8 @@ func agreed(vals []int64) int64 {
 	return top[k-1]
 }
 
-// release sets the watermark to w and evaluates the held flows in order.
-func (e *Engine) release(w int64) {
+// start sets the first watermark: w, or a later established source clock.
+func (e *Engine) start(w int64) {
 	e.started = true
 	e.watermark = w
 	for _, s := range e.sources {
@@ -241,12 +250,31 @@ func (e *Engine) release(w int64) {
 			e.watermark = s.clock
 		}
 	}
+}
+
+// release evaluates, in their order, the held flows of source s, or all
+// of them when s is nil (starting the watermark from them if need be).
+func (e *Engine) release(s *sourceClock) {
+	if !e.started {
+		e.start(e.heldClock())
+	}
+	kept := 0
 	for i := range e.heldN {
 		h := &e.held[i]
+		if s != nil && h.src != s {
+			if kept != i {
+				e.held[kept] = *h
+			}
+			kept++
+			continue
+		}
+		h.src.held--
 		e.evaluate(&h.f, h.src, h.t)
-		h.f = flow.Flow{}
 	}
-	e.heldN = 0
+	for i := kept; i < e.heldN; i++ {
+		e.held[i].f = flow.Flow{}
+	}
+	e.heldN = kept
 }
 
 // advance tells the windows the watermark when it moved, and sweeps them

@@ -235,8 +235,8 @@ func (e *Engine) Process(batch []flow.Flow) {
 	for i := range batch {
 		e.process(&batch[i])
 	}
-	if e.heldN > 0 { // the batch ended before a source clock was known
-		e.release(e.heldClock())
+	if e.heldN > 0 { // the batch ended before their sources' clocks were known
+		e.release(nil)
 	}
 }
 
@@ -252,7 +252,7 @@ func (e *Engine) process(f *flow.Flow) {
 	}
 	src := e.source(f)
 	now := e.place(f, src, et.UnixNano())
-	if !e.started {
+	if !src.established() || src.held > 0 || !e.started {
 		e.hold(f, src, now)
 		return
 	}

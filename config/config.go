@@ -285,12 +285,6 @@ func (c *Config) validate() error {
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))
 	}
-	if c.Engine.AllowedLateness < 0 {
-		errs = append(errs, errors.New("engine.allowed_lateness: must be >= 0"))
-	}
-	if c.Engine.FutureTolerance < 0 {
-		errs = append(errs, errors.New("engine.future_tolerance: must be >= 0"))
-	}
 	if c.Meter.MaxFlows < 0 {
 		errs = append(errs, errors.New("meter.max_flows: must be >= 0"))
 	}

@@ -30,10 +30,11 @@ import (
 // as they are.
 
 const (
-	// clockObs is how many recent observations a source clock keeps.
+	// clockObs is how many recent receive-minus-event offsets a source
+	// keeps for its shift.
 	clockObs = 8
-	// clockAgree is how many observations must agree before a source
-	// clock moves: it is the clockAgree-th largest of the last clockObs.
+	// clockAgree is how many consecutive observations must agree before
+	// a source clock moves.
 	clockAgree = 3
 	// holdFlows bounds the flows held until the watermark is known.
 	holdFlows = 16
@@ -62,9 +63,9 @@ type sourceID struct {
 // owns all but the atomics, which Stats reads.
 type sourceClock struct {
 	id    sourceID
-	obs   [clockObs]int64 // recent observations, a ring
-	n     int64           // observations so far
-	clock int64           // set once n >= clockAgree
+	obs   [clockAgree]int64 // the latest observations, a ring
+	n     int64             // observations so far
+	clock int64             // set once n >= clockAgree
 
 	offs   [clockObs]int64 // recent receive-minus-event offsets, a ring
 	offN   int64
@@ -77,16 +78,19 @@ type sourceClock struct {
 }
 
 // observe feeds the source clock with o and reports whether the clock
-// moved.
+// moved: to the earliest of the last clockAgree observations, when later.
 func (s *sourceClock) observe(o int64) bool {
-	s.obs[s.n%clockObs] = o
+	s.obs[s.n%clockAgree] = o
 	s.n++
 	if s.n < clockAgree || (s.n > clockAgree && o <= s.clock) {
-		// An observation at or before the clock cannot bring
+		// An observation at or before the clock cannot bring all
 		// clockAgree of them after it.
 		return false
 	}
-	c := agreed(s.obs[:min(s.n, clockObs)])
+	c := s.obs[0]
+	for _, v := range s.obs[1:] {
+		c = min(c, v)
+	}
 	if s.n == clockAgree || c > s.clock {
 		s.clock = c
 		return true
@@ -277,21 +281,12 @@ func (e *Engine) release(s *sourceClock) {
 	e.heldN = kept
 }
 
-// advance tells the windows the watermark when it moved, and sweeps them
-// now and then.
+// advance sweeps the windows, telling them the watermark, each
+// ExpireEvery of it. Between sweeps the engine keeps late flows from the
+// windows itself (evaluate), so they need not hear of every move.
 func (e *Engine) advance() {
-	if e.watermark == e.advanced {
-		return
-	}
-	e.advanced = e.watermark
 	if e.watermark >= e.next {
 		e.expire(e.watermark)
-		return
-	}
-	for _, rs := range e.rules {
-		if rs.win != nil {
-			rs.win.Advance(e.watermark)
-		}
 	}
 }
 

@@ -67,7 +67,6 @@ type Engine struct {
 
 	// Event time (clock.go): the watermark, Unix ns, known once started.
 	watermark   int64
-	advanced    int64 // the watermark the windows were last told
 	started     bool
 	sources     []*sourceClock
 	sourceIndex map[sourceID]*sourceClock
@@ -111,6 +110,7 @@ type ruleState struct {
 	matched    atomic.Uint64
 	alerts     atomic.Uint64
 	suppressed atomic.Uint64
+	late       atomic.Uint64 // flows beyond the allowed lateness, kept from the window
 	winStats   atomic.Pointer[window.Stats]
 }
 
@@ -277,7 +277,10 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 		rs.matched.Add(1)
 		rs.key = appendGroupKey(rs.key[:0], r.GroupBy, f)
 		if r.Aggregate != rules.PerFlow && now <= e.watermark-rs.span {
-			late = true // the window counts it too, and ignores it
+			// Beyond the allowed lateness: the window would ignore it.
+			rs.late.Add(1)
+			late = true
+			continue
 		}
 		var (
 			res   window.Result

@@ -9,7 +9,9 @@ type RuleStats struct {
 	Matched    uint64 // flows that matched
 	Alerts     uint64 // alerts emitted
 	Suppressed uint64 // alerts held back by suppress
-	Window     window.Stats
+	// Window is the window's figures; Late also counts the flows the
+	// engine kept from it for being beyond the allowed lateness.
+	Window window.Stats
 }
 
 // Stats counts what the engine did.
@@ -36,6 +38,7 @@ func (e *Engine) Stats() Stats {
 		if p := rs.winStats.Load(); p != nil {
 			st.Window = *p
 		}
+		st.Window.Late += rs.late.Load()
 		s.Rules = append(s.Rules, st)
 	}
 	return s

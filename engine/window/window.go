@@ -104,8 +104,9 @@ func (s Spec) WithDefaults() Spec {
 type Result struct {
 	Value float64 // the key's sum or distinct count over the window
 	// First is the event time of the key's earliest update still in the
-	// window. Once that update has expired it may be estimated, to a
-	// bucket's width, and is never before clock-Size.
+	// window the value is over. Once that update has left the window it
+	// may be estimated, to a bucket's width, and is never before the
+	// window's start.
 	First int64
 	Last  int64   // event time of the key's latest update
 	Total float64 // Top only: the sum over all keys in the window
@@ -167,5 +168,5 @@ type Window interface {
 type Stats struct {
 	Keys    int    // keys held now
 	Evicted uint64 // keys with something in the window evicted because MaxKeys (or TopCapacity) was reached
-	Late    uint64 // updates older than the window, ignored
+	Late    uint64 // updates beyond the allowed lateness (or older than the key holds), ignored
 }

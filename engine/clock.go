@@ -12,10 +12,11 @@ import (
 // type; the zero address for files and captures) has its own clock, fed
 // by its flows' receive times when they carry one (the collector's clock
 // live; the packet time of an export capture; the meter's emission time)
-// and by their event times otherwise. A source clock takes the
-// clockAgree-th largest of its last clockObs observations and only moves
-// forward, so one flow stamped far ahead of its neighbours never moves
-// it, while a real jump (a capture with a gap) is followed once confirmed.
+// and by their event times otherwise. A source clock moves forward only
+// when its last clockAgree observations are all past it, to the earliest
+// of them: one flow (or two) stamped far ahead of its neighbours never
+// moves it, while a real jump (a capture with a gap) is followed once
+// confirmed. A new source's first flows wait until its clock is known.
 //
 // The watermark W is the largest source clock: windows advance on W alone.
 // A flow stamped after W+FutureTolerance moves nothing: it is evaluated at
@@ -36,7 +37,7 @@ const (
 	// clockAgree is how many consecutive observations must agree before
 	// a source clock moves.
 	clockAgree = 3
-	// holdFlows bounds the flows held until the watermark is known.
+	// holdFlows bounds the flows held until their sources' clocks are known.
 	holdFlows = 16
 	// DefaultMaxSources bounds the sources with a clock of their own;
 	// flows of further sources share one "other" clock.
@@ -138,14 +139,14 @@ func (e *Engine) source(f *flow.Flow) *sourceClock {
 		if len(e.sources) >= e.maxSources {
 			if e.otherSource == nil {
 				e.otherSource = &sourceClock{id: sourceID{typ: otherSources}}
-				e.publishSources(e.otherSource)
+				e.publishSources()
 			}
 			s = e.otherSource
 		} else {
 			s = &sourceClock{id: id}
 			e.sourceIndex[id] = s
 			e.sources = append(e.sources, s)
-			e.publishSources(nil)
+			e.publishSources()
 		}
 	}
 	e.lastSource = s
@@ -153,7 +154,7 @@ func (e *Engine) source(f *flow.Flow) *sourceClock {
 }
 
 // publishSources makes the source list visible to Stats.
-func (e *Engine) publishSources(other *sourceClock) {
+func (e *Engine) publishSources() {
 	list := append([]*sourceClock(nil), e.sources...)
 	if e.otherSource != nil {
 		list = append(list, e.otherSource)

@@ -55,7 +55,7 @@ func newMetrics(d *daemon) *metrics {
 		ruleErrors:      desc("rule_errors_total", "Run-time errors of a rule's conditions (each counted as false).", r),
 		windowKeys:      desc("rule_window_keys", "Groups a rule's window holds.", r),
 		windowEvicted:   desc("rule_window_evicted_total", "Groups evicted from a full window.", r),
-		windowLate:      desc("rule_window_late_total", "Updates older than the window, ignored.", r),
+		windowLate:      desc("rule_window_late_total", "Updates beyond the window and its allowed lateness (README \"Time\"), ignored.", r),
 		engineFlows:     desc("engine_flows_total", "Flows evaluated.", nil),
 		alerts:          desc("alerts_total", "Alerts emitted.", nil),
 		queueDepth:      desc("engine_queue_batches", "Batches waiting for the engine.", nil),

@@ -229,6 +229,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		Store:    d.store,
 		MaxKeys:  d.cfg.Engine.MaxKeys,
 		Enricher: d.enrich,
+		// Event time (README "Time").
+		AllowedLateness: time.Duration(d.cfg.Engine.AllowedLateness),
+		FutureTolerance: time.Duration(d.cfg.Engine.FutureTolerance),
 		Emit: func(a *alert.Alert) {
 			d.alerts.Add(1)
 			d.recent.add(a)
@@ -560,7 +563,7 @@ func (d *daemon) reload() {
 
 func (d *daemon) mux() *http.ServeMux {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetrics(d), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(newMetrics(d), timeMetrics{d}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if d.web != nil {
 		reg.MustRegister(d.web)
 	}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -24,6 +25,9 @@ import (
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/notifiers"
 )
+
+// snippetLen is how much of a failed request's answer its error quotes.
+const snippetLen = 256
 
 // Signature headers, set when Config.Secret is.
 const (
@@ -145,12 +149,16 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 		return n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err))
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	// The answer is quoted in the error, at most snippetLen bytes of it;
+	// reading a secret's length more lets Snippet see a secret that
+	// straddles the cut whole.
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, int64(snippetLen+n.red.MaxLen())))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, resp.Status, bytes.TrimSpace(snippet)))
+	snippet := strings.TrimSpace(n.red.Snippet(answer, snippetLen))
+	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, resp.Status, snippet))
 	if !Retryable(resp.StatusCode) {
 		return notifiers.Permanent(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -228,4 +229,46 @@ func TestSIGTERMWithHungReceiverKeepsTheDeadline(t *testing.T) {
 	if distinct, _ := sink.counts(); distinct != emitted {
 		t.Errorf("%d distinct alerts, want %d", distinct, emitted)
 	}
+}
+
+// A spool directory the daemon cannot write: /metrics says where the
+// alerts are (in memory, none on disk), counts the spool errors and the
+// drops by reason, and the log holds one line for hundreds of errors.
+func TestReadOnlySpoolMetricsTellTheTruth(t *testing.T) {
+	sink := newAlertSink(t, 0)
+	sink.hung.Store(true) // nothing is delivered: every alert waits
+	spool := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(spool, "hook"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		os.Chmod(filepath.Join(spool, "hook"), 0o500)
+		t.Cleanup(func() { os.Chmod(filepath.Join(spool, "hook"), 0o750) })
+	} else if out, err := exec.Command("chattr", "+i", filepath.Join(spool, "hook")).CombinedOutput(); err != nil {
+		t.Skipf("cannot make the spool read-only as root: chattr: %v %s", err, out)
+	} else {
+		t.Cleanup(func() { exec.Command("chattr", "-i", filepath.Join(spool, "hook")).Run() })
+	}
+	d := startDaemon(t, everyFlowConfig(t, sink.URL, spool, "shutdown: {timeout: 1s}\n")) // queue_size 1000
+	emitted := sendFlows(t, d, 1500)
+	for i := 0; d.metric(t, "flowguard_notifier_spool_errors_total") < float64(emitted); i++ {
+		if i > 200 {
+			t.Fatalf("spool errors %v for %d alerts", d.metric(t, "flowguard_notifier_spool_errors_total"), emitted)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	queued, spooled := d.metric(t, "flowguard_notifier_queued"), d.metric(t, "flowguard_notifier_spooled")
+	dropped := d.metric(t, `flowguard_notifier_dropped_total{notifier="hook",reason="spool_error"}`)
+	errs := d.metric(t, "flowguard_notifier_spool_errors_total")
+	if queued != min(float64(emitted), 1000) || spooled != 0 || dropped != float64(max(emitted-1000, 0)) {
+		t.Errorf("%d alerts with a read-only spool: queued %v, spooled %v, dropped (spool_error) %v; want %d, 0, %d",
+			emitted, queued, spooled, dropped, min(emitted, 1000), max(emitted-1000, 0))
+	}
+	d.stop(t)
+	lines := strings.Count(d.stderr.String(), "spool write failed")
+	if lines != 1 {
+		t.Errorf("%d log lines for the spool errors, want 1:\n%s", lines, d.stderr.String())
+	}
+	t.Logf("%d alerts, read-only spool: queued %v, spooled %v, dropped %v, %v spool errors, %d log line(s)",
+		emitted, queued, spooled, dropped, errs, lines)
 }

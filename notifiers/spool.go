@@ -115,7 +115,7 @@ func openSpool(dir string) (*spool, []spoolFile, error) {
 // write persists a and returns its file; maxBytes bounds the spool's
 // size (errSpoolFull beyond).
 func (s *spool) write(a *alert.Alert, maxBytes int64) (spoolFile, error) {
-	data, err := json.Marshal(a)
+	data, err := a.MarshalJSON() // not json.Marshal: it would re-scan the output
 	if err != nil {
 		return spoolFile{}, fmt.Errorf("spool: encoding alert %s: %w", a.ID, err)
 	}

@@ -396,3 +396,52 @@ func BenchmarkSend(b *testing.B) {
 	b.StopTimer()
 	d.Close(context.Background())
 }
+
+// Two dispatchers on one spool directory, as during a reload that
+// changes the notifiers: neither writes over the other's files, and
+// every alert of both is delivered.
+func TestSpoolSharedDuringReload(t *testing.T) {
+	dir := t.TempDir()
+	dl := fast()
+	dl.SpoolDir = dir
+	hold := make(chan struct{})
+	old := &recorder{name: "hook", hold: hold} // the old dispatcher's receiver hangs
+	dl.Timeout = Duration(time.Hour)
+	d1, err := New([]Target{{Notifier: old, Delivery: dl}}, nil, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		d1.Send(mk(fmt.Sprintf("old%02d", i), "r", "high"))
+	}
+	waitFor(t, "the old alerts on disk", func() bool { return d1.Stats()[0].Spooled == 10 })
+	fresh := &recorder{name: "hook"}
+	d2, err := New([]Target{{Notifier: fresh, Delivery: dl}}, nil, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		d1.Send(mk(fmt.Sprintf("late%02d", i), "r", "high")) // the engine still held the old one
+		d2.Send(mk(fmt.Sprintf("new%02d", i), "r", "high"))
+	}
+	waitFor(t, "the old and new alerts", func() bool { return len(fresh.ids()) >= 20 })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	d1.Close(ctx) // the old receiver never answered: its alerts stay on disk
+	closeNow(t, d2)
+	close(hold)
+	files, _ := filepath.Glob(filepath.Join(dir, "hook", "*.json"))
+	d3, err := New([]Target{{Notifier: fresh, Delivery: dl}}, nil, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "everything", func() bool {
+		got := map[string]bool{}
+		for _, id := range fresh.ids() {
+			got[id] = true
+		}
+		return len(got) == 30
+	})
+	closeNow(t, d3)
+	t.Logf("%d files left by the old dispatcher, delivered after the restart; %d deliveries for 30 alerts", len(files), len(fresh.ids()))
+}

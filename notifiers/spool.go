@@ -41,6 +41,16 @@ var spoolSeqs = struct {
 	m map[string]*atomic.Uint64
 }{m: map[string]*atomic.Uint64{}}
 
+// spoolOpen reports whether a spool of this process already uses dir.
+func spoolOpen(dir string) bool {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	spoolSeqs.Lock()
+	defer spoolSeqs.Unlock()
+	return spoolSeqs.m[dir] != nil
+}
+
 func spoolSeq(dir string, atLeast uint64) *atomic.Uint64 {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -83,10 +93,15 @@ func openSpool(dir string) (*spool, []spoolFile, error) {
 		files []spoolFile
 		next  uint64
 	)
+	// Half-written files are a crash's leftovers, unless another spool of
+	// this process (the dispatcher a reload replaces) is writing them.
+	shared := spoolOpen(dir)
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(filepath.Join(dir, name))
+			if !shared {
+				os.Remove(filepath.Join(dir, name))
+			}
 			continue
 		}
 		if !strings.HasSuffix(name, spoolExt) {

@@ -295,3 +295,28 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A receiver that redirects does not get the request re-sent elsewhere:
+// the custom headers (tokens) never reach the host it points to, and the
+// redirect is an error that retrying cannot fix.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	n, err := New("r", Config{URL: redirect.URL, Format: FormatJSON, Timeout: notifiers.Duration(2 * time.Second),
+		Headers: map[string]string{"X-Api-Key": "k3y-Vq8-literal"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Notify(context.Background(), sample(1))
+	if err == nil || !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "307 Temporary Redirect") {
+		t.Errorf("redirect: %v, want a permanent 307 error", err)
+	}
+	if elsewhere.Load() != 0 {
+		t.Errorf("the redirect was followed: %d requests elsewhere", elsewhere.Load())
+	}
+}

@@ -68,10 +68,14 @@ func New(name string, cfg Config, version string) (*Notifier, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
+	client := &http.Client{Transport: tr, Timeout: r.Timeout.D(),
+		// A redirect would carry the custom headers (tokens) to a host
+		// nobody configured: a 3xx answer is an error instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	n := &Notifier{
 		name:    name,
 		cfg:     r,
-		client:  &http.Client{Transport: tr, Timeout: r.Timeout.D()},
+		client:  client,
 		shown:   r.url.Scheme + "://" + r.url.Host,
 		agent:   "flowguard/" + version,
 		nowFunc: time.Now,
@@ -158,7 +162,9 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 		return nil
 	}
 	snippet := strings.TrimSpace(n.red.Snippet(answer, snippetLen))
-	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, resp.Status, snippet))
+	// The status's standard text, not the receiver's reason phrase.
+	status := strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
+	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, strings.TrimSpace(status), snippet))
 	if !Retryable(resp.StatusCode) {
 		return notifiers.Permanent(err)
 	}

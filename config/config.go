@@ -21,6 +21,7 @@ import (
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/meter"
 	"github.com/flowguard/flowguard/notifiers"
+	"github.com/flowguard/flowguard/web"
 )
 
 // Config is the whole configuration.
@@ -143,10 +144,10 @@ func (r Reload) WatchInterval() time.Duration {
 	return time.Duration(*r.Watch)
 }
 
-// HTTP configures the server for /metrics, /healthz and the API.
-type HTTP struct {
-	Listen string `yaml:"listen"` // host:port (default ":9310"; "off" disables)
-}
+// HTTP configures the server for /metrics, /healthz and the API: address
+// (default 127.0.0.1:9310; "off" disables), TLS, authentication, timeouts
+// and limits (see web.Config).
+type HTTP = web.Config
 
 // Log configures logging.
 type Log struct {
@@ -227,9 +228,7 @@ func (c *Config) withDefaults() {
 	if len(c.Listen) == 0 {
 		c.Listen = DefaultListen()
 	}
-	if c.HTTP.Listen == "" {
-		c.HTTP.Listen = ":9310"
-	}
+	c.HTTP.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -277,6 +276,9 @@ func (c *Config) validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not one of text, json", c.Log.Format))
+	}
+	if err := c.HTTP.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))

@@ -59,7 +59,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Listen) != 3 || c.HTTP.Listen != ":9310" || c.Reload.WatchInterval() == 0 || c.Store.Redis != nil {
+	if len(c.Listen) != 3 || c.HTTP.Listen != "127.0.0.1:9310" || c.Reload.WatchInterval() == 0 || c.Store.Redis != nil {
 		t.Errorf("defaults %+v", c)
 	}
 	if m := c.Meter.MeterConfig(); m.ActiveTimeout == 0 || m.IdleTimeout == 0 {

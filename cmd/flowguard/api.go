@@ -1,47 +1,69 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/engine"
+	"github.com/flowguard/flowguard/web"
 )
 
-// recentAlerts keeps the last alerts for /api/alerts.
+// recentAlerts keeps the last alerts for /api/alerts, each numbered in
+// arrival order so that a page's cursor holds while new alerts come in.
 type recentAlerts struct {
 	mu   sync.Mutex
-	ring []*alert.Alert
+	ring []numberedAlert
 	next int
 	n    int
+	seq  uint64
+}
+
+type numberedAlert struct {
+	seq uint64
+	a   *alert.Alert
 }
 
 func newRecentAlerts(size int) *recentAlerts {
-	return &recentAlerts{ring: make([]*alert.Alert, size)}
+	return &recentAlerts{ring: make([]numberedAlert, size)}
 }
 
 func (r *recentAlerts) add(a *alert.Alert) {
 	r.mu.Lock()
-	r.ring[r.next] = a
+	r.seq++
+	r.ring[r.next] = numberedAlert{seq: r.seq, a: a}
 	r.next = (r.next + 1) % len(r.ring)
 	r.n = min(r.n+1, len(r.ring))
 	r.mu.Unlock()
 }
 
-// list returns the alerts newest first.
-func (r *recentAlerts) list() []*alert.Alert {
+// page returns, newest first, up to limit alerts older than before (0:
+// from the newest) that keep accepts, and the cursor of the next page (0:
+// none). It copies only what it returns.
+func (r *recentAlerts) page(before uint64, limit int, keep func(*alert.Alert) bool) ([]*alert.Alert, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*alert.Alert, 0, r.n)
+	out := make([]*alert.Alert, 0, min(limit, r.n))
+	var last uint64
 	for i := 1; i <= r.n; i++ {
-		out = append(out, r.ring[(r.next-i+len(r.ring))%len(r.ring)])
+		e := r.ring[(r.next-i+len(r.ring))%len(r.ring)]
+		if (before != 0 && e.seq >= before) || !keep(e.a) {
+			continue
+		}
+		if len(out) == limit {
+			return out, last // one more matches: there is a next page
+		}
+		out = append(out, e.a)
+		last = e.seq
 	}
-	return out
+	return out, 0
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -73,18 +95,22 @@ func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// apiAlerts: GET /api/alerts?rule=ID&severity=high&addr=IP&limit=N, newest
-// first. addr matches any group value or any sample's address.
+// apiAlerts: GET /api/alerts?rule=ID&severity=high&addr=IP&limit=N&cursor=C,
+// newest first, one page (see web.ParsePage). addr matches any group value
+// or any sample's address.
 func (d *daemon) apiAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 100
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			http.Error(w, "limit: not a positive number", http.StatusBadRequest)
+	p, err := web.ParsePage(r, d.cfg.HTTP.Limits.MaxPage)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var before uint64
+	if p.Cursor != "" {
+		if before, err = strconv.ParseUint(p.Cursor, 10, 64); err != nil || before == 0 {
+			http.Error(w, "cursor: not one this server gave", http.StatusBadRequest)
 			return
 		}
-		limit = n
 	}
 	var addr netip.Addr
 	if s := q.Get("addr"); s != "" {
@@ -95,23 +121,15 @@ func (d *daemon) apiAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		addr = a
 	}
-	out := []*alert.Alert{}
-	for _, a := range d.recent.list() {
-		if len(out) == limit {
-			break
-		}
-		if rule := q.Get("rule"); rule != "" && a.Rule != rule {
-			continue
-		}
-		if sev := q.Get("severity"); sev != "" && a.Severity != sev {
-			continue
-		}
-		if addr.IsValid() && !alertHasAddr(a, addr) {
-			continue
-		}
-		out = append(out, a)
+	rule, sev := q.Get("rule"), q.Get("severity")
+	out, next := d.recent.page(before, p.Limit, func(a *alert.Alert) bool {
+		return (rule == "" || a.Rule == rule) && (sev == "" || a.Severity == sev) &&
+			(!addr.IsValid() || alertHasAddr(a, addr))
+	})
+	if next != 0 {
+		web.SetNext(w, r, strconv.FormatUint(next, 10))
 	}
-	writeJSON(w, out)
+	web.WriteJSONArray(w, out)
 }
 
 func alertHasAddr(a *alert.Alert, addr netip.Addr) bool {
@@ -130,7 +148,7 @@ func alertHasAddr(a *alert.Alert, addr netip.Addr) bool {
 }
 
 // apiRules: GET /api/rules: per rule what it did.
-func (d *daemon) apiRules(w http.ResponseWriter, _ *http.Request) {
+func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 	type ruleOut struct {
 		ID          string              `json:"id"`
 		Evaluations uint64              `json:"evaluations"`
@@ -151,11 +169,11 @@ func (d *daemon) apiRules(w http.ResponseWriter, _ *http.Request) {
 			TopGroups: d.topGroups(r.ID),
 		})
 	}
-	writeJSON(w, out)
+	web.WritePage(w, r, out, d.cfg.HTTP.Limits.MaxPage)
 }
 
 // apiExporters: GET /api/exporters: per exporter and version.
-func (d *daemon) apiExporters(w http.ResponseWriter, _ *http.Request) {
+func (d *daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 	type exp struct {
 		Listener     string    `json:"listener"`
 		Exporter     string    `json:"exporter"`
@@ -183,19 +201,10 @@ func (d *daemon) apiExporters(w http.ResponseWriter, _ *http.Request) {
 				Errors: a.Errors, Lost: a.LostPackets, SamplingRate: a.SamplingRate, LastSeen: a.LastSeen.UTC()})
 		}
 	}
-	slices.SortFunc(out, func(a, b exp) int {
-		if a.Exporter != b.Exporter {
-			if a.Exporter < b.Exporter {
-				return -1
-			}
-			return 1
-		}
-		if a.Version < b.Version {
-			return -1
-		}
-		return 0
+	slices.SortFunc(out, func(a, b exp) int { // a total order: pages by offset hold between requests
+		return cmp.Or(strings.Compare(a.Exporter, b.Exporter), strings.Compare(a.Version, b.Version), strings.Compare(a.Listener, b.Listener))
 	})
-	writeJSON(w, out)
+	web.WritePage(w, r, out, d.cfg.HTTP.Limits.MaxPage)
 }
 
 // rateMeter turns counters into per-second rates between API calls.

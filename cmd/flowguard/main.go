@@ -11,6 +11,7 @@
 //	flowguard config check -c FILE
 //	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
 //	flowguard gen scenario|stream ...
+//	flowguard web hash-password|new-token|hash-token
 //	flowguard version
 //
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
@@ -58,6 +59,8 @@ Usage:
                                   what enrichment says of an address
   flowguard gen scenario|stream ...  write scenario pcaps with ground truth, or stream
                                   NetFlow/IPFIX/sFlow at a rate to a loopback collector
+  flowguard web hash-password|new-token|hash-token
+                                  make credentials for the http section
   flowguard version                 print the version
 
 Run 'flowguard COMMAND --help' for a command's options.
@@ -92,6 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdGen(args[1:], stdout, stderr)
 	case "lookup":
 		err = cmdLookup(args[1:], stdout, stderr)
+	case "web":
+		err = cmdWeb(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "flowguard", version)
 	case "help", "-h", "--help":

@@ -35,6 +35,7 @@ import (
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
 	"github.com/flowguard/flowguard/notifiers/stdout"
 	"github.com/flowguard/flowguard/rules"
+	"github.com/flowguard/flowguard/web"
 )
 
 const runSynopsis = `flowguard run [-c flowguard.yaml] [--format json|text] [--check]
@@ -43,7 +44,7 @@ Runs the collector: listens for NetFlow/IPFIX/sFlow (by default NetFlow on
 :2055, IPFIX on :4739, sFlow on :6343, every version accepted on each),
 enriches flows, evaluates the rules (by default the bundled examples) on
 windows in memory, sends alerts to the configured notifiers (by default
-stdout) and serves /metrics and /healthz (by default on :9310).
+stdout) and serves /metrics, /healthz and /api (by default on 127.0.0.1:9310).
 SIGHUP reloads the rules and enrichment data and reopens output files;
 SIGINT or SIGTERM stop it cleanly.`
 
@@ -100,6 +101,7 @@ type daemon struct {
 	engine     *engine.Engine
 	pipe       *engine.Pipeline
 	listeners  []*listener
+	web        *web.Server
 	httpLn     net.Listener
 	http       *http.Server
 	started    time.Time
@@ -240,11 +242,18 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		d.listeners = append(d.listeners, l)
 	}
 	if d.cfg.HTTP.Listen != "off" {
-		ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+		srv, err := web.New(d.cfg.HTTP, d.log)
 		if err != nil {
-			return fmt.Errorf("http: %w", err)
+			return usageError{err}
 		}
-		d.httpLn = ln
+		ln, err := srv.Listen()
+		if err != nil {
+			return err
+		}
+		d.web, d.httpLn = srv, ln
+		if warn := srv.Insecure(); warn != "" {
+			d.log.Warn(warn)
+		}
 	}
 	return nil
 }
@@ -308,7 +317,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 	// HTTP.
 	if d.httpLn != nil {
-		d.http = &http.Server{Handler: d.mux(), ReadHeaderTimeout: 5 * time.Second}
+		d.http = d.web.HTTPServer(d.mux())
 		go func() {
 			if err := d.http.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("http: %w", err)
@@ -540,6 +549,9 @@ func (d *daemon) reload() {
 func (d *daemon) mux() *http.ServeMux {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newMetrics(d), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if d.web != nil {
+		reg.MustRegister(d.web)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -562,6 +574,11 @@ func checkConfig(path string, out, errw io.Writer) error {
 	}
 	if _, err := enrich.Build(cfg.Enrich, slog.New(slog.NewTextHandler(errw, nil))); err != nil {
 		return usageError{err}
+	}
+	if cfg.HTTP.Listen != "off" {
+		if _, err := web.New(cfg.HTTP, nil); err != nil { // reads the TLS files
+			return usageError{fmt.Errorf("%s: %w", path, err)}
+		}
 	}
 	if len(cfg.Notifiers.Notifiers) > 0 {
 		n, err := notifiers.Build(cfg.Notifiers, notifiers.Deps{Stdout: io.Discard, Version: version})

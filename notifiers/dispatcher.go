@@ -246,8 +246,9 @@ type Stats struct {
 	Spooled int
 	// SpoolBytes is the spool's size on disk.
 	SpoolBytes int64
-	// SpoolErrors counts failed spool writes and removals (read-only
-	// directory, disk full); the log shows at most one a minute.
+	// SpoolErrors counts failed spool writes, reads and removals
+	// (read-only directory, disk full, a torn file); the log shows at most
+	// one a minute.
 	SpoolErrors uint64
 	// LastError is the latest delivery error ("" after a success); notifiers
 	// keep secrets out of it.

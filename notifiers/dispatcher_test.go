@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -445,3 +446,52 @@ func TestSpoolSharedDuringReload(t *testing.T) {
 	closeNow(t, d3)
 	t.Logf("%d files left by the old dispatcher, delivered after the restart; %d deliveries for 30 alerts", len(files), len(fresh.ids()))
 }
+
+// Unreadable spool files (a torn write after a power cut, a disk error)
+// are set aside as *.bad, counted as failed and as spool errors, and
+// logged once, not once per file; the readable ones are delivered.
+func TestUnreadableSpoolFilesSetAside(t *testing.T) {
+	dir := t.TempDir()
+	sp, _, err := openSpool(filepath.Join(dir, "hook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		f, err := sp.write(mk(fmt.Sprint("ok", i), "r", "high"), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 { // torn
+			os.WriteFile(filepath.Join(dir, "hook", f.name), []byte(`{"id":"ok`), 0o640)
+		}
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	r := &recorder{name: "hook"}
+	dl := fast()
+	dl.SpoolDir = dir
+	d, err := New([]Target{{Notifier: r, Delivery: dl}}, nil, Deps{Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the spool", func() bool { return d.Stats()[0].Spooled == 0 })
+	closeNow(t, d)
+	s := d.Stats()[0]
+	bad, _ := filepath.Glob(filepath.Join(dir, "hook", "*.bad"))
+	if !slices.Equal(r.ids(), []string{"ok0", "ok2", "ok4"}) || s.Failed != 2 || s.SpoolErrors != 2 || len(bad) != 2 {
+		t.Fatalf("delivered %v, %d .bad files, stats %+v", r.ids(), len(bad), s)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "spool read"); n != 1 {
+		t.Errorf("%d log lines for 2 unreadable files, want 1 (and a count at shutdown):\n%s", n, logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

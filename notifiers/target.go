@@ -369,7 +369,7 @@ func (t *target) next(tick <-chan time.Time) (pending, bool) {
 					if errors.Is(err, fs.ErrNotExist) {
 						continue // delivered by the dispatcher a reload replaced
 					}
-					t.log.Error("notifiers: unreadable spool file set aside", "file", p.f.name, "err", err)
+					t.spoolErr("read (the file is renamed *.bad)", err)
 					t.sp.quarantine(p.f)
 					t.failed.Add(1)
 					continue

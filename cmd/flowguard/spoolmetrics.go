@@ -6,7 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // refuses writes shows here, not only in the log.
 var (
 	notifySpoolErrors = prometheus.NewDesc("flowguard_notifier_spool_errors_total",
-		"Spool writes and removals that failed (read-only directory, disk full).", []string{"notifier"}, nil)
+		"Spool writes, reads and removals that failed (read-only directory, disk full, torn file).", []string{"notifier"}, nil)
 	notifySpoolBytes = prometheus.NewDesc("flowguard_notifier_spool_bytes",
 		"Size of the spool on disk.", []string{"notifier"}, nil)
 )

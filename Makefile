@@ -12,7 +12,7 @@ FUZZTIME ?= 10s
 # while the fuzzer minimises an input, which go test reports as a failure).
 FUZZ_PKGS := ./ingest/netflow ./ingest/sflow ./ingest/pcap ./ingest/flowfile
 
-.PHONY: all build run demo bench-e2e test test-race fuzz bench lint clean
+.PHONY: all build run demo bench-e2e test test-race fuzz fuzz-long bench lint clean
 
 all: build
 
@@ -42,6 +42,11 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Every decoder fuzz target for a longer while: FUZZTIME per target
+# (default 10m here; e.g. make fuzz-long FUZZTIME=1h).
+fuzz-long:
+	$(MAKE) --no-print-directory fuzz FUZZ_LIST="$(FUZZ_PKGS)" FUZZTIME=$(if $(filter command line,$(origin FUZZTIME)),$(FUZZTIME),10m)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./...

@@ -21,6 +21,7 @@ import (
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/meter"
 	"github.com/flowguard/flowguard/notifiers"
+	"github.com/flowguard/flowguard/rules"
 	"github.com/flowguard/flowguard/web"
 )
 
@@ -28,6 +29,12 @@ import (
 type Config struct {
 	// Rules are rule files or folders; empty means the bundled examples.
 	Rules []string `yaml:"rules"`
+	// RulesAllowEmpty accepts rule files that define nothing. By default
+	// such a file, most often one truncated by a failed copy, is an error.
+	RulesAllowEmpty bool `yaml:"rules_allow_empty"`
+	// RulesLimits bound each rule condition (nodes, depth, ranges,
+	// literals, list items, cost per flow); zero fields keep the defaults.
+	RulesLimits rules.Limits `yaml:"rules_limits"`
 	// Listen are the UDP listeners for flow export. Empty means the
 	// defaults: NetFlow on :2055, IPFIX on :4739, sFlow on :6343 (each
 	// port accepts every version; the names are for metrics).
@@ -39,6 +46,8 @@ type Config struct {
 	Store  Store  `yaml:"store"`
 	Engine Engine `yaml:"engine"`
 	Meter  Meter  `yaml:"meter"`
+	// Ingest bounds what export datagrams may cost (see ingest.go).
+	Ingest Ingest `yaml:"ingest"`
 	// Notifiers and routes: where alerts go. With none, alerts go to
 	// stdout (run) as JSON lines.
 	Notifiers notifiers.Config `yaml:",inline"`
@@ -159,6 +168,20 @@ type Log struct {
 type Engine struct {
 	// MaxKeys caps the groups each rule's window holds (0: 100000).
 	MaxKeys int `yaml:"max_keys"`
+	// QueueFlows bounds the flows waiting for the engine (0: 262144,
+	// about 160 MB); listeners wait when it is full.
+	QueueFlows int `yaml:"queue_flows"`
+}
+
+// DefaultQueueFlows is the engine queue's bound when queue_flows is 0.
+const DefaultQueueFlows = 262144
+
+// QueueLimit returns the bound on the flows waiting for the engine.
+func (e Engine) QueueLimit() int {
+	if e.QueueFlows <= 0 {
+		return DefaultQueueFlows
+	}
+	return e.QueueFlows
 }
 
 // Meter tunes how packets (pcap replay, live capture) become flows.
@@ -283,8 +306,22 @@ func (c *Config) validate() error {
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))
 	}
+	if c.Engine.QueueFlows < 0 {
+		errs = append(errs, errors.New("engine.queue_flows: must be >= 0"))
+	}
+	if err := c.Ingest.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Meter.MaxFlows < 0 {
 		errs = append(errs, errors.New("meter.max_flows: must be >= 0"))
 	}
+	if err := c.RulesLimits.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("rules_limits: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// RulesOptions are the options rule files load with.
+func (c *Config) RulesOptions() rules.Options {
+	return rules.Options{Limits: c.RulesLimits, AllowEmpty: c.RulesAllowEmpty}
 }

@@ -83,11 +83,14 @@ type ruleState struct {
 	ringN   int
 	window  float64 // seconds, for rates
 
+	xch *ruleExchange // shared window: groups crossing on other instances' totals
+
 	evaluated  atomic.Uint64
 	matched    atomic.Uint64
 	alerts     atomic.Uint64
 	suppressed atomic.Uint64
 	winStats   atomic.Pointer[window.Stats]
+	errs       atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
 }
 
 // New builds an engine for a rule set.
@@ -137,11 +140,14 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 	for _, r := range set.Rules {
 		version := Version(r)
 		if prev, ok := old[r.ID]; ok && prev.version == version {
+			r.Errors.Carry(prev.errs.Load())
 			prev.r = r
+			prev.errs.Store(r.Errors)
 			out = append(out, prev)
 			continue
 		}
 		rs := &ruleState{r: r, id: r.ID, window: r.Window.Seconds(), version: version}
+		rs.errs.Store(r.Errors)
 		if r.Aggregate != rules.PerFlow {
 			spec := window.Spec{Name: r.ID, Version: version, Size: r.Window, MaxKeys: e.cfg.MaxKeys}
 			switch r.Aggregate {
@@ -157,6 +163,7 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 				return nil, fmt.Errorf("rule %q: window: %w", r.ID, err)
 			}
 			rs.win = w
+			rs.xch = newRuleExchange(r, w)
 		}
 		out = append(out, rs)
 	}
@@ -304,6 +311,9 @@ func (rs *ruleState) metric(f *flow.Flow) float64 {
 // rest of the evaluation, and the flows that lead up to an alert are the
 // ones worth showing.
 func (rs *ruleState) remember(f *flow.Flow, now int64, value float64) {
+	if rs.xch != nil {
+		rs.xch.keep(rs, f, now, value)
+	}
 	if value >= rs.r.Threshold/10 {
 		rs.top.observe(rs.key, value, now, int64(rs.r.Window))
 	}
@@ -335,15 +345,23 @@ func (e *Engine) expire(now int64) {
 
 // fire builds and emits an alert unless the rule and group are suppressed.
 func (rs *ruleState) fire(e *Engine, f *flow.Flow, now int64, res window.Result, value float64) {
+	if rs.claimed(e, now) {
+		e.cfg.Emit(rs.build(f, now, res, value))
+	}
+}
+
+// claimed claims the rule and group (rs.key) at event time now for the
+// rule's cooldown, and counts the alert or its suppression.
+func (rs *ruleState) claimed(e *Engine, now int64) bool {
 	r := rs.r
 	rs.claim = append(append(rs.claim[:0], r.ID...), 0)
 	rs.claim = append(rs.claim, rs.key...)
 	if !e.cfg.Store.Claim(rs.claim, now, r.Suppress) {
 		rs.suppressed.Add(1)
-		return
+		return false
 	}
 	rs.alerts.Add(1)
-	e.cfg.Emit(rs.build(f, now, res, value))
+	return true
 }
 
 func (rs *ruleState) build(f *flow.Flow, now int64, res window.Result, value float64) *alert.Alert {

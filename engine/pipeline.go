@@ -4,56 +4,93 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowguard/flowguard/flow"
 )
 
 // Pipeline feeds an engine from several sources running on their own
 // goroutines. Handle copies a batch into a pooled buffer and queues it; one
-// goroutine (Run) processes the queue in order. When the queue is full,
-// Handle waits: the sources' socket buffers absorb bursts, and what the
-// kernel then drops is counted there.
+// goroutine (Run) processes the queue in order. The queue is bounded in
+// flows, and so in bytes: a batch is queued in chunks of at most
+// PipelineChunk flows, so depth batches hold at most depth*PipelineChunk
+// flows (608 bytes each), whatever size of batch a source hands over.
+// When the queue is full, Handle waits: the sources' socket buffers absorb
+// bursts, and what the kernel then drops is counted there. Waiting, not
+// dropping, keeps replays exact; a listener's goroutine waits only for the
+// engine, which serves every listener's batches in turn.
 type Pipeline struct {
 	eng   *Engine
 	queue chan *[]flow.Flow
 	pool  sync.Pool
 
 	queued   atomic.Uint64
+	waits    atomic.Uint64 // chunks that found the queue full
 	maxDepth atomic.Int64
 	mu       sync.Mutex // guards Process against Do
+
+	exchangeEvery time.Duration
 }
 
-// NewPipeline returns a pipeline with room for depth batches.
+// PipelineChunk is the most flows one queued batch holds.
+const PipelineChunk = 256
+
+// DefaultExchangeEvery is how often Run calls Engine.Exchange unless told
+// otherwise: the Redis store's default flush interval.
+const DefaultExchangeEvery = 200 * time.Millisecond
+
+// ExchangeEvery sets how often Run calls Engine.Exchange, so that groups
+// of shared windows crossing on other instances' totals fire without a
+// further local flow (default DefaultExchangeEvery; the store's flush
+// interval is the natural value). Call it before Run.
+func (p *Pipeline) ExchangeEvery(d time.Duration) { p.exchangeEvery = d }
+
+// NewPipeline returns a pipeline with room for depth batches of at most
+// PipelineChunk flows.
 func NewPipeline(eng *Engine, depth int) *Pipeline {
 	if depth <= 0 {
 		depth = 256
 	}
 	p := &Pipeline{eng: eng, queue: make(chan *[]flow.Flow, depth)}
-	p.pool.New = func() any { b := make([]flow.Flow, 0, 256); return &b }
+	p.pool.New = func() any { b := make([]flow.Flow, 0, PipelineChunk); return &b }
 	return p
 }
 
 // Handle is an ingest.Handler: safe for concurrent use by many sources.
 func (p *Pipeline) Handle(batch []flow.Flow) {
-	if len(batch) == 0 {
-		return
-	}
-	b := p.pool.Get().(*[]flow.Flow)
-	*b = append((*b)[:0], batch...)
-	p.queue <- b
-	p.queued.Add(uint64(len(batch)))
-	if d := int64(len(p.queue)); d > p.maxDepth.Load() {
-		p.maxDepth.Store(d)
+	for len(batch) > 0 {
+		n := min(len(batch), PipelineChunk)
+		b := p.pool.Get().(*[]flow.Flow)
+		*b = append((*b)[:0], batch[:n]...)
+		select {
+		case p.queue <- b:
+		default:
+			p.waits.Add(1)
+			p.queue <- b
+		}
+		p.queued.Add(uint64(n))
+		if d := int64(len(p.queue)); d > p.maxDepth.Load() {
+			p.maxDepth.Store(d)
+		}
+		batch = batch[n:]
 	}
 }
 
 // Run processes queued batches until ctx is done, then drains what is
 // queued and returns.
 func (p *Pipeline) Run(ctx context.Context) {
+	every := p.exchangeEvery
+	if every <= 0 {
+		every = DefaultExchangeEvery
+	}
+	exchange := time.NewTicker(every)
+	defer exchange.Stop()
 	for {
 		select {
 		case b := <-p.queue:
 			p.process(b)
+		case <-exchange.C:
+			p.Do(func(e *Engine) { e.Exchange() })
 		case <-ctx.Done():
 			for {
 				select {
@@ -88,6 +125,11 @@ func (p *Pipeline) Do(fn func(*Engine)) {
 func (p *Pipeline) Depth() (now, max int) {
 	return len(p.queue), int(p.maxDepth.Load())
 }
+
+// Waits returns how many chunks found the queue full and waited: the
+// engine was the bottleneck, and the listeners' socket buffers (then the
+// kernel's drops) took the excess.
+func (p *Pipeline) Waits() uint64 { return p.waits.Load() }
 
 // Queued returns the flows queued since start.
 func (p *Pipeline) Queued() uint64 { return p.queued.Load() }

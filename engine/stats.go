@@ -9,6 +9,8 @@ type RuleStats struct {
 	Matched    uint64 // flows that matched
 	Alerts     uint64 // alerts emitted
 	Suppressed uint64 // alerts held back by suppress
+	Errors     uint64 // run-time errors of its conditions (each made a condition false)
+	LastError  string // the latest of them, "" when none
 	Window     window.Stats
 }
 
@@ -31,6 +33,9 @@ func (e *Engine) Stats() Stats {
 			Matched:    rs.matched.Load(),
 			Alerts:     rs.alerts.Load(),
 			Suppressed: rs.suppressed.Load(),
+		}
+		if e := rs.errs.Load(); e != nil {
+			st.Errors, st.LastError = e.Count(), e.Last()
 		}
 		if p := rs.winStats.Load(); p != nil {
 			st.Window = *p

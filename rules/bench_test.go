@@ -3,6 +3,7 @@ package rules
 import (
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/flowguard/flowguard/flow"
@@ -141,5 +142,20 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("Match allocates %v times per pass", n)
+	}
+}
+
+// BenchmarkLoadMacroBomb is the time to refuse testdata/bad/bomb.yaml, a
+// 732-byte file whose rule would expand to 3 × 2^29 nodes.
+func BenchmarkLoadMacroBomb(b *testing.B) {
+	data, err := os.ReadFile("testdata/bad/bomb.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadBytes("bomb.yaml", data); err == nil {
+			b.Fatal("the bomb loaded")
+		}
 	}
 }

@@ -77,10 +77,22 @@ type val struct {
 	ci      int64
 	cf      float64
 	cs      string
-	ints    []int64
-	strs    []string
+	ints    *memberSet[int64]  // kIntSet
+	strs    *memberSet[string] // kStrSet
 	addrs   *AddrSet
 	lo, hi  int64 // kRange
+}
+
+// closureCompiler compiles the conditions of one load. It holds the
+// membership sets built from named lists, so that every condition naming
+// a list shares one set instead of building its own.
+type closureCompiler struct {
+	ints map[*int]*memberSet[int64]
+	strs map[*string]*memberSet[string]
+}
+
+func newClosureCompiler() *closureCompiler {
+	return &closureCompiler{ints: map[*int]*memberSet[int64]{}, strs: map[*string]*memberSet[string]{}}
 }
 
 func constBool(x bool) val {
@@ -110,7 +122,7 @@ func (v val) asFloat() floatFn {
 
 func (v val) numeric() bool { return v.k == kInt || v.k == kFloat }
 
-func compileNode(n ast.Node) (val, error) {
+func (cc *closureCompiler) compileNode(n ast.Node) (val, error) {
 	switch n := n.(type) {
 	case *ast.BoolNode:
 		return constBool(n.Value), nil
@@ -123,19 +135,19 @@ func compileNode(n ast.Node) (val, error) {
 	case *ast.IdentifierNode:
 		return compileField(n.Value)
 	case *ast.ConstantNode:
-		return compileConstant(n.Value)
+		return cc.compileConstant(n.Value)
 	case *ast.ArrayNode:
-		return compileArray(n)
+		return cc.compileArray(n)
 	case *ast.UnaryNode:
-		return compileUnary(n)
+		return cc.compileUnary(n)
 	case *ast.BinaryNode:
-		return compileBinary(n)
+		return cc.compileBinary(n)
 	case *ast.CallNode:
-		return compileCall(n)
+		return cc.compileCall(n)
 	case *ast.BuiltinNode:
-		return compileBuiltin(n)
+		return cc.compileBuiltin(n)
 	case *ast.ConditionalNode:
-		return compileConditional(n)
+		return cc.compileConditional(n)
 	}
 	return val{}, errUnsupported
 }
@@ -161,18 +173,36 @@ func compileField(name string) (val, error) {
 	return val{}, errUnsupported // prefixes, times
 }
 
-func compileConstant(c any) (val, error) {
+func (cc *closureCompiler) compileConstant(c any) (val, error) {
 	switch c := c.(type) {
 	case *AddrSet:
 		return val{k: kAddrSet, isConst: true, addrs: c}, nil
 	case []int:
-		ints := make([]int64, len(c))
-		for i, x := range c {
-			ints[i] = int64(x)
+		// A named list: the expander hands every reference the same
+		// slice, which keys its shared set.
+		if len(c) == 0 {
+			return val{k: kIntSet, isConst: true, ints: newMemberSet[int64](nil)}, nil
 		}
-		return val{k: kIntSet, isConst: true, ints: ints}, nil
+		set, ok := cc.ints[&c[0]]
+		if !ok {
+			ints := make([]int64, len(c))
+			for i, x := range c {
+				ints[i] = int64(x)
+			}
+			set = newMemberSet(ints)
+			cc.ints[&c[0]] = set
+		}
+		return val{k: kIntSet, isConst: true, ints: set}, nil
 	case []string:
-		return val{k: kStrSet, isConst: true, strs: c}, nil
+		if len(c) == 0 {
+			return val{k: kStrSet, isConst: true, strs: newMemberSet[string](nil)}, nil
+		}
+		set, ok := cc.strs[&c[0]]
+		if !ok {
+			set = newMemberSet(c)
+			cc.strs[&c[0]] = set
+		}
+		return val{k: kStrSet, isConst: true, strs: set}, nil
 	case bool:
 		return constBool(c), nil
 	case int:
@@ -185,7 +215,7 @@ func compileConstant(c any) (val, error) {
 	return val{}, errUnsupported
 }
 
-func compileArray(n *ast.ArrayNode) (val, error) {
+func (cc *closureCompiler) compileArray(n *ast.ArrayNode) (val, error) {
 	var ints []int64
 	var strs []string
 	for _, e := range n.Nodes {
@@ -200,15 +230,15 @@ func compileArray(n *ast.ArrayNode) (val, error) {
 	}
 	switch {
 	case len(strs) == 0:
-		return val{k: kIntSet, isConst: true, ints: ints}, nil
+		return val{k: kIntSet, isConst: true, ints: newMemberSet(ints)}, nil
 	case len(ints) == 0:
-		return val{k: kStrSet, isConst: true, strs: strs}, nil
+		return val{k: kStrSet, isConst: true, strs: newMemberSet(strs)}, nil
 	}
 	return val{}, errUnsupported
 }
 
-func compileUnary(n *ast.UnaryNode) (val, error) {
-	x, err := compileNode(n.Node)
+func (cc *closureCompiler) compileUnary(n *ast.UnaryNode) (val, error) {
+	x, err := cc.compileNode(n.Node)
 	if err != nil {
 		return val{}, err
 	}
@@ -248,15 +278,15 @@ func compileUnary(n *ast.UnaryNode) (val, error) {
 	return val{}, errUnsupported
 }
 
-func compileBinary(n *ast.BinaryNode) (val, error) {
+func (cc *closureCompiler) compileBinary(n *ast.BinaryNode) (val, error) {
 	if n.Operator == "in" {
-		return compileIn(n)
+		return cc.compileIn(n)
 	}
-	l, err := compileNode(n.Left)
+	l, err := cc.compileNode(n.Left)
 	if err != nil {
 		return val{}, err
 	}
-	r, err := compileNode(n.Right)
+	r, err := cc.compileNode(n.Right)
 	if err != nil {
 		return val{}, err
 	}
@@ -428,12 +458,12 @@ func compileArith(n *ast.BinaryNode, l, r val) (val, error) {
 	return val{}, errUnsupported
 }
 
-func compileIn(n *ast.BinaryNode) (val, error) {
-	l, err := compileNode(n.Left)
+func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
+	l, err := cc.compileNode(n.Left)
 	if err != nil {
 		return val{}, err
 	}
-	r, err := compileNode(n.Right)
+	r, err := cc.compileNode(n.Right)
 	if err != nil {
 		return val{}, err
 	}
@@ -466,12 +496,35 @@ func compileIn(n *ast.BinaryNode) (val, error) {
 // Small sets scan a slice (faster than hashing); larger ones use a map.
 const smallSet = 8
 
-func intSetContains(x intFn, ints []int64) boolFn { return setContains(x, ints) }
+// memberSet is a constant set of numbers or strings: a short slice, or a
+// map once it has more than smallSet items. It is read-only once built,
+// so conditions share it.
+type memberSet[T comparable] struct {
+	n     int // items as written, duplicates included (len() of the list)
+	small []T
+	m     map[T]struct{}
+}
 
-func strSetContains(x strFn, strs []string) boolFn { return setContains(x, strs) }
-
-func setContains[T comparable](x func(*flow.Flow) T, items []T) boolFn {
+func newMemberSet[T comparable](items []T) *memberSet[T] {
+	s := &memberSet[T]{n: len(items)}
 	if len(items) <= smallSet {
+		s.small = items
+		return s
+	}
+	s.m = make(map[T]struct{}, len(items))
+	for _, e := range items {
+		s.m[e] = struct{}{}
+	}
+	return s
+}
+
+func intSetContains(x intFn, set *memberSet[int64]) boolFn { return setContains(x, set) }
+
+func strSetContains(x strFn, set *memberSet[string]) boolFn { return setContains(x, set) }
+
+func setContains[T comparable](x func(*flow.Flow) T, set *memberSet[T]) boolFn {
+	if set.m == nil {
+		items := set.small
 		return func(f *flow.Flow) bool {
 			v := x(f)
 			for _, e := range items {
@@ -482,23 +535,20 @@ func setContains[T comparable](x func(*flow.Flow) T, items []T) boolFn {
 			return false
 		}
 	}
-	m := make(map[T]struct{}, len(items))
-	for _, e := range items {
-		m[e] = struct{}{}
-	}
+	m := set.m
 	return func(f *flow.Flow) bool { _, ok := m[x(f)]; return ok }
 }
 
-func compileCall(n *ast.CallNode) (val, error) {
+func (cc *closureCompiler) compileCall(n *ast.CallNode) (val, error) {
 	id, ok := n.Callee.(*ast.IdentifierNode)
 	if !ok || len(n.Arguments) != 2 {
 		return val{}, errUnsupported
 	}
-	a, err := compileNode(n.Arguments[0])
+	a, err := cc.compileNode(n.Arguments[0])
 	if err != nil {
 		return val{}, err
 	}
-	b, err := compileNode(n.Arguments[1])
+	b, err := cc.compileNode(n.Arguments[1])
 	if err != nil {
 		return val{}, err
 	}
@@ -534,11 +584,11 @@ func compileCall(n *ast.CallNode) (val, error) {
 	return val{}, errUnsupported
 }
 
-func compileBuiltin(n *ast.BuiltinNode) (val, error) {
+func (cc *closureCompiler) compileBuiltin(n *ast.BuiltinNode) (val, error) {
 	if n.Name != "len" || len(n.Arguments) != 1 {
 		return val{}, errUnsupported
 	}
-	x, err := compileNode(n.Arguments[0])
+	x, err := cc.compileNode(n.Arguments[0])
 	if err != nil {
 		return val{}, err
 	}
@@ -550,9 +600,9 @@ func compileBuiltin(n *ast.BuiltinNode) (val, error) {
 		l := x.l
 		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(l(f))) }}, nil
 	case kIntSet:
-		return constInt(int64(len(x.ints))), nil
+		return constInt(int64(x.ints.n)), nil
 	case kStrSet:
-		return constInt(int64(len(x.strs))), nil
+		return constInt(int64(x.strs.n)), nil
 	}
 	return val{}, errUnsupported
 }
@@ -567,16 +617,16 @@ func choose[T any](cond func(*flow.Flow) bool, x, y func(*flow.Flow) T) func(*fl
 	}
 }
 
-func compileConditional(n *ast.ConditionalNode) (val, error) {
-	c, err := compileNode(n.Cond)
+func (cc *closureCompiler) compileConditional(n *ast.ConditionalNode) (val, error) {
+	c, err := cc.compileNode(n.Cond)
 	if err != nil {
 		return val{}, err
 	}
-	a, err := compileNode(n.Exp1)
+	a, err := cc.compileNode(n.Exp1)
 	if err != nil {
 		return val{}, err
 	}
-	b, err := compileNode(n.Exp2)
+	b, err := cc.compileNode(n.Exp2)
 	if err != nil {
 		return val{}, err
 	}

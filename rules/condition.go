@@ -81,20 +81,30 @@ type Condition struct {
 	src     string
 	eval    func(*flow.Flow) bool
 	native  bool
+	cost    int64
+	nodes   int // after macro expansion
 	program *vm.Program
 	vms     sync.Pool
+	// errs counts the run-time errors of the expr VM; set by the rule
+	// decoder before the condition runs, nil for macros.
+	errs *EvalErrors
 }
 
 // String returns the condition's source.
 func (c *Condition) String() string { return c.src }
 
 // Eval reports whether the condition holds for f. A run-time error of the
-// expr fallback (none is possible in native closures) counts as false.
+// expr fallback (none is possible in native closures) counts as false and
+// is counted in the rule's EvalErrors.
 func (c *Condition) Eval(f *flow.Flow) bool { return c.eval(f) }
 
 // Native reports whether Eval runs compiled closures (no allocation)
 // rather than the expr VM.
 func (c *Condition) Native() bool { return c.native }
+
+// Cost is the condition's estimated worst-case cost per flow, in units of
+// about one expression node evaluated (see Limits.MaxCost).
+func (c *Condition) Cost() int64 { return c.cost }
 
 // runVM evaluates the condition with the expr program.
 func (c *Condition) runVM(f *flow.Flow) (bool, error) {
@@ -116,6 +126,8 @@ func (c *Condition) runVM(f *flow.Flow) (bool, error) {
 type exprError struct {
 	Line, Col int
 	Msg       string
+	limit     string // the broken limit, as a macro repeats it to its users
+	inherited bool   // broken by a macro used, which reports it
 }
 
 func (e *exprError) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Col+1, e.Msg) }
@@ -123,15 +135,19 @@ func (e *exprError) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.C
 // condCompiler compiles conditions against the lists and macros of one
 // load.
 type condCompiler struct {
-	lists  map[string]*list
-	macros map[string]*macro
+	lists    map[string]*list
+	macros   map[string]*macro
+	limits   Limits
+	closures *closureCompiler
 }
 
 type macro struct {
 	name   string
 	src    string
-	broken bool // it failed to compile; users get one short error
-	list   bool // a broken list, standing in as a broken macro
+	broken bool   // it failed to compile; users get one short error
+	list   bool   // a broken list, standing in as a broken macro
+	limit  string // why it broke, when it broke a limit
+	nodes  int    // nodes once expanded, 0 until compiled
 }
 
 func (m *macro) what() string {
@@ -161,19 +177,27 @@ func lineCol(src string, off int) (int, int) {
 
 // expander is the expr patch visitor that replaces list names by their
 // typed constant and macro names by the macro's parsed expression.
+// Expansion is bounded: every node visited takes one from budget (shared
+// with the expanders of nested macros), and a macro whose expanded size
+// is known to exceed what is left is not expanded at all, so a macro bomb
+// is never built.
 type expander struct {
-	c     *condCompiler
-	cfg   *conf.Config
-	stack []string
-	errs  []locError
+	c      *condCompiler
+	cfg    *conf.Config
+	stack  []string
+	errs   []locError
+	budget *int
 }
 
 type locError struct {
-	loc file.Location
-	msg string
+	loc       file.Location
+	msg       string
+	limit     string // set when the error is a broken limit
+	inherited bool   // the limit was broken by a macro used, and reported there
 }
 
 func (x *expander) Visit(n *ast.Node) {
+	*x.budget--
 	id, ok := (*n).(*ast.IdentifierNode)
 	if !ok {
 		return
@@ -190,27 +214,54 @@ func (x *expander) Visit(n *ast.Node) {
 	for i, s := range x.stack {
 		if s == m.name {
 			cycle := append(append([]string(nil), x.stack[i:]...), m.name)
-			x.errs = append(x.errs, locError{loc, "recursive macro: " + strings.Join(cycle, " → ")})
+			x.errs = append(x.errs, locError{loc: loc, msg: "recursive macro: " + strings.Join(cycle, " → ")})
 			return
 		}
 	}
+	if m.broken && m.limit != "" {
+		if !x.overBudget() {
+			x.errs = append(x.errs, locError{loc, fmt.Sprintf("macro %q: %s", m.name, m.limit), m.limit, true})
+		}
+		return
+	}
 	if m.broken {
-		x.errs = append(x.errs, locError{loc, fmt.Sprintf("%s %q has errors", m.what(), m.name)})
+		x.errs = append(x.errs, locError{loc: loc, msg: fmt.Sprintf("%s %q has errors", m.what(), m.name)})
+		return
+	}
+	if *x.budget < 0 || m.nodes > *x.budget {
+		if !x.overBudget() {
+			x.errs = append(x.errs, locError{loc, fmt.Sprintf("expanding macro %q takes the condition past %d nodes (limit max_nodes)",
+				m.name, x.c.limits.MaxNodes), nodesExceeded(x.c.limits.MaxNodes), false})
+		}
 		return
 	}
 	tree, err := parser.ParseWithConfig(m.src, x.cfg)
 	if err != nil {
-		x.errs = append(x.errs, locError{loc, fmt.Sprintf("macro %q has errors", m.name)})
+		x.errs = append(x.errs, locError{loc: loc, msg: fmt.Sprintf("macro %q has errors", m.name)})
 		return
 	}
-	sub := &expander{c: x.c, cfg: x.cfg, stack: append(append([]string(nil), x.stack...), m.name)}
+	sub := &expander{c: x.c, cfg: x.cfg, stack: append(append([]string(nil), x.stack...), m.name), budget: x.budget}
 	ast.Walk(&tree.Node, sub)
 	for _, e := range sub.errs {
-		x.errs = append(x.errs, locError{loc, e.msg})
+		if e.limit != "" && x.overBudget() {
+			continue // one node-limit error per condition
+		}
+		x.errs = append(x.errs, locError{loc, e.msg, e.limit, e.inherited})
 	}
 	// Errors inside the macro point at its name in the condition.
 	ast.Walk(&tree.Node, locSetter(loc))
 	ast.Patch(n, tree.Node)
+}
+
+// overBudget reports whether a limit error is already recorded: one is
+// enough per condition.
+func (x *expander) overBudget() bool {
+	for _, e := range x.errs {
+		if e.limit != "" {
+			return true
+		}
+	}
+	return false
 }
 
 type locSetter file.Location
@@ -225,7 +276,8 @@ func (c *condCompiler) compile(src string, wantBool bool, stack ...string) (*Con
 	for _, o := range exprOptions {
 		o(cfg)
 	}
-	x := &expander{c: c, cfg: cfg, stack: stack}
+	budget := c.limits.MaxNodes
+	x := &expander{c: c, cfg: cfg, stack: stack, budget: &budget}
 	expr.Patch(x)(cfg)
 	if wantBool {
 		expr.AsBool()(cfg)
@@ -236,28 +288,33 @@ func (c *condCompiler) compile(src string, wantBool bool, stack ...string) (*Con
 	if len(x.errs) > 0 {
 		// Expansion errors come first; the checker's complaints about the
 		// names left unexpanded would only repeat them.
-		errs := make([]*exprError, len(x.errs))
-		for i, e := range x.errs {
-			l, col := lineCol(src, e.loc.From)
-			errs[i] = &exprError{l, col, e.msg}
-		}
-		return nil, errs
+		return nil, locErrors(src, x.errs)
 	}
 	if err != nil {
 		return nil, []*exprError{c.convertError(src, err)}
+	}
+	if errs := checkLimits(tree.Node, c.limits); len(errs) > 0 {
+		return nil, locErrors(src, errs)
 	}
 	if errs := validateConstants(src, tree.Node); len(errs) > 0 {
 		return nil, errs
 	}
 	cond := &Condition{src: src}
 	if wantBool {
-		if v, err := compileNode(tree.Node); err == nil && v.k == kBool {
+		if v, err := c.closures.compileNode(tree.Node); err == nil && v.k == kBool {
 			cond.eval, cond.native = v.b, true
 		} else if le := (*loadError)(nil); errors.As(err, &le) {
 			l, col := lineCol(src, le.loc.From)
-			return nil, []*exprError{{l, col, le.msg}}
+			return nil, []*exprError{{Line: l, Col: col, Msg: le.msg}}
 		}
 	}
+	cond.cost = conditionCost(tree.Node, cond.native, c.limits)
+	if wantBool && cond.cost > c.limits.MaxCost {
+		msg := fmt.Sprintf("estimated cost per flow %d is above the limit of %d (max_cost; rules validate --cost shows every rule's)",
+			cond.cost, c.limits.MaxCost)
+		return nil, []*exprError{{Line: 1, Col: 0, Msg: msg, limit: msg}}
+	}
+	cond.nodes = countNodes(tree.Node)
 	if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
 		return nil, []*exprError{c.convertError(src, err)}
 	}
@@ -267,24 +324,37 @@ func (c *condCompiler) compile(src string, wantBool bool, stack ...string) (*Con
 	}
 	if cond.eval == nil {
 		cond.eval = func(f *flow.Flow) bool {
-			ok, _ := cond.runVM(f)
+			ok, err := cond.runVM(f)
+			if err != nil {
+				cond.errs.record(cond.src, err)
+			}
 			return ok
 		}
 	}
 	return cond, nil
 }
 
+// locErrors converts errors located in src.
+func locErrors(src string, les []locError) []*exprError {
+	errs := make([]*exprError, len(les))
+	for i, e := range les {
+		l, col := lineCol(src, e.loc.From)
+		errs[i] = &exprError{l, col, e.msg, e.limit, e.inherited}
+	}
+	return errs
+}
+
 func (c *condCompiler) convertError(src string, err error) *exprError {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		return &exprError{1, 0, err.Error()}
+		return &exprError{Line: 1, Col: 0, Msg: err.Error()}
 	}
 	l, col := lineCol(src, fe.From)
 	msg := fe.Message
 	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
 		msg += didYouMean(name, c.names())
 	}
-	return &exprError{l, col, msg}
+	return &exprError{Line: l, Col: col, Msg: msg}
 }
 
 // names returns every name a condition may use: fields, lists, macros.
@@ -309,7 +379,7 @@ func validateConstants(src string, root ast.Node) []*exprError {
 	errs := make([]*exprError, len(v.errs))
 	for i, e := range v.errs {
 		l, col := lineCol(src, e.loc.From)
-		errs[i] = &exprError{l, col, e.msg}
+		errs[i] = &exprError{Line: l, Col: col, Msg: e.msg}
 	}
 	return errs
 }
@@ -329,11 +399,11 @@ func (v *constValidator) Visit(n *ast.Node) {
 	case fnInCIDR:
 		s, ok := call.Arguments[1].(*ast.StringNode)
 		if !ok {
-			v.errs = append(v.errs, locError{call.Arguments[1].Location(), "in_cidr: the prefix must be a constant string"})
+			v.errs = append(v.errs, locError{loc: call.Arguments[1].Location(), msg: "in_cidr: the prefix must be a constant string"})
 			return
 		}
 		if _, err := parseAddrOrPrefix(s.Value); err != nil {
-			v.errs = append(v.errs, locError{s.Location(), "in_cidr: " + err.Error()})
+			v.errs = append(v.errs, locError{loc: s.Location(), msg: "in_cidr: " + err.Error()})
 		}
 	case fnAddrEq, fnAddrNe:
 		arg := call.Arguments[1]
@@ -342,11 +412,11 @@ func (v *constValidator) Visit(n *ast.Node) {
 		}
 		s, ok := arg.(*ast.StringNode)
 		if !ok {
-			v.errs = append(v.errs, locError{call.Location(), "an address compares with another address or a constant string"})
+			v.errs = append(v.errs, locError{loc: call.Location(), msg: "an address compares with another address or a constant string"})
 			return
 		}
 		if _, err := netip.ParseAddr(s.Value); err != nil {
-			v.errs = append(v.errs, locError{s.Location(), fmt.Sprintf("%q is not an IP address", s.Value)})
+			v.errs = append(v.errs, locError{loc: s.Location(), msg: fmt.Sprintf("%q is not an IP address", s.Value)})
 		}
 	}
 }

@@ -26,7 +26,7 @@ macros:
 
 func testCompiler(t testing.TB) *condCompiler {
 	t.Helper()
-	l := newLoader()
+	l := newLoader(Options{})
 	l.add("lists.yaml", []byte(testLists))
 	if _, err := l.run(); err != nil {
 		t.Fatal(err)

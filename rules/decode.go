@@ -41,6 +41,7 @@ type ruleDecoder struct {
 	failed bool
 	keys   map[string]*yaml.Node // key name → value
 	knodes map[string]*yaml.Node // key name → key node
+	errs   *EvalErrors           // the rule's run-time errors
 }
 
 func (d *ruleDecoder) errorf(n *yaml.Node, field, format string, args ...any) {
@@ -171,6 +172,9 @@ func (l *loader) decodeRule(src *source, index int, n *yaml.Node) *decodedRule {
 		d.keys[k.Value], d.knodes[k.Value] = v, k
 	}
 
+	r.Errors = &EvalErrors{rule: r.ID}
+	d.errs = r.Errors
+
 	// Identity.
 	if id, idn := d.str("id"); idn == nil {
 		d.errorf(n, "id", "required")
@@ -259,6 +263,7 @@ func (d *ruleDecoder) condition(src string, n *yaml.Node, field string) *Conditi
 		d.l.exprErrors(d.src, n, d.label, field, errs)
 		return nil
 	}
+	c.errs = d.errs
 	return c
 }
 
@@ -533,5 +538,5 @@ func (d *ruleDecoder) message(r *decodedRule, groupBy []string) {
 
 func templateErr(s string, byteOff int, msg string) *exprError {
 	l, col := lineCol(s, utf8.RuneCountInString(s[:byteOff]))
-	return &exprError{l, col, msg}
+	return &exprError{Line: l, Col: col, Msg: msg}
 }

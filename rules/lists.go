@@ -112,9 +112,17 @@ func (l *loader) decodeList(src *source, name string, n *yaml.Node) *list {
 		l.errorf(src, items, "", field, "must be a sequence of items, as in [10.0.0.0/8, 192.168.0.0/16]")
 		return nil
 	}
+	if max := l.opts.Limits.MaxListItems; len(items.Content) > max {
+		l.errorf(src, items, "", field, "%d items, more than the limit of %d (max_list_items)", len(items.Content), max)
+		return nil
+	}
 	for i, it := range items.Content {
 		if it = resolve(it); it.Kind != yaml.ScalarNode {
 			l.errorf(src, it, "", fmt.Sprintf("%s[%d]", field, i), "must be a single value")
+			return nil
+		}
+		if max := l.opts.Limits.MaxString; len(it.Value) > max {
+			l.errorf(src, it, "", fmt.Sprintf("%s[%d]", field, i), "item of %d bytes, more than the limit of %d (max_string)", len(it.Value), max)
 			return nil
 		}
 	}

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	pathpkg "path"
@@ -28,8 +29,25 @@ import (
 // valid even when others are not: a command-line check fails on any error,
 // while a daemon reload may choose to keep the previous set, or run the
 // good rules.
-func Load(paths ...string) (*Set, error) {
-	l := newLoader()
+//
+// Load uses the default Options: DefaultLimits, and an empty file is an
+// error.
+func Load(paths ...string) (*Set, error) { return Options{}.Load(paths...) }
+
+// Options tune a load.
+type Options struct {
+	// Limits bound each condition; zero fields take DefaultLimits.
+	Limits Limits
+	// AllowEmpty accepts a rule file that defines nothing (no list,
+	// macro or rule; comments do not count). By default such a file is
+	// an error: it is most often one truncated by a failed copy, and
+	// loading it would silently drop its rules.
+	AllowEmpty bool
+}
+
+// Load is the package's Load with these options.
+func (o Options) Load(paths ...string) (*Set, error) {
+	l := newLoader(o)
 	for _, p := range paths {
 		files, err := ruleFiles(p)
 		if err != nil {
@@ -37,7 +55,7 @@ func Load(paths ...string) (*Set, error) {
 			continue
 		}
 		for _, f := range files {
-			data, err := os.ReadFile(f)
+			data, err := l.read(func() (io.ReadCloser, error) { return os.Open(f) })
 			if err != nil {
 				l.errs = append(l.errs, &Error{File: f, Msg: err.Error(), order: len(l.srcs)})
 				continue
@@ -50,8 +68,11 @@ func Load(paths ...string) (*Set, error) {
 
 // LoadFS is Load for a file system (an embedded rule pack): each path is a
 // file or a directory of fsys, with the same rules as Load.
-func LoadFS(fsys fs.FS, paths ...string) (*Set, error) {
-	l := newLoader()
+func LoadFS(fsys fs.FS, paths ...string) (*Set, error) { return Options{}.LoadFS(fsys, paths...) }
+
+// LoadFS is the package's LoadFS with these options.
+func (o Options) LoadFS(fsys fs.FS, paths ...string) (*Set, error) {
+	l := newLoader(o)
 	for _, p := range paths {
 		files, err := ruleFilesFS(fsys, p)
 		if err != nil {
@@ -59,7 +80,7 @@ func LoadFS(fsys fs.FS, paths ...string) (*Set, error) {
 			continue
 		}
 		for _, f := range files {
-			data, err := fs.ReadFile(fsys, f)
+			data, err := l.read(func() (io.ReadCloser, error) { return fsys.Open(f) })
 			if err != nil {
 				l.errs = append(l.errs, &Error{File: f, Msg: err.Error(), order: len(l.srcs)})
 				continue
@@ -71,10 +92,40 @@ func LoadFS(fsys fs.FS, paths ...string) (*Set, error) {
 }
 
 // LoadBytes compiles one rule file held in memory; name is used in errors.
-func LoadBytes(name string, data []byte) (*Set, error) {
-	l := newLoader()
+func LoadBytes(name string, data []byte) (*Set, error) { return Options{}.LoadBytes(name, data) }
+
+// LoadBytes is the package's LoadBytes with these options.
+func (o Options) LoadBytes(name string, data []byte) (*Set, error) {
+	l := newLoader(o)
+	if max := l.opts.Limits.MaxFileBytes; int64(len(data)) > max {
+		l.errs = append(l.errs, &Error{File: name, Msg: fileTooLarge(max)})
+		return l.set, l.errs.err()
+	}
 	l.add(name, data)
 	return l.run()
+}
+
+// read reads a rule file, refusing one larger than MaxFileBytes before
+// reading it all: the YAML parser holds many times a file's size.
+func (l *loader) read(open func() (io.ReadCloser, error)) ([]byte, error) {
+	f, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	max := l.opts.Limits.MaxFileBytes
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, errors.New(fileTooLarge(max))
+	}
+	return data, nil
+}
+
+func fileTooLarge(max int64) string {
+	return fmt.Sprintf("larger than the limit of %d bytes (max_file_bytes)", max)
 }
 
 func ruleFiles(path string) ([]string, error) {
@@ -139,6 +190,7 @@ type loader struct {
 	macros []macroDef
 	ids    map[string]string // rule ids → where defined
 	set    *Set
+	opts   Options
 }
 
 type macroDef struct {
@@ -147,12 +199,15 @@ type macroDef struct {
 	node *yaml.Node
 }
 
-func newLoader() *loader {
+func newLoader(o Options) *loader {
+	o.Limits = o.Limits.withDefaults()
 	return &loader{
-		cc:   &condCompiler{lists: map[string]*list{}, macros: map[string]*macro{}},
+		cc: &condCompiler{lists: map[string]*list{}, macros: map[string]*macro{},
+			limits: o.Limits, closures: newClosureCompiler()},
 		defs: map[string]string{},
 		ids:  map[string]string{},
 		set:  &Set{},
+		opts: o,
 	}
 }
 
@@ -223,8 +278,15 @@ func (l *loader) parse(src *source) {
 	}
 	src.lines = strings.Split(string(src.data), "\n")
 	if len(doc.Content) == 0 {
-		return // an empty file
+		l.emptyFile(src)
+		return
 	}
+	defined := len(l.defs)
+	defer func() {
+		if len(l.defs) == defined && (src.rules == nil || len(src.rules.Content) == 0) {
+			l.emptyFile(src)
+		}
+	}()
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		l.errorf(src, root, "", "", "a rule file is a mapping with lists, macros and rules")
@@ -264,6 +326,14 @@ func (l *loader) parse(src *source) {
 			l.errorf(src, k, "", "", "unknown section %q (a rule file has lists, macros and rules)%s",
 				k.Value, didYouMean(k.Value, []string{"lists", "macros", "rules"}))
 		}
+	}
+}
+
+// emptyFile reports a file that defines nothing, unless allowed.
+func (l *loader) emptyFile(src *source) {
+	if !l.opts.AllowEmpty {
+		l.errs = append(l.errs, &Error{File: src.name, order: src.order,
+			Msg: "defines no list, macro or rule (a truncated file?); rules_allow_empty: true allows it"})
 	}
 }
 
@@ -329,10 +399,25 @@ func (l *loader) compileMacros() {
 		visit(d)
 	}
 	for _, d := range order {
-		if _, errs := l.cc.compile(d.node.Value, false, d.name); len(errs) > 0 {
-			l.cc.macros[d.name].broken = true
-			l.exprErrors(d.src, d.node, "", "macros."+d.name, errs)
+		m := l.cc.macros[d.name]
+		c, errs := l.cc.compile(d.node.Value, false, d.name)
+		if len(errs) > 0 {
+			m.broken = true
+			inherited := true
+			for _, e := range errs {
+				if e.limit != "" && m.limit == "" {
+					m.limit = e.limit
+				}
+				inherited = inherited && e.inherited
+			}
+			if !inherited {
+				// A macro broken only by a macro it uses is reported
+				// where it is used, with that macro's limit.
+				l.exprErrors(d.src, d.node, "", "macros."+d.name, errs)
+			}
+			continue
 		}
+		m.nodes = c.nodes
 	}
 }
 

@@ -63,6 +63,8 @@ type Rule struct {
 	Where *Condition
 	// Exceptions are the compiled exceptions, in file order.
 	Exceptions []*Condition
+	// Errors counts the run-time errors of Where and Exceptions.
+	Errors *EvalErrors
 
 	Aggregate Aggregate
 	// Metric is the field summed by Sum and Top ("bytes", "packets"), nil
@@ -90,4 +92,31 @@ type Set struct {
 	Rules    []*Rule
 	Files    []string // the files it came from
 	Disabled []string // ids of valid rules skipped with enabled: false
+}
+
+// Cost is the estimated worst-case cost per flow of the rule's conditions,
+// the sum of Condition.Cost over Where and Exceptions.
+func (r *Rule) Cost() int64 {
+	var c int64
+	if r.Where != nil {
+		c += r.Where.Cost()
+	}
+	for _, e := range r.Exceptions {
+		c += e.Cost()
+	}
+	return c
+}
+
+// Native reports whether every condition of the rule runs as compiled
+// closures (see Condition.Native).
+func (r *Rule) Native() bool {
+	if r.Where != nil && !r.Where.Native() {
+		return false
+	}
+	for _, e := range r.Exceptions {
+		if !e.Native() {
+			return false
+		}
+	}
+	return true
 }

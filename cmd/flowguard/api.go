@@ -155,6 +155,8 @@ func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 		Matches     uint64              `json:"matches"`
 		Alerts      uint64              `json:"alerts"`
 		Suppressed  uint64              `json:"suppressed"`
+		Errors      uint64              `json:"errors"`
+		LastError   string              `json:"last_error"`
 		WindowKeys  int                 `json:"window_keys"`
 		Evicted     uint64              `json:"window_evicted"`
 		Late        uint64              `json:"window_late"`
@@ -165,6 +167,7 @@ func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 	for _, r := range st.Rules {
 		out = append(out, ruleOut{
 			ID: r.ID, Evaluations: r.Evaluated, Matches: r.Matched, Alerts: r.Alerts, Suppressed: r.Suppressed,
+			Errors: r.Errors, LastError: r.LastError,
 			WindowKeys: r.Window.Keys, Evicted: r.Window.Evicted, Late: r.Window.Late,
 			TopGroups: d.topGroups(r.ID),
 		})
@@ -172,7 +175,9 @@ func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 	web.WritePage(w, r, out, d.cfg.HTTP.Limits.MaxPage)
 }
 
-// apiExporters: GET /api/exporters: per exporter and version.
+// apiExporters: GET /api/exporters: per exporter and version, bounded
+// like /metrics: the known and busiest exporters by name, the rest summed
+// in rows with exporter "other" (exporters: how many they sum).
 func (d *daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 	type exp struct {
 		Listener     string    `json:"listener"`
@@ -186,19 +191,19 @@ func (d *daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 		Lost         uint64    `json:"sequence_lost"`
 		SamplingRate uint32    `json:"sampling_rate"`
 		LastSeen     time.Time `json:"last_seen"`
+		Exporters    int       `json:"exporters,omitempty"`
 	}
 	out := []exp{}
 	for _, l := range d.listenerList() {
-		for _, e := range l.netflow.Stats().Exporters {
-			out = append(out, exp{Listener: l.Name(), Exporter: e.Exporter.String(), Version: netflowVersion(e.Version),
-				Datagrams: e.Packets, Flows: e.Flows, FlowsPerSec: d.rates.rate(l.Name()+e.Exporter.String()+netflowVersion(e.Version), e.Flows),
-				Errors: e.Errors, Templates: e.Templates, Lost: e.LostFlows + e.LostPackets,
-				SamplingRate: e.SamplingRate, LastSeen: e.LastSeen.UTC()})
-		}
-		for _, a := range l.sflow.Stats().Agents {
-			out = append(out, exp{Listener: l.Name(), Exporter: a.Exporter.String(), Version: "sflow5",
-				Datagrams: a.Packets, Flows: a.Flows, FlowsPerSec: d.rates.rate(l.Name()+a.Exporter.String()+"sflow", a.Flows),
-				Errors: a.Errors, Lost: a.LostPackets, SamplingRate: a.SamplingRate, LastSeen: a.LastSeen.UTC()})
+		for _, row := range exporterRows(l, d.knownExporters, d.cfg.Ingest.MetricsLimit()) {
+			e := exp{Listener: l.Name(), Exporter: row.exporter, Version: row.version,
+				Datagrams: row.packets, Flows: row.flows, FlowsPerSec: d.rates.rate(l.Name()+row.exporter+row.version, row.flows),
+				Errors: row.errors, Templates: row.templates, Lost: row.lost,
+				SamplingRate: row.samplingRate, LastSeen: row.lastSeen.UTC()}
+			if row.exporter == otherExporters {
+				e.Exporters, e.SamplingRate = row.exporters, 0
+			}
+			out = append(out, e)
 		}
 	}
 	slices.SortFunc(out, func(a, b exp) int { // a total order: pages by offset hold between requests

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 )
 
 // metrics exports the daemon's counters on each scrape, reading the
@@ -19,6 +21,10 @@ type metrics struct {
 	sflowSamples, notifySent, notifyRetried, notifyDropped, notifyFailed *prometheus.Desc
 	notifyQueued, notifySpooled, geoipHits, geoipMisses, reloads         *prometheus.Desc
 	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
+	ruleErrors                                                           *prometheus.Desc
+	ingest                                                               ingestMetrics
+
+	exchangeDropped *prometheus.Desc
 }
 
 func newMetrics(d *daemon) *metrics {
@@ -46,6 +52,7 @@ func newMetrics(d *daemon) *metrics {
 		ruleMatched:     desc("rule_matches_total", "Flows that matched a rule.", r),
 		ruleAlerts:      desc("rule_alerts_total", "Alerts a rule raised.", r),
 		ruleSuppressed:  desc("rule_suppressed_total", "Alerts held back by suppression.", r),
+		ruleErrors:      desc("rule_errors_total", "Run-time errors of a rule's conditions (each counted as false).", r),
 		windowKeys:      desc("rule_window_keys", "Groups a rule's window holds.", r),
 		windowEvicted:   desc("rule_window_evicted_total", "Groups evicted from a full window.", r),
 		windowLate:      desc("rule_window_late_total", "Updates older than the window, ignored.", r),
@@ -66,6 +73,9 @@ func newMetrics(d *daemon) *metrics {
 		reloadErrors:    desc("reload_errors_total", "Reloads refused for errors.", nil),
 		reloadOK:        desc("reload_ok", "1 if the last reload succeeded.", nil),
 		rulesLoaded:     desc("rules_loaded", "Rules running.", nil),
+		ingest:          newIngestMetrics(),
+		exchangeDropped: desc("redis_exchange_dropped_total",
+			"Groups whose other instances' totals rose past exchange_max_keys, compared at their next local flow only.", nil),
 	}
 }
 
@@ -93,6 +103,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.unsupported, s.Unsupported, n)
 		c(m.kernelDrops, s.KernelDrops, n)
 		m.collectExporters(l, c)
+		m.ingest.collect(l, ch)
 	}
 	st := m.d.engine.Stats()
 	c(m.engineFlows, st.Flows)
@@ -102,6 +113,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.ruleMatched, r.Matched, r.ID)
 		c(m.ruleAlerts, r.Alerts, r.ID)
 		c(m.ruleSuppressed, r.Suppressed, r.ID)
+		c(m.ruleErrors, r.Errors, r.ID)
 		g(m.windowKeys, float64(r.Window.Keys), r.ID)
 		c(m.windowEvicted, r.Window.Evicted, r.ID)
 		c(m.windowLate, r.Window.Late, r.ID)
@@ -130,30 +142,33 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(m.reloadOK, ok)
 	g(m.rulesLoaded, float64(m.d.ruleCount.Load()))
+	m.ingest.collectQueue(m.d.pipe, ch)
+	if rs, ok := m.d.store.(*rediswindow.Store); ok {
+		c(m.exchangeDropped, rs.Stats().ExchangeDropped)
+	}
 	depth, _ := m.d.pipe.Depth()
 	g(m.queueDepth, float64(depth))
 	g(m.uptime, timeSince(m.d.started))
 }
 
-// collectExporters reports the decoders' per-exporter counters.
+// collectExporters reports the decoders' per-exporter counters: known
+// and busiest exporters by name, the rest summed under exporter="other"
+// (see exporterRows).
 func (m *metrics) collectExporters(l *listener, c func(*prometheus.Desc, uint64, ...string)) {
-	for _, e := range l.netflow.Stats().Exporters {
-		addr, v := e.Exporter.String(), netflowVersion(e.Version)
-		c(m.exporterPackets, e.Packets, addr, v)
-		c(m.exporterFlows, e.Flows, addr, v)
-		c(m.decodeErrors, e.Errors, addr, v)
-		c(m.templateMisses, e.TemplateMisses, addr, v)
-		c(m.lost, e.LostFlows+e.LostPackets, addr, v)
-	}
-	for _, a := range l.sflow.Stats().Agents {
-		addr := a.Exporter.String()
-		c(m.exporterPackets, a.Packets, addr, "sflow5")
-		c(m.exporterFlows, a.Flows, addr, "sflow5")
-		c(m.decodeErrors, a.Errors, addr, "sflow5")
-		c(m.lost, a.LostPackets, addr, "sflow5")
-		c(m.sflowSamples, a.FlowSamples, addr, "flow")
-		c(m.sflowSamples, a.CounterSamples, addr, "counter")
-		c(m.sflowSamples, a.OtherSamples, addr, "other")
+	for _, r := range exporterRows(l, m.d.knownExporters, m.d.cfg.Ingest.MetricsLimit()) {
+		addr, v := r.exporter, r.version
+		c(m.exporterPackets, r.packets, addr, v)
+		c(m.exporterFlows, r.flows, addr, v)
+		c(m.decodeErrors, r.errors, addr, v)
+		if v != "sflow5" {
+			c(m.templateMisses, r.templateMisses, addr, v)
+		}
+		c(m.lost, r.lost, addr, v)
+		if v == "sflow5" {
+			c(m.sflowSamples, r.flowSamples, addr, "flow")
+			c(m.sflowSamples, r.counterSamples, addr, "counter")
+			c(m.sflowSamples, r.otherSamples, addr, "other")
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if len(rulePaths) > 0 {
 		cfg.Rules = rulePaths
 	}
-	set, err := loadRules(cfg.Rules, errw)
+	set, err := loadRulesWith(cfg.Rules, cfg.RulesOptions(), errw)
 	if err != nil {
 		return err
 	}
@@ -135,6 +135,8 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		ttotals.Add(b)
 		eng.Process(b)
 	}}
+	var lastExchange func(context.Context)
+	pace.idle, pace.idleEvery, lastExchange = sharedExchange(store, cfg, eng.Exchange)
 	export, err := newExportDecoder(*exportPorts, pace.handle)
 	if err != nil {
 		return usagef("--export-ports: %v", err)
@@ -162,6 +164,9 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
+	}
+	if lastExchange != nil {
+		lastExchange(ctx)
 	}
 	eng.Flush()
 	if sinkErr != nil {

@@ -14,6 +14,9 @@ import (
 const rulesUsage = `Usage:
   flowguard rules validate PATH...   load rule files or folders, print every error as
                                      file:line:col: rule "id": field: message
+                                     --cost: print each rule's estimated cost per flow
+                                     --allow-empty: accept files that define nothing
+                                     -c FILE: the limits (rules_limits) of a config
   flowguard rules test PATH...       run the test cases of rule folders (PATH/tests/*/
                                      with flows.jsonl and expected.jsonl)
 `
@@ -36,7 +39,10 @@ func cmdRules(args []string, out, errw io.Writer) error {
 }
 
 func cmdRulesValidate(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("rules validate", "flowguard rules validate PATH...", errw)
+	fs := newFlagSet("rules validate", "flowguard rules validate [--cost] [--allow-empty] [-c CONFIG] PATH...", errw)
+	cost := fs.Bool("cost", false, "print each rule's estimated worst-case cost per flow")
+	allowEmpty := fs.Bool("allow-empty", false, "accept rule files that define nothing (rules_allow_empty)")
+	cfgPath := fs.String("c", "", "take rules_limits and rules_allow_empty from this config file")
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -44,7 +50,19 @@ func cmdRulesValidate(args []string, out, errw io.Writer) error {
 	if len(paths) == 0 {
 		return usagef("rules validate: no rule file or folder given")
 	}
-	set, err := rules.Load(paths...)
+	var opts rules.Options
+	if *cfgPath != "" {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		opts = cfg.RulesOptions()
+	}
+	opts.AllowEmpty = opts.AllowEmpty || *allowEmpty
+	set, err := opts.Load(paths...)
+	if *cost && set != nil {
+		printRuleCosts(out, set, opts.Limits)
+	}
 	if err != nil {
 		var list rules.ErrorList
 		if errors.As(err, &list) {
@@ -101,17 +119,23 @@ func cmdRulesTest(args []string, out, errw io.Writer) error {
 	return nil
 }
 
-// loadRules loads rule paths, or the bundled examples when there are none.
-// Any error in the rules is a usage error (exit 2), printed in full.
+// loadRules loads rule paths, or the bundled examples when there are none,
+// with the default options. Any error in the rules is a usage error (exit
+// 2), printed in full.
 func loadRules(paths []string, errw io.Writer) (*rules.Set, error) {
+	return loadRulesWith(paths, rules.Options{}, errw)
+}
+
+// loadRulesWith is loadRules with options (a config's limits).
+func loadRulesWith(paths []string, opts rules.Options, errw io.Writer) (*rules.Set, error) {
 	var (
 		set *rules.Set
 		err error
 	)
 	if len(paths) == 0 {
-		set, err = rules.LoadFS(examples.Rules, "rules")
+		set, err = opts.LoadFS(examples.Rules, "rules")
 	} else {
-		set, err = rules.Load(paths...)
+		set, err = opts.Load(paths...)
 	}
 	if err != nil {
 		var list rules.ErrorList
@@ -124,4 +148,21 @@ func loadRules(paths []string, errw io.Writer) (*rules.Set, error) {
 		return nil, usageError{err}
 	}
 	return set, nil
+}
+
+// printRuleCosts writes one line per valid rule: where it is defined, its
+// estimated worst-case cost per flow against the limit, and whether its
+// conditions run as compiled closures or on the expr VM (which allocates).
+func printRuleCosts(out io.Writer, set *rules.Set, lim rules.Limits) {
+	max := lim.MaxCost
+	if max <= 0 {
+		max = rules.DefaultLimits.MaxCost
+	}
+	for _, r := range set.Rules {
+		eval := "native"
+		if !r.Native() {
+			eval = "vm"
+		}
+		fmt.Fprintf(out, "%s:%d:%d: rule %q: cost %d of %d, %s\n", r.File, r.Line, r.Column, r.ID, r.Cost(), max, eval)
+	}
 }

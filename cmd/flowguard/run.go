@@ -110,6 +110,11 @@ type daemon struct {
 	rates   rateMeter
 	lastErr atomic.Pointer[string]
 
+	// Ingest budgets: the template memory all listeners share, and the
+	// exporters /metrics always names.
+	templateBudget *netflow.TemplateBudget
+	knownExporters map[netip.Addr]bool
+
 	rulePaths   atomic.Pointer[[]string] // as loaded; read by the API
 	loadedStamp string                   // the files as they were when start read them
 	ruleCount   atomic.Int64
@@ -156,10 +161,13 @@ func (d *daemon) newListener(lc collector.Config) (*listener, error) {
 	for a, r := range d.cfg.Sampling.Exporters {
 		override[netip.MustParseAddr(a)] = r // validated with the config
 	}
+	nfc, sfc := d.cfg.Ingest.NetFlowConfig(d.templateBudget), d.cfg.Ingest.SFlowConfig()
+	nfc.SamplingOverride, nfc.DefaultSampling = override, d.cfg.Sampling.Default
+	sfc.SamplingOverride, sfc.DefaultSampling = override, d.cfg.Sampling.Default
 	l := &listener{
 		cfg:     lc,
-		netflow: netflow.NewDecoder(netflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
-		sflow:   sflow.NewDecoder(sflow.Config{SamplingOverride: override, DefaultSampling: d.cfg.Sampling.Default}),
+		netflow: netflow.NewDecoder(nfc),
+		sflow:   sflow.NewDecoder(sfc),
 	}
 	cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
 	if err != nil {
@@ -192,7 +200,7 @@ func (d *daemon) listenerList() []*listener {
 func (d *daemon) start(format string, out, errw io.Writer) error {
 	// Stamp the files before reading them: a change from now on is seen.
 	d.loadedStamp = d.fileStamp()
-	set, err := loadRules(d.cfg.Rules, errw)
+	set, err := loadRulesWith(d.cfg.Rules, d.cfg.RulesOptions(), errw)
 	if err != nil {
 		return err
 	}
@@ -230,7 +238,12 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d.pipe = engine.NewPipeline(d.engine, 1024)
+	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
+	if rc := d.cfg.Store.Redis; rc != nil {
+		d.pipe.ExchangeEvery(rc.FlushInterval) // zero: the default, which is the store's
+	}
+	d.templateBudget = netflow.NewTemplateBudget(d.cfg.Ingest.TemplateBytesTotal)
+	d.knownExporters = d.cfg.KnownExporters()
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 
@@ -426,6 +439,7 @@ func (d *daemon) restartListeners(want []collector.Config) {
 	for _, l := range old { // changed or removed: stop before rebinding
 		l.cancel()
 		<-l.done
+		l.netflow.Release() // its templates no longer count in the shared budget
 		d.log.Info("listener stopped by reload", "name", l.cfg.Name)
 	}
 	next := keep
@@ -472,11 +486,11 @@ func (d *daemon) reload() {
 	if err := d.enrich.Reload(); err != nil {
 		d.log.Error("reload: enrichment data", "err", err)
 	}
-	paths := d.cfg.Rules
+	paths, opts := d.cfg.Rules, d.cfg.RulesOptions()
 	var newCfg *config.Config
 	if d.cfgPath != "" {
 		if c, err := config.Load(d.cfgPath); err == nil {
-			paths, newCfg = c.Rules, c
+			paths, opts, newCfg = c.Rules, c.RulesOptions(), c
 		} else {
 			d.reloadErrs.Add(1)
 			d.reloadOK.Store(false)
@@ -489,9 +503,9 @@ func (d *daemon) reload() {
 	var set *rules.Set
 	var err error
 	if len(paths) == 0 {
-		set, err = loadRules(nil, io.Discard)
+		set, err = loadRulesWith(nil, opts, io.Discard)
 	} else {
-		set, err = rules.Load(paths...)
+		set, err = opts.Load(paths...)
 	}
 	disp := d.notify()
 	var newDisp *notifiers.Dispatcher
@@ -568,7 +582,7 @@ func checkConfig(path string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := loadRules(cfg.Rules, errw)
+	set, err := loadRulesWith(cfg.Rules, cfg.RulesOptions(), errw)
 	if err != nil {
 		return err
 	}

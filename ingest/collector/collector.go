@@ -76,7 +76,8 @@ type Stats struct {
 	Bytes       uint64 // bytes read
 	Flows       uint64 // flows decoded and handed on
 	Denied      uint64 // datagrams from exporters outside Allow
-	Malformed   uint64 // datagrams a decoder rejected
+	Malformed   uint64 // datagrams a decoder could not decode
+	Rejected    uint64 // datagrams a decoder refused by a budget (see its Rejections)
 	Unsupported uint64 // datagrams of no known version (or no decoder for it)
 	ReadErrors  uint64 // failed reads
 	KernelDrops uint64 // datagrams the kernel dropped for a full socket buffer (Linux)
@@ -91,6 +92,7 @@ type Listener struct {
 	port  int
 
 	datagrams, bytes, flows, denied, malformed, unsupported, readErrors atomic.Uint64
+	rejected                                                            atomic.Uint64
 	lastErr                                                             atomic.Pointer[string]
 }
 
@@ -145,6 +147,7 @@ func (l *Listener) Stats() Stats {
 		Flows:       l.flows.Load(),
 		Denied:      l.denied.Load(),
 		Malformed:   l.malformed.Load(),
+		Rejected:    l.rejected.Load(),
 		Unsupported: l.unsupported.Load(),
 		ReadErrors:  l.readErrors.Load(),
 		KernelDrops: kernelDrops(l.port),
@@ -234,7 +237,9 @@ func (l *Listener) datagram(src netip.AddrPort, now time.Time, p []byte, out []f
 		return out
 	}
 	res, err := dec.Decode(src, now, p, out)
-	if err != nil {
+	if errors.Is(err, ingest.ErrRejected) {
+		l.rejected.Add(1)
+	} else if err != nil {
 		l.malformed.Add(1)
 		s := fmt.Sprintf("%s: %v", src, err)
 		l.lastErr.Store(&s)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest/admit"
 )
 
 // Defaults for Config's zero values.
@@ -47,20 +48,38 @@ type Config struct {
 	// when 0).
 	DefaultSampling uint32
 	// MaxExporters bounds the exporters state is kept for; datagrams from
-	// further ones are rejected with ErrTooManyExporters until idle ones
-	// expire. DefaultMaxExporters when 0.
+	// further ones evict the oldest exporter on probation, or are
+	// rejected with ErrTooManyExporters when every one is established.
+	// DefaultMaxExporters when 0.
 	MaxExporters int
+
+	// Budgets against hostile input (see budget.go; defaults when 0).
+	// MaxFlowsPerDatagram bounds the flows one Decode call gives; the
+	// rest of the datagram is counted and dropped (ErrTooManyFlows).
+	MaxFlowsPerDatagram int
+	// MaxTemplateFields and MinRecordBytes refuse templates of more
+	// fields, or of shorter records, than real exporters send.
+	MaxTemplateFields, MinRecordBytes int
+	// TemplateBytesPerExporter bounds one exporter's templates in bytes;
+	// TemplateBudget bounds all templates of the decoders sharing it.
+	TemplateBytesPerExporter int
+	TemplateBudget           *TemplateBudget
+	// Admission limits the rate at which new exporters get state.
+	Admission admit.Config
+	// ProbationIdle: an exporter that never sent a valid template or
+	// record is dropped after this long without a valid datagram
+	// (established ones after TemplateTTL).
+	ProbationIdle time.Duration
 }
 
 // Errors Decode returns. They are sentinels (no allocation per bad
 // datagram) and are counted per exporter and version in Stats.
 var (
-	ErrTruncated        = errors.New("netflow: datagram truncated")
-	ErrVersion          = errors.New("netflow: unknown version")
-	ErrMalformed        = errors.New("netflow: malformed datagram")
-	ErrTemplate         = errors.New("netflow: malformed template")
-	ErrAggregation      = errors.New("netflow: unsupported v8 aggregation")
-	ErrTooManyExporters = errors.New("netflow: too many exporters")
+	ErrTruncated   = errors.New("netflow: datagram truncated")
+	ErrVersion     = errors.New("netflow: unknown version")
+	ErrMalformed   = errors.New("netflow: malformed datagram")
+	ErrTemplate    = errors.New("netflow: malformed template")
+	ErrAggregation = errors.New("netflow: unsupported v8 aggregation")
 )
 
 // Decoder decodes export datagrams. Decode must be called from one
@@ -72,7 +91,11 @@ type Decoder struct {
 	mu        sync.Mutex // guards inserts into and deletes from exporters, against Stats
 	exporters map[netip.Addr]*exporter
 	last      *exporter // cache: most datagrams come from the exporter before
-	rejected  counter   // datagrams from exporters beyond MaxExporters
+	gate      *admit.Gate[netip.Addr]
+	rej       rejections
+	tmplBytes atomic.Int64 // bytes of the templates held
+	recsLeft  int          // records the datagram being decoded may still give
+	capped    bool         // the datagram being decoded reached its cap
 
 	pending   pendingQueue
 	nextSweep int64
@@ -98,7 +121,9 @@ func NewDecoder(cfg Config) *Decoder {
 	if cfg.DefaultSampling == 0 {
 		cfg.DefaultSampling = 1
 	}
+	cfg.withBudgetDefaults()
 	return &Decoder{
+		gate:      admit.New[netip.Addr](cfg.Admission),
 		cfg:       cfg,
 		ttl:       int64(cfg.TemplateTTL),
 		exporters: make(map[netip.Addr]*exporter),
@@ -166,7 +191,11 @@ type exporter struct {
 	lastDom  *domain
 	overflow *domain // shared by the domains beyond maxDomains
 	stats    [nslots]atomic.Pointer[versionStats]
-	lastSeen int64
+	lastSeen int64 // the last valid datagram (or admission)
+	// established: a valid template or record came; until then the
+	// exporter is on probation and may be evicted for a new one.
+	established bool
+	tmplBytes   int64 // bytes of its templates (templateCost)
 }
 
 func (d *Decoder) exporter(addr netip.Addr, now int64) (*exporter, error) {
@@ -175,14 +204,10 @@ func (d *Decoder) exporter(addr netip.Addr, now int64) (*exporter, error) {
 	}
 	e := d.exporters[addr]
 	if e == nil {
-		if len(d.exporters) >= d.cfg.MaxExporters {
-			d.rejected.Add(1)
-			return nil, ErrTooManyExporters
+		var err error
+		if e, err = d.admitExporter(addr, now); err != nil {
+			return nil, err
 		}
-		e = &exporter{addr: addr, domains: make(map[domainKey]*domain), override: d.cfg.SamplingOverride[addr]}
-		d.mu.Lock()
-		d.exporters[addr] = e
-		d.mu.Unlock()
 	}
 	d.last = e
 	return e, nil
@@ -233,7 +258,7 @@ func (e *exporter) vstats(slot int) *versionStats {
 const maxDomains = 256
 
 // sweepEvery is how often (on the datagrams' clock) expired templates and
-// idle exporters are removed.
+// idle exporters are removed, at most.
 const sweepEvery = int64(time.Minute)
 
 // sweep drops templates, domains and exporters not refreshed within the
@@ -242,24 +267,19 @@ func (d *Decoder) sweep(now int64) {
 	if now < d.nextSweep {
 		return
 	}
-	d.nextSweep = now + sweepEvery
+	d.nextSweep = now + min(sweepEvery, int64(d.cfg.ProbationIdle)/2, d.ttl/2)
 	limit := now - d.ttl
+	probationLimit := now - int64(d.cfg.ProbationIdle)
 	d.pending.expire(limit)
 	for addr, e := range d.exporters {
-		if e.lastSeen < limit {
-			d.mu.Lock()
-			delete(d.exporters, addr)
-			d.mu.Unlock()
-			if d.last == e {
-				d.last = nil
-			}
+		if e.lastSeen < limit || !e.established && e.lastSeen < probationLimit {
+			d.removeExporter(addr, e)
 			continue
 		}
 		for k, dm := range e.domains {
 			for id, t := range dm.templates {
 				if t.lastSeen < limit {
-					delete(dm.templates, id)
-					e.vstats(slotOf(k.version)).templates.Add(-1)
+					d.dropTemplate(e, e.vstats(slotOf(k.version)), dm, id, t)
 				}
 			}
 			if dm.lastSeen < limit {
@@ -270,6 +290,7 @@ func (d *Decoder) sweep(now int64) {
 			}
 		}
 	}
+	d.gate.Prune(d.onProbation)
 }
 
 // Decode decodes one export datagram from exporter src received at now,
@@ -287,7 +308,6 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	if err != nil {
 		return out, err
 	}
-	e.lastSeen = nowNs
 	if len(payload) < 2 {
 		s := e.vstats(slotOther)
 		s.packets.Add(1)
@@ -300,6 +320,7 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	s.packets.Add(1)
 	s.lastSeen.Store(nowNs)
 	n0 := len(out)
+	d.recsLeft, d.capped = d.cfg.MaxFlowsPerDatagram, false
 	switch version {
 	case 1:
 		out, err = d.decodeV1(e, now, payload, out)
@@ -316,7 +337,19 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	default:
 		err = ErrVersion
 	}
-	if err != nil {
+	if err == nil && d.capped {
+		err = ErrTooManyFlows
+	}
+	switch {
+	case err == nil:
+		e.lastSeen = nowNs
+		if !e.established && (len(out) > n0 || e.tmplBytes > 0) {
+			e.established = true
+		}
+	case errors.Is(err, ErrTooManyFlows):
+		// Counted in Rejections; the exporter is not made established
+		// by an oversized datagram.
+	default:
 		s.errors.Add(1)
 	}
 	s.flows.Add(uint64(len(out) - n0))

@@ -565,6 +565,11 @@ func (d *Decoder) dataSet(e *exporter, dm *domain, t *template, h *header, set [
 	st := &d.st
 	n := 0
 	for len(set) >= t.minLen {
+		if d.recsLeft <= 0 {
+			d.overCap(t, set)
+			return out, n, nil
+		}
+		d.recsLeft--
 		*st = recState{}
 		var f *flow.Flow
 		if t.options {

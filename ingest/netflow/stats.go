@@ -28,8 +28,16 @@ type Stats struct {
 	// Exporters holds one entry per exporter address and version seen,
 	// ordered by address then version.
 	Exporters []ExporterStats
-	// Rejected counts datagrams from exporters beyond Config.MaxExporters.
+	// Rejected counts datagrams refused from new exporters: over the
+	// admission rate, or with the table full of established exporters
+	// (Rejections tells them apart).
 	Rejected uint64
+	// Rejections count what the budgets refused.
+	Rejections Rejections
+	// TemplateBytes is the memory of the templates held now.
+	TemplateBytes int64
+	// ExporterCount is how many exporters state is kept for.
+	ExporterCount int
 	// Pending is how many data sets wait for their template now.
 	Pending int
 }
@@ -69,6 +77,7 @@ type ExporterStats struct {
 func (d *Decoder) Stats() Stats {
 	var st Stats
 	d.mu.Lock()
+	st.ExporterCount = len(d.exporters)
 	for addr, e := range d.exporters {
 		for slot := range e.stats {
 			s := e.stats[slot].Load()
@@ -96,7 +105,9 @@ func (d *Decoder) Stats() Stats {
 		}
 	}
 	d.mu.Unlock()
-	st.Rejected = d.rejected.Load()
+	st.Rejections = d.Rejections()
+	st.Rejected = st.Rejections.Rate + st.Rejections.TableFull
+	st.TemplateBytes = d.TemplateBytes()
 	st.Pending = int(d.pending.held.Load())
 	slices.SortFunc(st.Exporters, func(a, b ExporterStats) int {
 		if c := a.Exporter.Compare(b.Exporter); c != 0 {

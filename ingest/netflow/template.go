@@ -189,23 +189,32 @@ func (d *Decoder) templateSet(k tkind, e *exporter, key domainKey, dm *domain, h
 		raw := set[:n]
 		set = set[n:]
 		if withdraw {
-			d.withdraw(k, dm, s, id)
+			d.withdraw(k, e, dm, s, id)
 			continue
 		}
 		if t := dm.templates[id]; t != nil && bytes.Equal(t.raw, raw) {
 			t.lastSeen = h.nowNs
 			continue
 		}
+		if templateFieldCount(k, raw) > d.cfg.MaxTemplateFields {
+			d.rej.tmplFields.Add(1)
+			continue
+		}
 		if dm.templates == nil {
 			dm.templates = make(map[uint16]*template)
 		}
-		if _, had := dm.templates[id]; !had {
-			if len(dm.templates) >= maxTemplates {
-				return out, ErrTemplate
-			}
-			s.templates.Add(1)
+		old := dm.templates[id]
+		if old == nil && len(dm.templates) >= maxTemplates {
+			d.rej.tmplCount.Add(1)
+			continue
 		}
 		t := compile(k, raw)
+		if !d.admitTemplate(e, t, old) {
+			continue
+		}
+		if old == nil {
+			s.templates.Add(1)
+		}
 		t.lastSeen = h.nowNs
 		dm.templates[id] = t
 		if d.pending.waiting > 0 {
@@ -217,19 +226,17 @@ func (d *Decoder) templateSet(k tkind, e *exporter, key domainKey, dm *domain, h
 
 // withdraw removes template id (or, for the set ids 2 and 3, all data or
 // options templates) of an IPFIX domain.
-func (d *Decoder) withdraw(k tkind, dm *domain, s *versionStats, id uint16) {
+func (d *Decoder) withdraw(k tkind, e *exporter, dm *domain, s *versionStats, id uint16) {
 	switch {
 	case id == 2 && k == kIPFIXData, id == 3 && k == kIPFIXOpts:
 		for tid, t := range dm.templates {
 			if t.options == (k == kIPFIXOpts) {
-				delete(dm.templates, tid)
-				s.templates.Add(-1)
+				d.dropTemplate(e, s, dm, tid, t)
 			}
 		}
 	default:
-		if _, ok := dm.templates[id]; ok {
-			delete(dm.templates, id)
-			s.templates.Add(-1)
+		if t, ok := dm.templates[id]; ok {
+			d.dropTemplate(e, s, dm, id, t)
 		}
 	}
 }

@@ -91,8 +91,7 @@ func (d *Decoder) sets(e *exporter, s *versionStats, key domainKey, dm *domain, 
 		case id >= 256:
 			t := dm.templates[id]
 			if t != nil && h.nowNs-t.lastSeen > d.ttl {
-				delete(dm.templates, id)
-				s.templates.Add(-1)
+				d.dropTemplate(e, s, dm, id, t)
 				t = nil
 			}
 			if t == nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"github.com/flowguard/flowguard/ingest/internal/seqtrack"
 	"net/netip"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest"
+	"github.com/flowguard/flowguard/ingest/admit"
 )
 
 // DefaultMaxAgents bounds the agents a decoder keeps state for.
@@ -31,6 +34,11 @@ type Config struct {
 	// AgentTTL: the state of an agent not heard from for this long is
 	// dropped (30 minutes when 0).
 	AgentTTL time.Duration
+	// Admission limits the rate at which new agents get state; an agent
+	// that never sent a valid datagram is dropped after ProbationIdle
+	// (one minute when 0) and evicted first when the table is full.
+	Admission     admit.Config
+	ProbationIdle time.Duration
 }
 
 // Errors Decode returns, counted in Stats. They are sentinels: a flood of
@@ -39,7 +47,8 @@ var (
 	ErrTruncated     = errors.New("sflow: datagram truncated")
 	ErrVersion       = errors.New("sflow: not an sFlow v5 datagram")
 	ErrMalformed     = errors.New("sflow: malformed datagram")
-	ErrTooManyAgents = errors.New("sflow: too many agents")
+	ErrTooManyAgents = fmt.Errorf("sflow: too many agents: %w", ingest.ErrRejected)
+	ErrAgentRate     = fmt.Errorf("sflow: new agents over the admission rate: %w", ingest.ErrRejected)
 )
 
 // agentKey names an sFlow sub-agent as seen from one exporter address.
@@ -55,6 +64,9 @@ type agent struct {
 	override uint32
 	seq      seqtrack.Tracker
 	lastSeen int64 // decoder goroutine only
+	// established: a valid datagram came; until then the agent is on
+	// probation and may be evicted for a new one.
+	established bool
 
 	packets, flows, errors atomic.Uint64
 	flowSamples, counters  atomic.Uint64
@@ -73,7 +85,7 @@ type Decoder struct {
 	agents    map[agentKey]*agent
 	last      *agent
 	nextSweep int64
-	rejected  atomic.Uint64
+	gate      *admit.Gate[agentKey]
 	malformed atomic.Uint64 // datagrams too short to name their agent
 }
 
@@ -88,7 +100,10 @@ func NewDecoder(cfg Config) *Decoder {
 	if cfg.AgentTTL <= 0 {
 		cfg.AgentTTL = 30 * time.Minute
 	}
-	return &Decoder{cfg: cfg, ttl: int64(cfg.AgentTTL), agents: make(map[agentKey]*agent)}
+	if cfg.ProbationIdle <= 0 {
+		cfg.ProbationIdle = time.Minute
+	}
+	return &Decoder{cfg: cfg, ttl: int64(cfg.AgentTTL), agents: make(map[agentKey]*agent), gate: admit.New[agentKey](cfg.Admission)}
 }
 
 // Stats is a snapshot of a Decoder's counters.
@@ -96,9 +111,12 @@ type Stats struct {
 	// Agents holds one entry per exporter address, agent and sub-agent,
 	// ordered by exporter, agent, sub-agent.
 	Agents []AgentStats
-	// Rejected counts datagrams from agents beyond Config.MaxAgents;
-	// Malformed those too short or of another version to name their agent.
-	Rejected, Malformed uint64
+	// Rejected counts datagrams refused from new agents (RejectedRate:
+	// over the admission rate; the rest: the table was full of
+	// established agents); Malformed those too short or of another
+	// version to name their agent; Evicted agents on probation evicted to
+	// make room for a new one.
+	Rejected, RejectedRate, Malformed, Evicted uint64
 }
 
 // AgentStats are the counters of one sFlow sub-agent.
@@ -122,7 +140,8 @@ type AgentStats struct {
 
 // Stats returns a snapshot of the counters; safe during Decode.
 func (d *Decoder) Stats() Stats {
-	st := Stats{Rejected: d.rejected.Load(), Malformed: d.malformed.Load()}
+	st := Stats{RejectedRate: d.gate.RateRefused.Load(), Malformed: d.malformed.Load(), Evicted: d.gate.Evicted.Load()}
+	st.Rejected = st.RejectedRate + d.gate.TableFullRefused.Load()
 	d.mu.Lock()
 	for k, a := range d.agents {
 		as := AgentStats{
@@ -155,16 +174,18 @@ func (d *Decoder) agent(k agentKey, now int64) (*agent, error) {
 		return a, nil
 	}
 	if now >= d.nextSweep {
-		d.nextSweep = now + int64(time.Minute)
+		d.nextSweep = now + min(int64(time.Minute), int64(d.cfg.ProbationIdle)/2)
 		d.sweep(now)
 	}
 	a := d.agents[k]
 	if a == nil {
-		if len(d.agents) >= d.cfg.MaxAgents {
-			d.rejected.Add(1)
+		switch d.gate.Admit(k, now, len(d.agents), d.cfg.MaxAgents, d.evictProbation) {
+		case admit.Rate:
+			return nil, ErrAgentRate
+		case admit.TableFull:
 			return nil, ErrTooManyAgents
 		}
-		a = &agent{key: k, override: d.cfg.SamplingOverride[k.exporter]}
+		a = &agent{key: k, override: d.cfg.SamplingOverride[k.exporter], lastSeen: now}
 		a.seq.MaxJump = 1 << 16
 		d.mu.Lock()
 		d.agents[k] = a
@@ -176,15 +197,31 @@ func (d *Decoder) agent(k agentKey, now int64) (*agent, error) {
 
 func (d *Decoder) sweep(now int64) {
 	for k, a := range d.agents {
-		if a.lastSeen < now-d.ttl {
-			d.mu.Lock()
-			delete(d.agents, k)
-			d.mu.Unlock()
-			if d.last == a {
-				d.last = nil
-			}
+		if a.lastSeen < now-d.ttl || !a.established && a.lastSeen < now-int64(d.cfg.ProbationIdle) {
+			d.remove(k, a)
 		}
 	}
+	d.gate.Prune(func(k agentKey) bool { a := d.agents[k]; return a != nil && !a.established })
+}
+
+// remove drops an agent's state.
+func (d *Decoder) remove(k agentKey, a *agent) {
+	d.mu.Lock()
+	delete(d.agents, k)
+	d.mu.Unlock()
+	if d.last == a {
+		d.last = nil
+	}
+}
+
+// evictProbation removes agent k if it is still on probation.
+func (d *Decoder) evictProbation(k agentKey) bool {
+	a := d.agents[k]
+	if a == nil || a.established {
+		return false
+	}
+	d.remove(k, a)
+	return true
 }
 
 // reader reads XDR (big-endian, 4-byte aligned) data without allocating.
@@ -276,7 +313,6 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	if err != nil {
 		return out, err
 	}
-	a.lastSeen = nowNs
 	a.lastSeenNs.Store(nowNs)
 	a.packets.Add(1)
 	n0 := len(out)
@@ -286,6 +322,7 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 		a.errors.Add(1)
 		return out, err
 	}
+	a.lastSeen, a.established = nowNs, true
 	lost, restart := a.seq.Observe(seq, 1)
 	a.lostPackets.Add(lost)
 	if restart {

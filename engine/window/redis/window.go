@@ -64,6 +64,8 @@ type sharedWindow struct {
 	top        *topSnapshot
 	lastTopKey []byte
 	lastTopVal float64
+	changed    map[string]struct{} // keys whose others' part rose, once Changed is called
+	scratch    []byte
 
 	mu      sync.Mutex
 	pend    *batch // filled by the engine goroutine
@@ -171,25 +173,7 @@ func (w *sharedWindow) Add(key []byte, now int64, v float64) window.Result {
 	if !late {
 		w.recordSum(key, now, v)
 	}
-	if len(w.remoteSum) == 0 {
-		return r
-	}
-	rs, ok := w.remoteSum[string(key)]
-	if !ok {
-		return r
-	}
-	lo, hi := w.geo.live(w.clock)
-	for i, x := range rs.vals {
-		s := rs.lo + int64(i)
-		if s < lo || s > hi || x == 0 {
-			continue
-		}
-		if first := max(s*w.geo.width, w.clock-w.geo.size+1); r.Value == 0 || first < r.First {
-			r.First = first
-		}
-		r.Value += x
-	}
-	return r
+	return w.withRemoteSum(key, r)
 }
 
 // AddDistinct records item for key; the result counts the distinct items
@@ -210,18 +194,7 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 	if !late {
 		w.recordItem(key, now, item, fresh)
 	}
-	if len(w.remoteDist) == 0 {
-		return r
-	}
-	if rd, ok := w.remoteDist[string(key)]; ok {
-		switch lo, _ := w.geo.live(w.clock); lo {
-		case rd.lo:
-			r.Value += rd.cur
-		case rd.lo + 1:
-			r.Value += rd.next
-		}
-	}
-	return r
+	return w.withRemoteDist(key, r)
 }
 
 // AddTop adds v to key in the heavy-hitter sketch; Value and Total count
@@ -413,6 +386,9 @@ func (w *sharedWindow) takeNews() {
 	}
 	for i := range in {
 		e := &in[i]
+		if w.changed != nil {
+			w.noteRise(e)
+		}
 		switch w.spec.Kind {
 		case window.Sum:
 			if e.zero {

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/rules"
+)
+
+// A source handing over one huge batch (65,480 flows, what one hostile
+// NetFlow v9 datagram used to give) while the engine is busy finds the
+// queue bounded in flows: it holds at most depth chunks of PipelineChunk
+// flows, and the source waits; once the engine is free every flow is
+// processed.
+func TestPipelineBoundedInFlows(t *testing.T) {
+	e, err := New(Config{}, &rules.Set{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const depth, hostile = 4, 65480
+	p := NewPipeline(e, depth)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { p.Run(ctx); close(ran) }()
+
+	// Hold the engine busy.
+	release, held := make(chan struct{}), make(chan struct{})
+	go p.Do(func(*Engine) { close(held); <-release })
+	<-held
+	batch := make([]flow.Flow, hostile)
+	handed := make(chan struct{})
+	go func() { p.Handle(batch); close(handed) }()
+
+	// Run takes one chunk and waits for the engine; depth more fill the
+	// queue; then Handle waits.
+	bound := uint64((depth + 1) * PipelineChunk)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Queued() < bound && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // room for Handle to overrun the bound, were it not held
+	if q := p.Queued(); q != bound {
+		t.Fatalf("%d flows queued while the engine was busy, want the bound %d", q, bound)
+	}
+	if now, _ := p.Depth(); now > depth {
+		t.Fatalf("queue depth %d > %d", now, depth)
+	}
+	select {
+	case <-handed:
+		t.Fatal("Handle returned with the queue full")
+	default:
+	}
+	if p.Waits() == 0 {
+		t.Error("the queue was full and no wait was counted")
+	}
+	close(release)
+	<-handed
+	cancel()
+	<-ran
+	if got := e.Stats().Flows; got != hostile {
+		t.Fatalf("engine processed %d flows, want %d", got, hostile)
+	}
+}
+
+// BenchmarkPipeline hands batches of 256 flows (what a listener hands
+// over) through the queue to an engine without rules: the queue's own
+// cost per flow (BenchmarkEngineExamplePack measures the rules').
+func BenchmarkPipeline(b *testing.B) {
+	flows := realisticFlows(1 << 12)
+	e, err := New(Config{}, &rules.Set{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Process(flows)
+	p := NewPipeline(e, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		j := (n * 256) % len(flows)
+		p.Handle(flows[j : j+256])
+		n++
+	}
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*256), "ns/flow")
+}

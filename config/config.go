@@ -56,6 +56,8 @@ type Config struct {
 	Reload Reload        `yaml:"reload"`
 	HTTP   HTTP          `yaml:"http"`
 	Log    Log           `yaml:"log"`
+	// Shutdown bounds how long stopping takes (see Shutdown).
+	Shutdown Shutdown `yaml:"shutdown"`
 
 	path string
 }

@@ -63,7 +63,7 @@ func newMetrics(d *daemon) *metrics {
 		sflowSamples:    desc("sflow_samples_total", "sFlow samples per exporter and kind.", []string{"exporter", "kind"}),
 		notifySent:      desc("notifier_sent_total", "Alerts delivered.", []string{"notifier"}),
 		notifyRetried:   desc("notifier_retried_total", "Delivery attempts retried.", []string{"notifier"}),
-		notifyDropped:   desc("notifier_dropped_total", "Alerts dropped (queue or spool full).", []string{"notifier"}),
+		notifyDropped:   desc("notifier_dropped_total", "Alerts dropped, by reason: queue_full, spool_full, spool_error, shutdown.", []string{"notifier", "reason"}),
 		notifyFailed:    desc("notifier_failed_total", "Alerts given up on.", []string{"notifier"}),
 		notifyQueued:    desc("notifier_queued", "Alerts waiting in memory.", []string{"notifier"}),
 		notifySpooled:   desc("notifier_spooled", "Alerts waiting on disk.", []string{"notifier"}),
@@ -121,7 +121,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range m.d.notify().Stats() {
 		c(m.notifySent, n.Sent, n.Name)
 		c(m.notifyRetried, n.Retried, n.Name)
-		c(m.notifyDropped, n.Dropped, n.Name)
+		c(m.notifyDropped, n.DroppedQueueFull, n.Name, "queue_full")
+		c(m.notifyDropped, n.DroppedSpoolFull, n.Name, "spool_full")
+		c(m.notifyDropped, n.DroppedSpoolError, n.Name, "spool_error")
+		c(m.notifyDropped, n.DroppedShutdown, n.Name, "shutdown")
+		c(notifySpoolErrors, n.SpoolErrors, n.Name)
+		g(notifySpoolBytes, float64(n.SpoolBytes), n.Name)
 		c(m.notifyFailed, n.Failed, n.Name)
 		g(m.notifyQueued, float64(n.Queued), n.Name)
 		g(m.notifySpooled, float64(n.Spooled), n.Name)

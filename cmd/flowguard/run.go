@@ -373,7 +373,9 @@ loop:
 	}
 
 	// Stop in reverse: HTTP, listeners, engine (drains its queue), then
-	// notifiers deliver what is queued, within a deadline.
+	// notifiers deliver what is queued until the shutdown deadline, after
+	// which what is left stays in their spools (or is counted as dropped).
+	stopBy := time.Now().Add(d.cfg.Shutdown.Deadline())
 	if d.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		d.http.Shutdown(sctx)
@@ -388,7 +390,7 @@ loop:
 	d.closeStore()
 	estop()
 	ewg.Wait()
-	nctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	nctx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := d.notify().Close(nctx); err != nil {
 		d.log.Warn("notifiers at shutdown", "err", err)

@@ -60,6 +60,8 @@ type Config struct {
 	Reload Reload        `yaml:"reload"`
 	HTTP   HTTP          `yaml:"http"`
 	Log    Log           `yaml:"log"`
+	// Shutdown bounds how long stopping takes (see Shutdown).
+	Shutdown Shutdown `yaml:"shutdown"`
 
 	path string
 }
@@ -198,6 +200,12 @@ type Engine struct {
 	// QueueFlows bounds the flows waiting for the engine (0: 262144,
 	// about 160 MB); listeners wait when it is full.
 	QueueFlows int `yaml:"queue_flows"`
+	// AllowedLateness is how far behind the watermark a flow still
+	// counts in its window (0: 60s). See README "Time".
+	AllowedLateness Duration `yaml:"allowed_lateness"`
+	// FutureTolerance is how far ahead of the watermark a flow may be
+	// stamped before it is clamped to it (0: 30s).
+	FutureTolerance Duration `yaml:"future_tolerance"`
 }
 
 // DefaultQueueFlows is the engine queue's bound when queue_flows is 0.

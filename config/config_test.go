@@ -47,6 +47,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		"listen:\n  - {name: a, address: \":2055\"}\n  - {name: a, address: \":2056\"}\n": `listen[1]: name: "a" used twice`,
 		"sampling: {exporters: {edge1: 100}}\n":                                           `sampling.exporters: "edge1" is not an address`,
 		"meter: {idle_timeout: soon}\n":                                                   `"soon" is not a duration`,
+		"engine: {allowed_lateness: -1s}\n":                                               `"-1s" is not a duration`,
 	} {
 		_, err := Load(write(t, body))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -91,5 +92,15 @@ func TestExporterClock(t *testing.T) {
 	}
 	if _, err := Load(write(t, "exporter_clock: {corection: false}\n")); err == nil || !strings.Contains(err.Error(), "corection") {
 		t.Errorf("a typo passed: %v", err)
+	}
+}
+
+func TestEngineTimeKeys(t *testing.T) {
+	c, err := Load(write(t, "engine: {allowed_lateness: 90s, future_tolerance: 10s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(c.Engine.AllowedLateness) != 90*time.Second || time.Duration(c.Engine.FutureTolerance) != 10*time.Second {
+		t.Errorf("engine = %+v, want 90s lateness, 10s tolerance", c.Engine)
 	}
 }

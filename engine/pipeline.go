@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowguard/flowguard/flow"
 )
@@ -27,10 +28,22 @@ type Pipeline struct {
 	waits    atomic.Uint64 // chunks that found the queue full
 	maxDepth atomic.Int64
 	mu       sync.Mutex // guards Process against Do
+
+	exchangeEvery time.Duration
 }
 
 // PipelineChunk is the most flows one queued batch holds.
 const PipelineChunk = 256
+
+// DefaultExchangeEvery is how often Run calls Engine.Exchange unless told
+// otherwise: the Redis store's default flush interval.
+const DefaultExchangeEvery = 200 * time.Millisecond
+
+// ExchangeEvery sets how often Run calls Engine.Exchange, so that groups
+// of shared windows crossing on other instances' totals fire without a
+// further local flow (default DefaultExchangeEvery; the store's flush
+// interval is the natural value). Call it before Run.
+func (p *Pipeline) ExchangeEvery(d time.Duration) { p.exchangeEvery = d }
 
 // NewPipeline returns a pipeline with room for depth batches of at most
 // PipelineChunk flows.
@@ -66,10 +79,18 @@ func (p *Pipeline) Handle(batch []flow.Flow) {
 // Run processes queued batches until ctx is done, then drains what is
 // queued and returns.
 func (p *Pipeline) Run(ctx context.Context) {
+	every := p.exchangeEvery
+	if every <= 0 {
+		every = DefaultExchangeEvery
+	}
+	exchange := time.NewTicker(every)
+	defer exchange.Stop()
 	for {
 		select {
 		case b := <-p.queue:
 			p.process(b)
+		case <-exchange.C:
+			p.Do(func(e *Engine) { e.Exchange() })
 		case <-ctx.Done():
 			for {
 				select {

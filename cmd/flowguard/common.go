@@ -69,11 +69,65 @@ type pacer struct {
 	next  func([]flow.Flow)
 	first int64
 	start time.Time
+
+	// idle, when set, runs every idleEvery (wall time) between batches and
+	// while the pacer waits, on the goroutine that calls next: a shared
+	// store's exchange with other instances.
+	idle      func()
+	idleEvery time.Duration
+	idleAt    time.Time
+}
+
+// wait sleeps for d, running idle when it is due.
+func (p *pacer) wait(d time.Duration) {
+	for end := time.Now().Add(d); ; {
+		p.tick()
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		if p.idle != nil {
+			left = min(left, p.idleEvery)
+		}
+		time.Sleep(left)
+	}
+}
+
+// tick runs idle if it is due.
+func (p *pacer) tick() {
+	if p.idle == nil || time.Now().Before(p.idleAt) {
+		return
+	}
+	p.idle()
+	p.idleAt = time.Now().Add(p.idleEvery)
+}
+
+// sharedExchange returns what a replay runs while pacing and at its end
+// so that groups of windows shared through Redis fire on other instances'
+// totals as the daemon's do: the engine's exchange every flush interval,
+// and a last flush and exchange. Both are nil for a memory store.
+func sharedExchange(store window.Store, cfg *config.Config, exchange func() int) (idle func(), every time.Duration, last func(context.Context)) {
+	s, ok := store.(*rediswindow.Store)
+	if !ok {
+		return nil, 0, nil
+	}
+	every = cfg.Store.Redis.FlushInterval
+	if every <= 0 {
+		every = rediswindow.DefaultFlushInterval
+	}
+	return func() { exchange() }, every, func(ctx context.Context) {
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if s.Flush(fctx) == nil {
+			exchange()
+		}
+	}
 }
 
 func (p *pacer) handle(b []flow.Flow) {
 	if p.speed <= 0 {
 		p.next(b)
+		p.tick()
 		return
 	}
 	from := 0
@@ -89,8 +143,9 @@ func (p *pacer) handle(b []flow.Flow) {
 		if wait := time.Until(due); wait > time.Millisecond {
 			p.next(b[from:i])
 			from = i
-			time.Sleep(wait)
+			p.wait(wait)
 		}
 	}
 	p.next(b[from:])
+	p.tick()
 }

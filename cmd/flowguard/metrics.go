@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 )
 
 // metrics exports the daemon's counters on each scrape, reading the
@@ -22,6 +24,8 @@ type metrics struct {
 	ruleErrors                                                           *prometheus.Desc
 	ingest                                                               ingestMetrics
 	clockSkew, clockSuppressed                                           *prometheus.Desc
+
+	exchangeDropped *prometheus.Desc
 }
 
 func newMetrics(d *daemon) *metrics {
@@ -52,7 +56,7 @@ func newMetrics(d *daemon) *metrics {
 		ruleErrors:      desc("rule_errors_total", "Run-time errors of a rule's conditions (each counted as false).", r),
 		windowKeys:      desc("rule_window_keys", "Groups a rule's window holds.", r),
 		windowEvicted:   desc("rule_window_evicted_total", "Groups evicted from a full window.", r),
-		windowLate:      desc("rule_window_late_total", "Updates older than the window, ignored.", r),
+		windowLate:      desc("rule_window_late_total", "Updates beyond the window and its allowed lateness (README \"Time\"), ignored.", r),
 		engineFlows:     desc("engine_flows_total", "Flows evaluated.", nil),
 		alerts:          desc("alerts_total", "Alerts emitted.", nil),
 		queueDepth:      desc("engine_queue_batches", "Batches waiting for the engine.", nil),
@@ -60,7 +64,7 @@ func newMetrics(d *daemon) *metrics {
 		sflowSamples:    desc("sflow_samples_total", "sFlow samples per exporter and kind.", []string{"exporter", "kind"}),
 		notifySent:      desc("notifier_sent_total", "Alerts delivered.", []string{"notifier"}),
 		notifyRetried:   desc("notifier_retried_total", "Delivery attempts retried.", []string{"notifier"}),
-		notifyDropped:   desc("notifier_dropped_total", "Alerts dropped (queue or spool full).", []string{"notifier"}),
+		notifyDropped:   desc("notifier_dropped_total", "Alerts dropped, by reason: queue_full, spool_full, spool_error, shutdown.", []string{"notifier", "reason"}),
 		notifyFailed:    desc("notifier_failed_total", "Alerts given up on.", []string{"notifier"}),
 		notifyQueued:    desc("notifier_queued", "Alerts waiting in memory.", []string{"notifier"}),
 		notifySpooled:   desc("notifier_spooled", "Alerts waiting on disk.", []string{"notifier"}),
@@ -73,6 +77,8 @@ func newMetrics(d *daemon) *metrics {
 		ingest:          newIngestMetrics(),
 		clockSkew:       desc("exporter_clock_skew_seconds", "Exporter clock minus collector clock (export header time against receive time, median of recent datagrams).", e),
 		clockSuppressed: desc("exporter_clock_warnings_suppressed_total", "Exporter clock warnings not logged (over 10 a minute per listener).", l),
+		exchangeDropped: desc("redis_exchange_dropped_total",
+			"Groups whose other instances' totals rose past exchange_max_keys, compared at their next local flow only.", nil),
 	}
 }
 
@@ -119,7 +125,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range m.d.notify().Stats() {
 		c(m.notifySent, n.Sent, n.Name)
 		c(m.notifyRetried, n.Retried, n.Name)
-		c(m.notifyDropped, n.Dropped, n.Name)
+		c(m.notifyDropped, n.DroppedQueueFull, n.Name, "queue_full")
+		c(m.notifyDropped, n.DroppedSpoolFull, n.Name, "spool_full")
+		c(m.notifyDropped, n.DroppedSpoolError, n.Name, "spool_error")
+		c(m.notifyDropped, n.DroppedShutdown, n.Name, "shutdown")
+		c(notifySpoolErrors, n.SpoolErrors, n.Name)
+		g(notifySpoolBytes, float64(n.SpoolBytes), n.Name)
 		c(m.notifyFailed, n.Failed, n.Name)
 		g(m.notifyQueued, float64(n.Queued), n.Name)
 		g(m.notifySpooled, float64(n.Spooled), n.Name)
@@ -136,6 +147,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	g(m.reloadOK, ok)
 	g(m.rulesLoaded, float64(m.d.ruleCount.Load()))
 	m.ingest.collectQueue(m.d.pipe, ch)
+	if rs, ok := m.d.store.(*rediswindow.Store); ok {
+		c(m.exchangeDropped, rs.Stats().ExchangeDropped)
+	}
 	depth, _ := m.d.pipe.Depth()
 	g(m.queueDepth, float64(depth))
 	g(m.uptime, timeSince(m.d.started))

@@ -227,6 +227,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		Store:    d.store,
 		MaxKeys:  d.cfg.Engine.MaxKeys,
 		Enricher: d.enrich,
+		// Event time (README "Time").
+		AllowedLateness: time.Duration(d.cfg.Engine.AllowedLateness),
+		FutureTolerance: time.Duration(d.cfg.Engine.FutureTolerance),
 		Emit: func(a *alert.Alert) {
 			d.alerts.Add(1)
 			d.recent.add(a)
@@ -237,6 +240,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		return err
 	}
 	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
+	if rc := d.cfg.Store.Redis; rc != nil {
+		d.pipe.ExchangeEvery(rc.FlushInterval) // zero: the default, which is the store's
+	}
 	d.templateBudget = netflow.NewTemplateBudget(d.cfg.Ingest.TemplateBytesTotal)
 	d.knownExporters = d.cfg.KnownExporters()
 	d.reloadOK.Store(true)
@@ -365,7 +371,9 @@ loop:
 	}
 
 	// Stop in reverse: HTTP, listeners, engine (drains its queue), then
-	// notifiers deliver what is queued, within a deadline.
+	// notifiers deliver what is queued until the shutdown deadline, after
+	// which what is left stays in their spools (or is counted as dropped).
+	stopBy := time.Now().Add(d.cfg.Shutdown.Deadline())
 	if d.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		d.http.Shutdown(sctx)
@@ -380,7 +388,7 @@ loop:
 	d.closeStore()
 	estop()
 	ewg.Wait()
-	nctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	nctx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := d.notify().Close(nctx); err != nil {
 		d.log.Warn("notifiers at shutdown", "err", err)
@@ -555,7 +563,7 @@ func (d *daemon) reload() {
 
 func (d *daemon) mux() *http.ServeMux {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetrics(d), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(newMetrics(d), timeMetrics{d}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if d.web != nil {
 		reg.MustRegister(d.web)
 	}

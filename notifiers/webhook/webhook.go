@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -24,6 +25,9 @@ import (
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/notifiers"
 )
+
+// snippetLen is how much of a failed request's answer its error quotes.
+const snippetLen = 256
 
 // Signature headers, set when Config.Secret is.
 const (
@@ -64,10 +68,14 @@ func New(name string, cfg Config, version string) (*Notifier, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
+	client := &http.Client{Transport: tr, Timeout: r.Timeout.D(),
+		// A redirect would carry the custom headers (tokens) to a host
+		// nobody configured: a 3xx answer is an error instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	n := &Notifier{
 		name:    name,
 		cfg:     r,
-		client:  &http.Client{Transport: tr, Timeout: r.Timeout.D()},
+		client:  client,
 		shown:   r.url.Scheme + "://" + r.url.Host,
 		agent:   "flowguard/" + version,
 		nowFunc: time.Now,
@@ -145,12 +153,18 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 		return n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err))
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	// The answer is quoted in the error, at most snippetLen bytes of it;
+	// reading a secret's length more lets Snippet see a secret that
+	// straddles the cut whole.
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, int64(snippetLen+n.red.MaxLen())))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, resp.Status, bytes.TrimSpace(snippet)))
+	snippet := strings.TrimSpace(n.red.Snippet(answer, snippetLen))
+	// The status's standard text, not the receiver's reason phrase.
+	status := strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
+	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, strings.TrimSpace(status), snippet))
 	if !Retryable(resp.StatusCode) {
 		return notifiers.Permanent(err)
 	}

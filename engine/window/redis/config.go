@@ -58,6 +58,11 @@ type Config struct {
 	// a flush, so that memory stays bounded while Redis is away; past it
 	// deltas are dropped and counted (default 1048576).
 	MaxPending int `yaml:"max_pending"`
+	// ExchangeMaxKeys caps, per window, the groups whose other instances'
+	// part rose with a flush and that wait for the engine to compare them
+	// with the threshold (default 4096); past it, rises are counted and
+	// those groups are compared at their next local flow.
+	ExchangeMaxKeys int `yaml:"exchange_max_keys"`
 	// TLS configures rediss:// connections (and enables TLS for Addrs).
 	TLS TLSConfig `yaml:"tls"`
 
@@ -85,6 +90,9 @@ const (
 	DefaultMaxBackoff    = 5 * time.Second
 	DefaultMaxPending    = 1 << 20
 )
+
+// DefaultExchangeMaxKeys is Config.ExchangeMaxKeys's default.
+const DefaultExchangeMaxKeys = 4096
 
 // DefaultConfig returns the defaults, with no server named.
 func DefaultConfig() Config {
@@ -118,6 +126,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
+	}
+	if c.ExchangeMaxKeys <= 0 {
+		c.ExchangeMaxKeys = DefaultExchangeMaxKeys
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -160,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPending < 0 {
 		errs = append(errs, fmt.Errorf("max_pending: must be >= 0, got %d", c.MaxPending))
+	}
+	if c.ExchangeMaxKeys < 0 {
+		errs = append(errs, fmt.Errorf("exchange_max_keys: must be >= 0, got %d", c.ExchangeMaxKeys))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: cert_file & key_file must be configured together"))

@@ -8,10 +8,11 @@
 // flushes every FlushInterval: one pipeline carries the deltas gathered
 // since the last flush, per window, group and bucket, to Lua scripts that
 // add them and read back the shared values of the groups carried. An
-// alert that needs other instances' flows therefore fires on the first
-// flow of its group after the flush that made the shared value cross the
-// threshold: within a flush interval of the crossing, as long as flows of
-// the group keep coming to this instance.
+// alert that needs other instances' flows fires on the first flow of its
+// group after the flush that made the shared value cross the threshold,
+// or without one: the windows are window.Exchangers, which hand the engine
+// the groups whose other instances' part rose (Engine.Exchange pulls them
+// every flush interval).
 //
 // Suppression claims go to Redis at once (SET-like, in a script, with a
 // short timeout), so one alert is raised per rule and group however many
@@ -70,6 +71,8 @@ type counters struct {
 	sent, dropped, lost, outages, scriptLoads atomic.Uint64
 	claims, claimFallbacks                    atomic.Uint64
 	lastFlush                                 atomic.Int64 // ns
+
+	exchangeDropped atomic.Uint64
 }
 
 // Stats counts what a store did, for metrics. Updates divided into
@@ -89,6 +92,10 @@ type Stats struct {
 	Claims         uint64        // claims decided by Redis
 	ClaimFallbacks uint64        // claims decided locally: Redis away or too slow
 	LastFlush      time.Duration // how long the latest flush took
+
+	// ExchangeDropped counts rises of other instances' totals not handed
+	// to the engine at once: Config.ExchangeMaxKeys was reached.
+	ExchangeDropped uint64
 }
 
 // Open connects to the Redis the config names and starts the flusher. A
@@ -267,6 +274,8 @@ func (s *Store) Stats() Stats {
 		Claims:         s.stats.claims.Load(),
 		ClaimFallbacks: s.stats.claimFallbacks.Load(),
 		LastFlush:      time.Duration(s.stats.lastFlush.Load()),
+
+		ExchangeDropped: s.stats.exchangeDropped.Load(),
 	}
 }
 

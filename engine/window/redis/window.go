@@ -64,6 +64,8 @@ type sharedWindow struct {
 	top        *topSnapshot
 	lastTopKey []byte
 	lastTopVal float64
+	changed    map[string]struct{} // keys whose others' part rose, once Changed is called
+	scratch    []byte
 
 	mu      sync.Mutex
 	pend    *batch // filled by the engine goroutine
@@ -149,15 +151,24 @@ func windowBase(prefix string, spec window.Spec) string {
 	return name + ":" + spec.Kind.String() + ":" + spec.Size.String() + "/" + strconv.Itoa(spec.Buckets)
 }
 
-// advance mirrors the local window's clock and reports a late update.
-func (w *sharedWindow) advance(t int64) (late bool) {
+// advance moves the clock that places the other instances' buckets: the
+// latest update seen (the engine bounds how far ahead of its watermark
+// that can be).
+func (w *sharedWindow) advance(t int64) {
 	if !w.started || t > w.clock {
 		w.started = true
 		w.clock = t
-		return false
 	}
-	return t <= w.clock-w.geo.size
 }
+
+// lateSince reports whether the local window counted a late update since
+// its Stats().Late was before: the local window decides what is late.
+func (w *sharedWindow) lateSince(before uint64) bool {
+	return w.local.Stats().Late != before
+}
+
+// Advance passes the engine's watermark to the local window.
+func (w *sharedWindow) Advance(now int64) { w.local.Advance(now) }
 
 // Add adds v to key's sum at event time now; the result counts what the
 // other instances had added by the last flush.
@@ -166,30 +177,13 @@ func (w *sharedWindow) Add(key []byte, now int64, v float64) window.Result {
 		return window.Result{}
 	}
 	w.takeNews()
-	late := w.advance(now)
+	w.advance(now)
+	before := w.local.Stats().Late
 	r := w.local.Add(key, now, v)
-	if !late {
+	if !w.lateSince(before) {
 		w.recordSum(key, now, v)
 	}
-	if len(w.remoteSum) == 0 {
-		return r
-	}
-	rs, ok := w.remoteSum[string(key)]
-	if !ok {
-		return r
-	}
-	lo, hi := w.geo.live(w.clock)
-	for i, x := range rs.vals {
-		s := rs.lo + int64(i)
-		if s < lo || s > hi || x == 0 {
-			continue
-		}
-		if first := max(s*w.geo.width, w.clock-w.geo.size+1); r.Value == 0 || first < r.First {
-			r.First = first
-		}
-		r.Value += x
-	}
-	return r
+	return w.withRemoteSum(key, r)
 }
 
 // AddDistinct records item for key; the result counts the distinct items
@@ -199,7 +193,8 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 		return window.Result{}
 	}
 	w.takeNews()
-	late := w.advance(now)
+	w.advance(now)
+	before := w.local.Stats().Late
 	var r window.Result
 	fresh := true
 	if w.newItem != nil {
@@ -207,21 +202,10 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 	} else {
 		r = w.local.AddDistinct(key, now, item)
 	}
-	if !late {
+	if !w.lateSince(before) {
 		w.recordItem(key, now, item, fresh)
 	}
-	if len(w.remoteDist) == 0 {
-		return r
-	}
-	if rd, ok := w.remoteDist[string(key)]; ok {
-		switch lo, _ := w.geo.live(w.clock); lo {
-		case rd.lo:
-			r.Value += rd.cur
-		case rd.lo + 1:
-			r.Value += rd.next
-		}
-	}
-	return r
+	return w.withRemoteDist(key, r)
 }
 
 // AddTop adds v to key in the heavy-hitter sketch; Value and Total count
@@ -231,9 +215,10 @@ func (w *sharedWindow) AddTop(key []byte, now int64, v float64) window.Result {
 		return window.Result{}
 	}
 	w.takeNews()
-	late := w.advance(now)
+	w.advance(now)
+	before := w.local.Stats().Late
 	r := w.local.AddTop(key, now, v)
-	if !late {
+	if !w.lateSince(before) {
 		w.recordSum(key, now, v)
 	}
 	if snap := w.liveTop(); snap != nil {
@@ -413,6 +398,9 @@ func (w *sharedWindow) takeNews() {
 	}
 	for i := range in {
 		e := &in[i]
+		if w.changed != nil {
+			w.noteRise(e)
+		}
 		switch w.spec.Kind {
 		case window.Sum:
 			if e.zero {

@@ -92,7 +92,7 @@ func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"reloads":        d.reloads.Load(),
 		"flows":          d.engine.Stats().Flows,
 		"alerts":         d.alerts.Load(),
-		"time":           timeStatus(d.engine.Stats().Time),
+		"time":           timeStatus(d.engine.Stats().Time, d.cfg.Ingest.MetricsLimit()),
 	})
 }
 

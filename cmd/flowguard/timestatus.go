@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +36,65 @@ type timeObject struct {
 	Sources         []sourceStatus `json:"sources"`
 }
 
-func timeStatus(ts engine.TimeStats) timeObject {
+// namedSources bounds the sources /metrics and /api/status name to n:
+// up to n/2 with the most to report (late and future flows, a shift),
+// then the busiest by flows; the rest, and the engine's own overflow
+// entry, are summed as "other". The engine keeps a clock for up to 1024
+// sources, and spoofed export can fill them: without this bound each
+// scrape would carry thousands of series.
+func namedSources(all []engine.SourceStats, n int) []engine.SourceStats {
+	interest := func(s engine.SourceStats) uint64 {
+		v := s.Late + s.Future
+		if s.Shift != 0 {
+			v++
+		}
+		return v
+	}
+	byInterest := slices.Clone(all)
+	slices.SortStableFunc(byInterest, func(a, b engine.SourceStats) int {
+		if c := cmp.Compare(interest(b), interest(a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.Flows, a.Flows)
+	})
+	taken := make(map[int]bool, n)
+	out := make([]engine.SourceStats, 0, n+1)
+	for i, s := range byInterest {
+		if len(out) >= n/2 || interest(s) == 0 {
+			break
+		}
+		if s.Type != "other" {
+			out = append(out, s)
+			taken[i] = true
+		}
+	}
+	rest := make([]int, 0, len(byInterest))
+	for i := range byInterest {
+		if !taken[i] {
+			rest = append(rest, i)
+		}
+	}
+	slices.SortStableFunc(rest, func(a, b int) int { return cmp.Compare(byInterest[b].Flows, byInterest[a].Flows) })
+	other := engine.SourceStats{Type: "other"}
+	summed := false
+	for _, i := range rest {
+		s := byInterest[i]
+		if len(out) < n && s.Type != "other" {
+			out = append(out, s)
+			continue
+		}
+		other.Flows += s.Flows
+		other.Late += s.Late
+		other.Future += s.Future
+		summed = true
+	}
+	if summed {
+		out = append(out, other)
+	}
+	return out
+}
+
+func timeStatus(ts engine.TimeStats, n int) timeObject {
 	out := timeObject{
 		Watermark:       unixText(ts.Watermark),
 		AllowedLateness: ts.AllowedLateness.String(),
@@ -43,7 +103,7 @@ func timeStatus(ts engine.TimeStats) timeObject {
 		Future:          ts.Future,
 		Sources:         []sourceStatus{},
 	}
-	for _, s := range ts.Sources {
+	for _, s := range namedSources(ts.Sources, n) {
 		behind := "-"
 		if s.Clock != 0 && ts.Watermark != 0 {
 			behind = time.Duration(ts.Watermark - s.Clock).String()
@@ -79,7 +139,7 @@ func (m timeMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m timeMetrics) Collect(ch chan<- prometheus.Metric) {
 	ts := m.d.engine.Stats().Time
 	ch <- prometheus.MustNewConstMetric(watermarkDesc, prometheus.GaugeValue, float64(ts.Watermark)/1e9)
-	for _, s := range ts.Sources {
+	for _, s := range namedSources(ts.Sources, m.d.cfg.Ingest.MetricsLimit()) {
 		n := sourceName(s)
 		ch <- prometheus.MustNewConstMetric(flowsLateDesc, prometheus.CounterValue, float64(s.Late), n)
 		ch <- prometheus.MustNewConstMetric(flowsFutureDesc, prometheus.CounterValue, float64(s.Future), n)

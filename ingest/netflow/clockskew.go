@@ -59,8 +59,12 @@ type clockReports struct {
 }
 
 // allow reports whether one more report fits the period of nowNs.
+// Receive times of one batch can be slightly out of order (kernel stamps
+// beside read times), so only a step back of more than a period starts a
+// new one.
 func (r *clockReports) allow(nowNs int64) bool {
-	if r.from == 0 || nowNs-r.from >= int64(clockReportHold) || nowNs < r.from {
+	hold := int64(clockReportHold)
+	if r.from == 0 || nowNs-r.from >= hold || nowNs < r.from-hold {
 		r.from, r.n = nowNs, 0
 	}
 	if r.n >= clockReportBurst {

@@ -214,6 +214,12 @@ func TestOutage(t *testing.T) {
 		MaxBackoff:    200 * time.Millisecond,
 		MaxPending:    5000,
 		ClaimTimeout:  50 * time.Millisecond,
+		// Long network timeouts: an update that waited on Redis would
+		// take one of them, far above any scheduling delay of a busy
+		// machine, so the bound below tells waiting from load.
+		DialTimeout:  3 * time.Second,
+		ReadTimeout:  3 * time.Second,
+		WriteTimeout: 3 * time.Second,
 	})
 	w := openWindow(t, s, window.Spec{Name: "scan", Kind: window.Distinct, Size: time.Minute})
 	now := sec(0)
@@ -248,14 +254,14 @@ func TestOutage(t *testing.T) {
 	if st.Pending > 5000 {
 		t.Errorf("while down: Pending = %d, want at most MaxPending", st.Pending)
 	}
-	if worst > 100*time.Millisecond {
-		t.Errorf("an update took %v while Redis was down", worst)
+	if worst > 1500*time.Millisecond {
+		t.Errorf("an update took %v while Redis was down: it waited on the network", worst)
 	}
 	start := time.Now()
 	if !s.Claim([]byte("k"), sec(0), time.Minute) || s.Claim([]byte("k"), sec(1), time.Minute) {
 		t.Error("local claims while down: wrong answers")
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > time.Second { // ClaimTimeout bounds them, not the 3 s dial timeout
 		t.Errorf("claims while down took %v", d)
 	}
 

@@ -6,16 +6,12 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -58,16 +54,14 @@ func New(name string, cfg Config, version string) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, err := cfg.TLS.Build()
+	client, err := cfg.TLS.HTTPClient(r.Timeout.D())
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
 	n := &Notifier{
 		name:    name,
 		cfg:     r,
-		client:  &http.Client{Transport: tr, Timeout: r.Timeout.D()},
+		client:  client,
 		shown:   r.url.Scheme + "://" + r.url.Host,
 		agent:   "flowguard/" + version,
 		nowFunc: time.Now,
@@ -122,47 +116,25 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 }
 
 func (n *Notifier) post(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return notifiers.Permanent(n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err)))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", n.agent)
+	h := make(http.Header, len(n.cfg.Headers)+3)
+	h.Set("User-Agent", n.agent)
 	for k, v := range n.cfg.Headers {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
 	if n.cfg.Secret != "" {
 		ts, sig := Sign([]byte(n.cfg.Secret), n.nowFunc(), body)
-		req.Header.Set(HeaderTimestamp, ts)
-		req.Header.Set(HeaderSignature, sig)
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, sig)
 	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the full URL
-		}
+	if err := notifiers.PostJSON(ctx, n.client, n.cfg.URL, h, body); err != nil {
 		return n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err))
 	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
-	if resp.StatusCode/100 == 2 {
-		return nil
-	}
-	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, resp.Status, bytes.TrimSpace(snippet)))
-	if !Retryable(resp.StatusCode) {
-		return notifiers.Permanent(err)
-	}
-	return err
+	return nil
 }
 
-// Retryable reports whether an HTTP answer is worth retrying: request
-// timeout, too many requests and server errors are; other client errors
-// will not get better.
-func Retryable(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
-}
+// Retryable reports whether an HTTP answer is worth retrying (see
+// notifiers.HTTPRetryable).
+func Retryable(status int) bool { return notifiers.HTTPRetryable(status) }
 
 // Sign returns the timestamp and signature headers' values for body:
 // "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)). Receivers

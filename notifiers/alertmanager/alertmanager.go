@@ -10,7 +10,6 @@
 package alertmanager
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,7 +51,7 @@ type Notifier struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	sendMu sync.Mutex // one round of requests at a time, so a resolve never overtakes a newer firing
+	sendMu sync.Mutex // one request round (a batch to every Alertmanager) at a time; see resolve
 
 	mu         sync.Mutex
 	b          builder
@@ -275,79 +274,116 @@ func (n *Notifier) loop() {
 // round sends the due resolves and, every resend_interval, the active
 // alerts again.
 func (n *Notifier) round(ctx context.Context) {
+	n.resolve(ctx)
 	now := n.now()
-	var ended, firing []postable
-	var endedKeys []string
+	var firing []postable
 	n.mu.Lock()
-	for k, e := range n.active {
-		switch {
-		case !e.end.After(now):
-			if now.Sub(e.end) > n.cfg.ResendInterval.D() {
-				delete(n.active, k)
-				n.givenUp.Add(1)
-				continue
-			}
-			ended = append(ended, e.p)
-			endedKeys = append(endedKeys, k)
-		case now.Sub(n.lastResend) >= n.cfg.ResendInterval.D():
-			firing = append(firing, e.p)
-		}
-	}
 	if now.Sub(n.lastResend) >= n.cfg.ResendInterval.D() {
 		n.lastResend = now
-	}
-	n.mu.Unlock()
-	if len(ended) > 0 && n.post(ctx, ended) == nil {
-		n.resolved.Add(uint64(len(ended)))
-		n.mu.Lock()
-		for i, k := range endedKeys {
-			if e := n.active[k]; e != nil && e.end.Equal(ended[i].EndsAt) {
-				delete(n.active, k)
+		for _, e := range n.active {
+			if e.end.After(now) {
+				firing = append(firing, e.p)
 			}
 		}
-		n.mu.Unlock()
 	}
+	n.mu.Unlock()
 	if len(firing) > 0 && n.post(ctx, firing) == nil {
 		n.resent.Add(uint64(len(firing)))
 	}
 }
 
-// post sends ps in batches of at most max_batch alerts and
-// max_batch_bytes to every Alertmanager.
-func (n *Notifier) post(ctx context.Context, ps []postable) error {
+// resolve sends the alerts whose end has passed with that endsAt, and
+// forgets those accepted. It holds sendMu from the moment it picks them,
+// so a newer firing of the same labels (Notify) always reaches
+// Alertmanager after the resolve, never before.
+func (n *Notifier) resolve(ctx context.Context) {
 	n.sendMu.Lock()
 	defer n.sendMu.Unlock()
-	var body bytes.Buffer
-	count := 0
-	flush := func() error {
-		if count == 0 {
-			return nil
+	now := n.now()
+	var ended []postable
+	var keys []string
+	n.mu.Lock()
+	for k, e := range n.active {
+		if e.end.After(now) {
+			continue
 		}
-		body.WriteByte(']')
-		err := n.sendAll(ctx, body.Bytes())
-		body.Reset()
-		count = 0
+		if now.Sub(e.end) > n.cfg.ResendInterval.D() {
+			delete(n.active, k)
+			n.givenUp.Add(1)
+			continue
+		}
+		ended = append(ended, e.p)
+		keys = append(keys, k)
+	}
+	n.mu.Unlock()
+	if len(ended) == 0 {
+		return
+	}
+	bodies, err := n.encode(ended)
+	for _, body := range bodies {
+		if err == nil {
+			err = n.sendAll(ctx, body)
+		}
+	}
+	if err != nil {
+		return // tried again next round
+	}
+	n.resolved.Add(uint64(len(ended)))
+	n.mu.Lock()
+	for i, k := range keys {
+		if e := n.active[k]; e != nil && e.end.Equal(ended[i].EndsAt) {
+			delete(n.active, k)
+		}
+	}
+	n.mu.Unlock()
+}
+
+// post sends ps to every Alertmanager, batch by batch; between batches
+// other senders may go (a long re-send never holds up a new alert for
+// more than one request).
+func (n *Notifier) post(ctx context.Context, ps []postable) error {
+	bodies, err := n.encode(ps)
+	if err != nil {
 		return err
 	}
+	for _, body := range bodies {
+		n.sendMu.Lock()
+		err := n.sendAll(ctx, body)
+		n.sendMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encode cuts ps into request bodies (JSON arrays) of at most max_batch
+// alerts and max_batch_bytes.
+func (n *Notifier) encode(ps []postable) ([][]byte, error) {
+	var bodies [][]byte
+	var body []byte
+	count := 0
 	for i := range ps {
 		one, err := json.Marshal(&ps[i])
 		if err != nil {
-			return notifiers.Permanent(fmt.Errorf("alertmanager %s: encoding alert %s: %w", n.name, ps[i].Labels["alertname"], err))
+			return nil, notifiers.Permanent(fmt.Errorf("alertmanager %s: encoding alert %s: %w", n.name, ps[i].Labels["alertname"], err))
 		}
-		if count > 0 && (count >= n.cfg.MaxBatch || body.Len()+1+len(one)+1 > n.cfg.MaxBatchBytes) {
-			if err := flush(); err != nil {
-				return err
-			}
+		if count > 0 && (count >= n.cfg.MaxBatch || len(body)+1+len(one)+1 > n.cfg.MaxBatchBytes) {
+			bodies = append(bodies, append(body, ']'))
+			body, count = nil, 0
 		}
 		if count == 0 {
-			body.WriteByte('[')
+			body = append(body, '[')
 		} else {
-			body.WriteByte(',')
+			body = append(body, ',')
 		}
-		body.Write(one)
+		body = append(body, one...)
 		count++
 	}
-	return flush()
+	if count > 0 {
+		bodies = append(bodies, append(body, ']'))
+	}
+	return bodies, nil
 }
 
 // sendAll POSTs body to every Alertmanager at once. It succeeds when one

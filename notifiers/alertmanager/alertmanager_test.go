@@ -357,3 +357,52 @@ func TestRouteExample(t *testing.T) {
 		}
 	}
 }
+
+// A new alert of the same labels before the end extends the one in
+// Alertmanager instead of resolving it; after the end, a new one starts
+// a new episode.
+func TestRefireExtends(t *testing.T) {
+	am := startAM(t, minimalAMConfig, "")
+	am.start()
+	n := newNotifier(t, config(am.base))
+	first := time.Now()
+	if err := n.Notify(context.Background(), sample("refire", "1500ms")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := n.Notify(context.Background(), sample("refire", "1500ms")); err != nil {
+		t.Fatal(err)
+	}
+	for time.Since(first) < 2*time.Second { // past the first alert's end
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := am.alerts(`alertname="refire"`)
+	if len(got) != 1 || !got[0].EndsAt.After(first.Add(2*time.Second)) || n.Stats().Resolved != 0 {
+		t.Fatalf("after the first end: %+v resolved %d, want one alert extended", got, n.Stats().Resolved)
+	}
+	waitFor(t, 4*time.Second, "the extended alert was not resolved", func() bool {
+		return len(am.alerts(`alertname="refire"`)) == 0 && n.Stats().Resolved == 1
+	})
+	if err := n.Notify(context.Background(), sample("refire", "1m")); err != nil {
+		t.Fatal(err)
+	}
+	if got := am.alerts(`alertname="refire"`); len(got) != 1 || got[0].Status.State != "active" {
+		t.Fatalf("a new episode after the resolve: %+v", got)
+	}
+}
+
+// What one alert costs to turn into a request body (no network).
+func BenchmarkEncode(b *testing.B) {
+	n, err := New("am", config("http://127.0.0.1:9093"), notifiers.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := sample("bench", "1m")
+	b.ReportAllocs()
+	for b.Loop() {
+		p := postable{Labels: n.b.labels(a), Annotations: n.b.annotations(a), GeneratorURL: n.b.generatorURL(a), StartsAt: a.FirstSeen, EndsAt: a.FiredAt}
+		if _, err := n.encode([]postable{p}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,7 +155,7 @@ func TestAllPeersOfACluster(t *testing.T) {
 // configuration; a wrong password is a permanent error that does not
 // show the password.
 func TestTLSAndBasicAuth(t *testing.T) {
-	openssl := lookTool(t, "openssl")
+	openssl := lookTool(t, "openssl", "openssl")
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "am.crt"), filepath.Join(dir, "am.key")
 	if out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -315,6 +316,10 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("error %v\nwant %q", err, c.want)
 		}
 	}
+	t.Setenv("FG_AM_PREFIX", "tenant-7f3a9")
+	if _, secrets, _ := parseEndpoint("https://am.example/${FG_AM_PREFIX}"); !slices.Contains(secrets, "/tenant-7f3a9") {
+		t.Errorf("a path from the environment is not kept out of errors: %q", secrets)
+	}
 	for raw, want := range map[string]string{
 		"http://am:9093":                     "http://am:9093/api/v2/alerts",
 		"https://am.example/prefix/":         "https://am.example/prefix/api/v2/alerts",
@@ -331,7 +336,7 @@ func TestConfigErrors(t *testing.T) {
 // The README's alertmanager.yml is the one tested here: Alertmanager
 // accepts it and routes flowguard's alerts as the README says.
 func TestRouteExample(t *testing.T) {
-	amtool := lookTool(t, "amtool")
+	amtool := lookTool(t, "prometheus-alertmanager", "amtool")
 	example, err := os.ReadFile("testdata/alertmanager.yml")
 	if err != nil {
 		t.Fatal(err)

@@ -18,16 +18,16 @@ import (
 	"time"
 )
 
-// lookTool finds a program the tests need: skips without it, but fails
-// in CI (CI set), which installs it.
-func lookTool(t *testing.T, names ...string) string {
+// lookTool finds a program the tests need (from the Debian package
+// pkg): skips without it, but fails in CI (CI set), which installs it.
+func lookTool(t *testing.T, pkg string, names ...string) string {
 	t.Helper()
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
 			return p
 		}
 	}
-	msg := fmt.Sprintf("%s is not installed (Debian: prometheus-alertmanager)", strings.Join(names, " or "))
+	msg := fmt.Sprintf("%s is not installed (Debian: %s)", strings.Join(names, " or "), pkg)
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg)
 	}
@@ -73,7 +73,7 @@ func startAM(t *testing.T, config, webConfig string) *amProc {
 	}
 	port := freeTCPPort(t)
 	a := &amProc{
-		t: t, bin: lookTool(t, "prometheus-alertmanager", "alertmanager"),
+		t: t, bin: lookTool(t, "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager"),
 		base: fmt.Sprintf("http://127.0.0.1:%d", port), client: &http.Client{Timeout: 5 * time.Second},
 		logPath: filepath.Join(dir, "alertmanager.log"),
 		args: []string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data"),
@@ -184,7 +184,7 @@ func (a *amProc) alerts(matchers ...string) []gettable {
 // amtool runs amtool against this Alertmanager.
 func (a *amProc) amtool(args ...string) []byte {
 	a.t.Helper()
-	bin := lookTool(a.t, "amtool")
+	bin := lookTool(a.t, "prometheus-alertmanager", "amtool")
 	out, err := exec.Command("timeout", append([]string{"30", bin, "--alertmanager.url=" + a.base}, args...)...).Output()
 	if err != nil {
 		a.t.Fatalf("amtool %v: %v\n%s", args, err, out)

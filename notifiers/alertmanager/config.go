@@ -183,6 +183,9 @@ func parseEndpoint(raw string) (endpoint, []string, error) {
 			secrets = append(secrets, p, url.QueryEscape(p))
 		}
 	}
+	if s != raw && strings.Trim(u.Path, "/") != "" { // a token from the environment in the path
+		secrets = append(secrets, u.EscapedPath(), u.Path)
+	}
 	if !strings.HasSuffix(strings.TrimRight(u.Path, "/"), APIPath) {
 		u.Path = strings.TrimRight(u.Path, "/") + APIPath
 	} else {

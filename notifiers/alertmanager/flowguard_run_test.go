@@ -124,7 +124,7 @@ func freeUDPPort(t *testing.T) int {
 // softflowd, bounded in time.
 func (f *flowguardRun) export(t *testing.T, capture string) {
 	t.Helper()
-	sf := lookTool(t, "softflowd")
+	sf := lookTool(t, "softflowd", "softflowd")
 	pcap, _ := filepath.Abs(filepath.Join("..", "..", "testdata", capture))
 	out, err := exec.Command("timeout", "30", sf, "-r", pcap, "-n", f.udp, "-v", "9", "-a", "-d",
 		"-p", filepath.Join(t.TempDir(), "pid"), "-c", "none").CombinedOutput()
@@ -190,8 +190,8 @@ func (n *notifications) has(s string) bool {
 // stopped, new alerts wait (retries, spool) and arrive when it is back;
 // a second restart loses nothing either (re-sends).
 func TestFlowguardRunToAlertmanager(t *testing.T) {
-	lookTool(t, "softflowd")
-	lookTool(t, "amtool")
+	lookTool(t, "softflowd", "softflowd")
+	lookTool(t, "prometheus-alertmanager", "amtool")
 	rec := &notifications{}
 	receiver := httptest.NewServer(rec)
 	defer receiver.Close()

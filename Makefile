@@ -1,5 +1,5 @@
-# flowguard: make run (replay the demo capture through the bundled rules),
-# make test, make bench, make lint, make build.
+# flowguard: make run (the daemon on its embedded defaults), make test,
+# make demo (replay the demo capture), make bench, make lint, make build.
 GO      ?= go
 BIN     ?= bin/flowguard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)

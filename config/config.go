@@ -20,6 +20,7 @@ import (
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/meter"
+	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/notifiers"
 	"github.com/flowguard/flowguard/rules"
 	"github.com/flowguard/flowguard/web"
@@ -41,6 +42,9 @@ type Config struct {
 	Listen []collector.Config `yaml:"listen"`
 	// Sampling sets sampling rates the exporters do not send themselves.
 	Sampling Sampling `yaml:"sampling"`
+	// ExporterClock: how NetFlow/IPFIX exporters' clocks are measured and
+	// corrected.
+	ExporterClock ExporterClock `yaml:"exporter_clock"`
 	// Store holds the windows: "memory" (default), a Redis URL, or a
 	// mapping of Redis settings (see engine/window/redis).
 	Store  Store  `yaml:"store"`
@@ -56,6 +60,8 @@ type Config struct {
 	Reload Reload        `yaml:"reload"`
 	HTTP   HTTP          `yaml:"http"`
 	Log    Log           `yaml:"log"`
+	// Shutdown bounds how long stopping takes (see Shutdown).
+	Shutdown Shutdown `yaml:"shutdown"`
 
 	path string
 }
@@ -75,6 +81,31 @@ type Sampling struct {
 	Default uint32 `yaml:"default"`
 	// Exporters forces a rate per exporter address, over what it announces.
 	Exporters map[string]uint32 `yaml:"exporters"`
+}
+
+// ExporterClock configures the per-exporter clock offset: export header
+// time against receive time, estimated per exporter and observation domain.
+type ExporterClock struct {
+	// Correction places each exporter's flows on the collector's clock by
+	// its measured offset, when over 2 s (default true).
+	Correction *bool `yaml:"correction"`
+	// SkewWarning is the skew logged (once when passed, once when back
+	// within half) per exporter. Default 10s; 0s never logs.
+	SkewWarning *Duration `yaml:"skew_warning"`
+}
+
+// Corrects reports whether flows are moved onto the collector's clock.
+func (c ExporterClock) Corrects() bool { return c.Correction == nil || *c.Correction }
+
+// Warning returns the skew that is logged, negative for never.
+func (c ExporterClock) Warning() time.Duration {
+	switch {
+	case c.SkewWarning == nil:
+		return netflow.DefaultClockSkewWarning
+	case *c.SkewWarning == 0:
+		return -1
+	}
+	return time.Duration(*c.SkewWarning)
 }
 
 // Store selects where windows live. Redis is nil for the memory store.
@@ -169,6 +200,12 @@ type Engine struct {
 	// QueueFlows bounds the flows waiting for the engine (0: 262144,
 	// about 160 MB); listeners wait when it is full.
 	QueueFlows int `yaml:"queue_flows"`
+	// AllowedLateness is how far behind the watermark a flow still
+	// counts in its window (0: 60s). See README "Time".
+	AllowedLateness Duration `yaml:"allowed_lateness"`
+	// FutureTolerance is how far ahead of the watermark a flow may be
+	// stamped before it is clamped to it (0: 30s).
+	FutureTolerance Duration `yaml:"future_tolerance"`
 }
 
 // DefaultQueueFlows is the engine queue's bound when queue_flows is 0.

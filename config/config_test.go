@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, body string) string {
@@ -46,6 +47,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		"listen:\n  - {name: a, address: \":2055\"}\n  - {name: a, address: \":2056\"}\n": `listen[1]: name: "a" used twice`,
 		"sampling: {exporters: {edge1: 100}}\n":                                           `sampling.exporters: "edge1" is not an address`,
 		"meter: {idle_timeout: soon}\n":                                                   `"soon" is not a duration`,
+		"engine: {allowed_lateness: -1s}\n":                                               `"-1s" is not a duration`,
 	} {
 		_, err := Load(write(t, body))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -64,5 +66,41 @@ func TestDefaults(t *testing.T) {
 	}
 	if m := c.Meter.MeterConfig(); m.ActiveTimeout == 0 || m.IdleTimeout == 0 {
 		t.Errorf("meter defaults %+v", m)
+	}
+}
+
+// exporter_clock: correction on and a 10 s warning unless the file says
+// otherwise; 0s turns the warning off.
+func TestExporterClock(t *testing.T) {
+	for _, c := range []struct {
+		body    string
+		correct bool
+		warning time.Duration
+	}{
+		{"", true, 10 * time.Second},
+		{"exporter_clock: {correction: false}\n", false, 10 * time.Second},
+		{"exporter_clock: {skew_warning: 2m}\n", true, 2 * time.Minute},
+		{"exporter_clock: {skew_warning: 0s}\n", true, -1},
+	} {
+		cfg, err := Load(write(t, c.body))
+		if err != nil {
+			t.Fatalf("%q: %v", c.body, err)
+		}
+		if cfg.ExporterClock.Corrects() != c.correct || cfg.ExporterClock.Warning() != c.warning {
+			t.Errorf("%q: correction %v, warning %v", c.body, cfg.ExporterClock.Corrects(), cfg.ExporterClock.Warning())
+		}
+	}
+	if _, err := Load(write(t, "exporter_clock: {corection: false}\n")); err == nil || !strings.Contains(err.Error(), "corection") {
+		t.Errorf("a typo passed: %v", err)
+	}
+}
+
+func TestEngineTimeKeys(t *testing.T) {
+	c, err := Load(write(t, "engine: {allowed_lateness: 90s, future_tolerance: 10s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(c.Engine.AllowedLateness) != 90*time.Second || time.Duration(c.Engine.FutureTolerance) != 10*time.Second {
+		t.Errorf("engine = %+v, want 90s lateness, 10s tolerance", c.Engine)
 	}
 }

@@ -38,6 +38,16 @@ type Config struct {
 	// MaxKeys caps the keys each rule's window holds (default
 	// window.DefaultMaxKeys).
 	MaxKeys int
+	// AllowedLateness is how far behind the watermark a flow still
+	// counts in a window (default DefaultAllowedLateness).
+	AllowedLateness time.Duration
+	// FutureTolerance is how far ahead of the watermark a flow may be
+	// stamped; later ones are evaluated at the watermark and counted
+	// (default DefaultFutureTolerance).
+	FutureTolerance time.Duration
+	// MaxSources bounds the sources with a clock of their own (default
+	// DefaultMaxSources).
+	MaxSources int
 	// Observe, when set, sees every value an aggregate rule computes for
 	// a matching flow (the same value the threshold is compared with),
 	// before the comparison: the tuning report's input. It runs on the
@@ -53,8 +63,20 @@ type Engine struct {
 	// published is rules as other goroutines may read it (Stats): Reload
 	// replaces it, never changes it.
 	published atomic.Pointer[[]*ruleState]
-	clock     int64 // event time: the latest flow time seen, Unix ns
 	next      int64 // event time of the next expiry sweep
+
+	// Event time (clock.go): the watermark, Unix ns, known once started.
+	watermark   int64
+	started     bool
+	sources     []*sourceClock
+	sourceIndex map[sourceID]*sourceClock
+	lastSource  *sourceClock
+	otherSource *sourceClock
+	maxSources  int
+	held        [holdFlows]heldFlow
+	heldN       int
+
+	publishedSources atomic.Pointer[[]*sourceClock]
 
 	flows     atomic.Uint64
 	clockSnap atomic.Int64
@@ -82,6 +104,7 @@ type ruleState struct {
 	ring    [samplesPerRule]sample
 	ringN   int
 	window  float64 // seconds, for rates
+	span    int64   // window plus allowed lateness, ns: older than the watermark by more is late
 
 	xch *ruleExchange // shared window: groups crossing on other instances' totals
 
@@ -89,6 +112,7 @@ type ruleState struct {
 	matched    atomic.Uint64
 	alerts     atomic.Uint64
 	suppressed atomic.Uint64
+	late       atomic.Uint64 // flows beyond the allowed lateness, kept from the window
 	winStats   atomic.Pointer[window.Stats]
 	errs       atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
 }
@@ -104,7 +128,16 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 	if cfg.Emit == nil {
 		cfg.Emit = func(*alert.Alert) {}
 	}
-	e := &Engine{cfg: cfg}
+	if cfg.AllowedLateness <= 0 {
+		cfg.AllowedLateness = DefaultAllowedLateness
+	}
+	if cfg.FutureTolerance <= 0 {
+		cfg.FutureTolerance = DefaultFutureTolerance
+	}
+	if cfg.MaxSources <= 0 {
+		cfg.MaxSources = DefaultMaxSources
+	}
+	e := &Engine{cfg: cfg, sourceIndex: make(map[sourceID]*sourceClock), maxSources: cfg.MaxSources}
 	states, err := e.states(set, nil)
 	if err != nil {
 		return nil, err
@@ -146,10 +179,12 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 			out = append(out, prev)
 			continue
 		}
-		rs := &ruleState{r: r, id: r.ID, window: r.Window.Seconds(), version: version}
+		rs := &ruleState{r: r, id: r.ID, window: r.Window.Seconds(), version: version,
+			span: int64(r.Window + e.cfg.AllowedLateness)}
 		rs.errs.Store(r.Errors)
 		if r.Aggregate != rules.PerFlow {
-			spec := window.Spec{Name: r.ID, Version: version, Size: r.Window, MaxKeys: e.cfg.MaxKeys}
+			spec := window.Spec{Name: r.ID, Version: version, Size: r.Window, MaxKeys: e.cfg.MaxKeys,
+				Lateness: e.cfg.AllowedLateness}
 			switch r.Aggregate {
 			case rules.Sum:
 				spec.Kind = window.Sum
@@ -164,6 +199,9 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 			}
 			rs.win = w
 			rs.xch = newRuleExchange(r, w)
+			if e.started {
+				w.Advance(e.watermark)
+			}
 		}
 		out = append(out, rs)
 	}
@@ -204,6 +242,9 @@ func (e *Engine) Process(batch []flow.Flow) {
 	for i := range batch {
 		e.process(&batch[i])
 	}
+	if e.heldN > 0 { // the batch ended before their sources' clocks were known
+		e.release(nil)
+	}
 }
 
 func (e *Engine) process(f *flow.Flow) {
@@ -216,13 +257,24 @@ func (e *Engine) process(f *flow.Flow) {
 		e.dropped.Add(1)
 		return
 	}
-	now := et.UnixNano()
-	if now > e.clock {
-		e.clock = now
-		if now >= e.next {
-			e.expire(now)
-		}
+	src := e.source(f)
+	now := e.place(f, src, et.UnixNano())
+	if !src.established() || src.held > 0 || !e.started {
+		e.hold(f, src, now)
+		return
 	}
+	e.evaluate(f, src, now)
+}
+
+// evaluate runs every rule on f at event time now, once the watermark is
+// known.
+func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
+	if now > e.watermark+int64(e.cfg.FutureTolerance) {
+		src.future.Add(1)
+		now = e.watermark
+	}
+	e.advance()
+	late := false
 	for _, rs := range e.rules {
 		rs.evaluated.Add(1)
 		r := rs.r
@@ -231,6 +283,12 @@ func (e *Engine) process(f *flow.Flow) {
 		}
 		rs.matched.Add(1)
 		rs.key = appendGroupKey(rs.key[:0], r.GroupBy, f)
+		if r.Aggregate != rules.PerFlow && now <= e.watermark-rs.span {
+			// Beyond the allowed lateness: the window would ignore it.
+			rs.late.Add(1)
+			late = true
+			continue
+		}
 		var (
 			res   window.Result
 			value float64
@@ -285,6 +343,9 @@ func (e *Engine) process(f *flow.Flow) {
 		}
 		rs.remember(f, now, value)
 		rs.fire(e, f, now, res, value)
+	}
+	if late {
+		src.late.Add(1)
 	}
 }
 

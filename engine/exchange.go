@@ -108,7 +108,7 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 		return false
 	}
 	rs.key = append(rs.key[:0], c.Key...)
-	now := max(e.clock, c.Result.Last)
+	now := max(e.watermark, c.Result.Last)
 	f := rs.groupFlow()
 	var group map[string]any
 	if f == nil {

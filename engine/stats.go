@@ -11,7 +11,9 @@ type RuleStats struct {
 	Suppressed uint64 // alerts held back by suppress
 	Errors     uint64 // run-time errors of its conditions (each made a condition false)
 	LastError  string // the latest of them, "" when none
-	Window     window.Stats
+	// Window is the window's figures; Late also counts the flows the
+	// engine kept from it for being beyond the allowed lateness.
+	Window window.Stats
 }
 
 // Stats counts what the engine did.
@@ -19,13 +21,14 @@ type Stats struct {
 	Flows    uint64 // flows processed
 	NoTime   uint64 // flows skipped for want of any timestamp
 	Rules    []RuleStats
-	EventNow int64 // event time of the latest flow, Unix ns
+	EventNow int64 // the watermark (see Time), Unix ns
+	Time     TimeStats
 }
 
 // Stats returns the engine's counters. Window figures are as of the last
 // expiry sweep (or of Flush), so that Stats is safe from any goroutine.
 func (e *Engine) Stats() Stats {
-	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load()}
+	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load(), Time: e.timeStats()}
 	for _, rs := range *e.published.Load() {
 		st := RuleStats{
 			ID:         rs.id,
@@ -40,6 +43,7 @@ func (e *Engine) Stats() Stats {
 		if p := rs.winStats.Load(); p != nil {
 			st.Window = *p
 		}
+		st.Window.Late += rs.late.Load()
 		s.Rules = append(s.Rules, st)
 	}
 	return s
@@ -52,7 +56,7 @@ func (e *Engine) Flush() {
 }
 
 func (e *Engine) snapshot() {
-	e.clockSnap.Store(e.clock)
+	e.clockSnap.Store(e.watermark)
 	for _, rs := range e.rules {
 		if rs.win != nil {
 			st := rs.win.Stats()

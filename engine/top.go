@@ -67,7 +67,7 @@ func (e *Engine) TopGroups(id string) []GroupValue {
 			continue
 		}
 		for _, en := range rs.top.e[:rs.top.n] {
-			if en.at < e.clock-int64(rs.r.Window) {
+			if en.at < e.watermark-int64(rs.r.Window) {
 				continue
 			}
 			g, ok := flow.DecodeGroup(rs.r.GroupBy, en.key)

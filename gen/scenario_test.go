@@ -178,3 +178,28 @@ func TestScenarioValidate(t *testing.T) {
 		}
 	}
 }
+
+// Every seed's scenario, at the defaults `flowguard gen scenario` uses,
+// raises the alert of each behaviour in its truth file. The packet meter
+// ends single-packet flows after its 15 s idle timeout, so a SYN flood's
+// flows reach a 10 s rate rule 15 s late: they count because the engine
+// allows lateness.
+func TestScenarioSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ten default scenarios")
+	}
+	for seed := uint64(1); seed <= 10; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			var buf bytes.Buffer
+			truth, err := gen.WriteScenario(&buf, gen.Scenario{Seed: seed, With: gen.Behaviours})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(truth.Behaviours) != len(gen.Behaviours) {
+				t.Fatalf("truth holds %d behaviours, want %d", len(truth.Behaviours), len(gen.Behaviours))
+			}
+			alerts, _, _ := replay(t, buf.Bytes())
+			checkTruth(t, truth, alerts)
+		})
+	}
+}

@@ -3,10 +3,12 @@ package notifiers
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,18 +79,24 @@ func (c *NotifierConfig) UnmarshalYAML(n *yaml.Node) error {
 // Delivery tunes how the Dispatcher hands alerts to one notifier. Every
 // field has a default; see DefaultDelivery.
 type Delivery struct {
-	// QueueSize is how many alerts wait in memory for the notifier; when
-	// full, new alerts are dropped (counted), never waited for.
+	// QueueSize is how many alerts wait in memory for the notifier. When
+	// full, new alerts are dropped (counted), never waited for; with a
+	// spool they go to the spool instead (see SpoolDir).
 	QueueSize int `yaml:"queue_size"`
 	// Timeout bounds one delivery attempt.
 	Timeout Duration `yaml:"timeout"`
 	Retry   Retry    `yaml:"retry"`
-	// SpoolDir, when set, keeps alerts that could not be delivered on disk
-	// (in SpoolDir/<notifier name>/) until they are, across restarts.
+	// SpoolDir, when set, writes every alert to disk (in
+	// SpoolDir/<notifier name>/) before it is delivered and removes it once
+	// delivered, so that neither a full queue, an outage, a shutdown nor a
+	// crash loses it.
 	SpoolDir string `yaml:"spool_dir"`
 	// SpoolMax caps the alerts held in the spool; beyond, alerts are dropped.
-	SpoolMax  int       `yaml:"spool_max"`
-	RateLimit RateLimit `yaml:"rate_limit"`
+	SpoolMax int `yaml:"spool_max"`
+	// SpoolMaxBytes caps the spool's size on disk ("256MiB"); beyond,
+	// alerts are dropped.
+	SpoolMaxBytes ByteSize  `yaml:"spool_max_bytes"`
+	RateLimit     RateLimit `yaml:"rate_limit"`
 }
 
 // Retry is the exponential backoff between attempts at one alert.
@@ -112,11 +120,12 @@ type RateLimit struct {
 // configuration says nothing.
 func DefaultDelivery() Delivery {
 	return Delivery{
-		QueueSize: 1000,
-		Timeout:   Duration(10 * time.Second),
-		Retry:     Retry{Initial: Duration(time.Second), Max: Duration(time.Minute)},
-		SpoolMax:  100000,
-		RateLimit: RateLimit{Interval: Duration(time.Minute)},
+		QueueSize:     1000,
+		Timeout:       Duration(10 * time.Second),
+		Retry:         Retry{Initial: Duration(time.Second), Max: Duration(time.Minute)},
+		SpoolMax:      100000,
+		SpoolMaxBytes: 256 << 20,
+		RateLimit:     RateLimit{Interval: Duration(time.Minute)},
 	}
 }
 
@@ -141,6 +150,9 @@ func (d Delivery) withDefaults() Delivery {
 	if d.SpoolMax == 0 {
 		d.SpoolMax = def.SpoolMax
 	}
+	if d.SpoolMaxBytes == 0 {
+		d.SpoolMaxBytes = def.SpoolMaxBytes
+	}
 	if d.RateLimit.Interval == 0 {
 		d.RateLimit.Interval = def.RateLimit.Interval
 	}
@@ -154,6 +166,9 @@ func (d Delivery) validate() error {
 	}
 	if d.SpoolMax < 0 {
 		errs = append(errs, errors.New("delivery.spool_max: must be >= 0"))
+	}
+	if d.SpoolMaxBytes < 0 {
+		errs = append(errs, errors.New("delivery.spool_max_bytes: must be >= 0"))
 	}
 	if d.RateLimit.PerRule < 0 {
 		errs = append(errs, errors.New("delivery.rate_limit.per_rule: must be >= 0"))
@@ -270,6 +285,36 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ByteSize is a size in bytes written as a number with an optional unit:
+// "1048576", "512KiB", "256MiB", "1GiB" (powers of 1024) or "500kB",
+// "100MB", "1GB" (powers of 1000).
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+}
+
+// UnmarshalYAML parses a size such as "256MiB".
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, mult := strings.TrimSpace(n.Value), int64(1)
+	for _, u := range byteUnits {
+		if num, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = strings.TrimSpace(num), u.mult
+			break
+		}
+	}
+	x, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || x < 0 || x > math.MaxInt64/mult {
+		return fmt.Errorf("line %d: %q is not a size like 1048576, 512KiB, 256MiB, 1GiB", n.Line, n.Value)
+	}
+	*b = ByteSize(x * mult)
+	return nil
+}
 
 // Decode decodes a YAML mapping into v (a pointer to a struct) strictly:
 // a key that matches no field is an error naming its line and the

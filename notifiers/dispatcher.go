@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/flowguard/flowguard/alert"
 )
@@ -125,7 +122,7 @@ func New(targets []Target, routes []Route, deps Deps) (*Dispatcher, error) {
 		return nil, errors.Join(errs...)
 	}
 	for _, t := range d.targets {
-		go t.run()
+		t.start()
 	}
 	return d, nil
 }
@@ -136,8 +133,8 @@ func (d *Dispatcher) Has(name string) bool { return d.byName[name] != nil }
 
 // Send hands a to the notifiers its rule's Notify list names or, without
 // one, to those the routes pick. It never blocks: an alert that finds a
-// notifier's queue full is dropped for that notifier and counted. It
-// allocates nothing on the common path.
+// notifier's queue full goes to its spool or, without one, is dropped
+// for that notifier and counted. It allocates nothing on the common path.
 func (d *Dispatcher) Send(a *alert.Alert) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -222,17 +219,37 @@ type Stats struct {
 	Sent uint64
 	// Retried counts failed attempts that were retried.
 	Retried uint64
-	// Dropped counts alerts lost without an attempt: queue full, spool full,
-	// or undeliverable at Close without a spool.
+	// Dropped counts alerts lost without an attempt: the sum of the four
+	// reasons below.
 	Dropped uint64
+	// DroppedQueueFull: the memory queue was full and there is no spool
+	// (or alerts came faster than the spool took them, beyond an overflow
+	// of 10 × queue_size).
+	DroppedQueueFull uint64
+	// DroppedSpoolFull: the spool held spool_max alerts or spool_max_bytes.
+	DroppedSpoolFull uint64
+	// DroppedSpoolError: the spool failed (read-only, disk full) and
+	// queue_size alerts already waited in memory.
+	DroppedSpoolError uint64
+	// DroppedShutdown: not delivered by the shutdown deadline and not
+	// written to a spool.
+	DroppedShutdown uint64
 	// Failed counts alerts given up after a permanent error or retry.max_elapsed.
 	Failed uint64
 	// RateLimited counts alerts held back by rate_limit (summarised).
 	RateLimited uint64
-	// Queued is how many alerts wait in memory now.
+	// Queued is how many alerts wait in memory only now: in the queue, or
+	// held because the spool refused them.
 	Queued int
-	// Spooled is how many alerts wait on disk now.
+	// Spooled is how many alerts wait on disk now (with a spool, every
+	// alert not yet delivered, including the one being delivered).
 	Spooled int
+	// SpoolBytes is the spool's size on disk.
+	SpoolBytes int64
+	// SpoolErrors counts failed spool writes, reads and removals
+	// (read-only directory, disk full, a torn file); the log shows at most
+	// one a minute.
+	SpoolErrors uint64
 	// LastError is the latest delivery error ("" after a success); notifiers
 	// keep secrets out of it.
 	LastError string
@@ -295,11 +312,13 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 			t.cancel()
 		}
 		<-done
-		left := 0
+		left, lost := 0, uint64(0)
 		for _, t := range d.targets {
 			left += t.left
+			lost += t.dropShutdown.Load()
 		}
-		errs = append(errs, fmt.Errorf("notifiers: closing: %w: %d alerts not delivered (kept in the spool where one is configured)", ctx.Err(), left))
+		errs = append(errs, fmt.Errorf("notifiers: closing: %w: %d alerts not delivered: %d kept in the spool, %d dropped",
+			ctx.Err(), left, uint64(left)-lost, lost))
 	}
 	for _, t := range d.targets {
 		if t.closeErr != nil {
@@ -307,355 +326,4 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// target is one notifier with its queue and worker.
-type target struct {
-	n   Notifier
-	typ string
-	d   Delivery
-	log *slog.Logger
-
-	q   chan *alert.Alert
-	lim *limiter
-	sp  *spool
-
-	drain  chan struct{} // closed by Close: no more alerts will come
-	ctx    context.Context
-	cancel context.CancelFunc // aborts attempts when Close runs out of time
-	done   chan struct{}
-
-	// Worker-only state.
-	backlog  []pending
-	left     int   // alerts not delivered at an aborted Close
-	closeErr error // from Notifier.Close
-
-	enqueued, sent, retried, dropped, failed, rateLimited atomic.Uint64
-	spooled                                               atomic.Int64
-	dropWarned                                            atomic.Bool
-
-	errMu   sync.Mutex
-	lastErr string
-}
-
-// pending is an alert waiting for delivery: in memory (a), on disk (file)
-// or both.
-type pending struct {
-	a    *alert.Alert
-	file string
-}
-
-func newTarget(tc Target, log *slog.Logger) (*target, error) {
-	d := tc.Delivery.withDefaults()
-	if err := d.validate(); err != nil {
-		return nil, err
-	}
-	t := &target{
-		n: tc.Notifier, typ: tc.Type, d: d,
-		log:   log.With("notifier", tc.Notifier.Name()),
-		q:     make(chan *alert.Alert, d.QueueSize),
-		drain: make(chan struct{}),
-		done:  make(chan struct{}),
-	}
-	t.ctx, t.cancel = context.WithCancel(context.Background())
-	if d.RateLimit.PerRule > 0 {
-		t.lim = newLimiter(tc.Notifier.Name(), d.RateLimit)
-	}
-	if d.SpoolDir != "" {
-		sp, files, err := openSpool(filepath.Join(d.SpoolDir, tc.Notifier.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("delivery.spool_dir: %w", err)
-		}
-		t.sp = sp
-		for _, f := range files {
-			t.backlog = append(t.backlog, pending{file: f})
-		}
-		t.spooled.Store(int64(len(files)))
-		if len(files) > 0 {
-			t.log.Info("notifiers: resending spooled alerts", "count", len(files))
-		}
-	}
-	return t, nil
-}
-
-// offer queues a for the worker, or counts why not. Called from Send.
-func (t *target) offer(a *alert.Alert) {
-	if t.lim != nil && !t.lim.allow(a, time.Now()) {
-		t.rateLimited.Add(1)
-		return
-	}
-	select {
-	case t.q <- a:
-		t.enqueued.Add(1)
-	default:
-		t.dropped.Add(1)
-		if t.dropWarned.CompareAndSwap(false, true) {
-			t.log.Warn("notifiers: queue full, dropping alerts", "queue_size", t.d.QueueSize)
-		}
-	}
-}
-
-func (t *target) stats() Stats {
-	t.errMu.Lock()
-	le := t.lastErr
-	t.errMu.Unlock()
-	return Stats{
-		Name: t.n.Name(), Type: t.typ,
-		Enqueued: t.enqueued.Load(), Sent: t.sent.Load(), Retried: t.retried.Load(),
-		Dropped: t.dropped.Load(), Failed: t.failed.Load(), RateLimited: t.rateLimited.Load(),
-		Queued: len(t.q), Spooled: int(t.spooled.Load()), LastError: le,
-	}
-}
-
-// run is the worker: it takes alerts in order (the spool's backlog
-// first) and delivers each until it is accepted or given up.
-func (t *target) run() {
-	defer close(t.done)
-	var tick <-chan time.Time
-	if t.lim != nil {
-		tk := time.NewTicker(max(t.lim.interval/4, 10*time.Millisecond))
-		defer tk.Stop()
-		tick = tk.C
-	}
-	for {
-		if t.sp != nil && len(t.backlog) > 0 {
-			t.absorb() // alerts queued behind a backlog wait on disk, in order
-		}
-		p, ok := t.next(tick)
-		if !ok {
-			break
-		}
-		t.deliver(p)
-		if t.ctx.Err() != nil {
-			break
-		}
-	}
-	t.shutdown()
-}
-
-// next returns the next alert to deliver; false when the worker should stop.
-func (t *target) next(tick <-chan time.Time) (pending, bool) {
-	for {
-		if len(t.backlog) > 0 {
-			p := t.backlog[0]
-			t.backlog[0] = pending{}
-			t.backlog = t.backlog[1:]
-			if p.a == nil {
-				a, err := t.sp.read(p.file)
-				if err != nil {
-					t.log.Error("notifiers: unreadable spool file set aside", "file", p.file, "err", err)
-					t.sp.quarantine(p.file)
-					t.spooled.Add(-1)
-					t.failed.Add(1)
-					continue
-				}
-				p.a = a
-			}
-			return p, true
-		}
-		select {
-		case a := <-t.q:
-			if len(t.q) == 0 {
-				t.dropWarned.Store(false)
-			}
-			return pending{a: a}, true
-		case <-tick:
-			for _, s := range t.lim.due(time.Now()) {
-				t.backlog = append(t.backlog, pending{a: s})
-			}
-		case <-t.ctx.Done():
-			return pending{}, false
-		case <-t.drain:
-			if t.ctx.Err() != nil {
-				return pending{}, false
-			}
-			if t.lim != nil { // send what the limiter holds back before closing
-				for _, s := range t.lim.due(time.Now().Add(t.lim.interval)) {
-					t.backlog = append(t.backlog, pending{a: s})
-				}
-			}
-			if len(t.backlog) > 0 {
-				continue
-			}
-			select {
-			case a := <-t.q:
-				return pending{a: a}, true
-			default:
-				return pending{}, false
-			}
-		}
-	}
-}
-
-// deliver tries p until it is accepted, given up, or Close aborts.
-func (t *target) deliver(p pending) {
-	wait := t.d.Retry.Initial.D()
-	start := time.Now()
-	for {
-		ctx, cancel := context.WithTimeout(t.ctx, t.d.Timeout.D())
-		err := t.n.Notify(ctx, p.a)
-		cancel()
-		if err == nil {
-			t.sent.Add(1)
-			t.settle(p)
-			t.noteErr(nil)
-			return
-		}
-		if t.ctx.Err() != nil { // Close ran out of time: keep it for later
-			t.keep(p)
-			return
-		}
-		t.noteErr(err)
-		if IsPermanent(err) {
-			t.failed.Add(1)
-			t.log.Error("notifiers: alert not deliverable, dropped", "alert", p.a.ID, "rule", p.a.Rule, "err", err)
-			t.settle(p)
-			return
-		}
-		if me := t.d.Retry.MaxElapsed.D(); me > 0 && time.Since(start) >= me {
-			t.failed.Add(1)
-			t.log.Error("notifiers: giving up on alert after retry.max_elapsed", "alert", p.a.ID, "rule", p.a.Rule, "max_elapsed", me)
-			t.settle(p)
-			return
-		}
-		t.retried.Add(1)
-		if t.sp != nil && p.file == "" {
-			p.file = t.persist(p.a)
-		}
-		if !t.sleep(jitter(wait)) {
-			t.keep(p)
-			return
-		}
-		wait = min(wait*2, t.d.Retry.Max.D())
-	}
-}
-
-// jitter spreads d by ±20% so that notifiers sharing a receiver do not
-// retry in step.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// sleep waits d; with a spool, alerts arriving meanwhile go to disk so
-// that the queue never fills during an outage. False when Close aborts.
-func (t *target) sleep(d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	var q <-chan *alert.Alert
-	if t.sp != nil {
-		q = t.q
-	}
-	for {
-		select {
-		case <-timer.C:
-			return true
-		case a := <-q:
-			t.spoolIn(a)
-		case <-t.ctx.Done():
-			return false
-		}
-	}
-}
-
-// absorb moves what is queued to the spool backlog, without waiting.
-func (t *target) absorb() {
-	for {
-		select {
-		case a := <-t.q:
-			t.spoolIn(a)
-		default:
-			return
-		}
-	}
-}
-
-// spoolIn appends a to the backlog, on disk when it can.
-func (t *target) spoolIn(a *alert.Alert) {
-	if int(t.spooled.Load()) >= t.d.SpoolMax {
-		t.dropped.Add(1)
-		return
-	}
-	if f := t.persist(a); f != "" {
-		t.backlog = append(t.backlog, pending{file: f})
-		return
-	}
-	if len(t.backlog) < t.d.QueueSize { // the disk failed: hold some in memory
-		t.backlog = append(t.backlog, pending{a: a})
-		return
-	}
-	t.dropped.Add(1)
-}
-
-// persist writes a to the spool and returns its file ("" on failure).
-func (t *target) persist(a *alert.Alert) string {
-	f, err := t.sp.write(a)
-	if err != nil {
-		t.log.Error("notifiers: spool write failed", "err", err)
-		return ""
-	}
-	t.spooled.Add(1)
-	return f
-}
-
-// settle forgets p once delivered or given up.
-func (t *target) settle(p pending) {
-	if p.file == "" {
-		return
-	}
-	if err := t.sp.remove(p.file); err != nil {
-		t.log.Error("notifiers: spool remove failed; the alert may be sent again", "err", err)
-	}
-	t.spooled.Add(-1)
-}
-
-// keep saves p at an aborted Close: on disk, or counted as lost.
-func (t *target) keep(p pending) {
-	if p.file != "" {
-		t.left++
-		return
-	}
-	if t.sp != nil && t.persist(p.a) != "" {
-		t.left++
-		return
-	}
-	t.left++
-	t.dropped.Add(1)
-}
-
-// shutdown accounts for what is left and closes the notifier.
-func (t *target) shutdown() {
-	for {
-		select {
-		case a := <-t.q:
-			t.keep(pending{a: a})
-			continue
-		default:
-		}
-		break
-	}
-	for _, p := range t.backlog {
-		t.keep(p)
-	}
-	t.backlog = nil
-	t.closeErr = t.n.Close()
-}
-
-// noteErr records the latest error and logs only when it changes, so an
-// outage is one log line, not one per attempt.
-func (t *target) noteErr(err error) {
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	t.errMu.Lock()
-	prev := t.lastErr
-	t.lastErr = msg
-	t.errMu.Unlock()
-	switch {
-	case msg == prev:
-	case err == nil:
-		t.log.Info("notifiers: delivering again")
-	default:
-		t.log.Warn("notifiers: delivery failed, retrying", "err", msg)
-	}
 }

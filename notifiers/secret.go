@@ -1,9 +1,12 @@
 package notifiers
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -53,14 +56,66 @@ func ExpandEnv(s string) (string, error) {
 // The zero value hides nothing.
 type Redactor struct{ secrets []string }
 
-// Add registers secrets to hide; empty strings and strings shorter than
-// four bytes (too likely to match innocently) are ignored.
+// MinSecretLen is the shortest string a Redactor hides: shorter ones are
+// too likely to match innocent text.
+const MinSecretLen = 4
+
+// Add registers secrets to hide; strings shorter than MinSecretLen are
+// ignored. A secret's escaped forms (in a URL query, in a JSON string)
+// are hidden too, since receivers echo them so.
 func (r *Redactor) Add(secrets ...string) {
 	for _, s := range secrets {
-		if len(s) >= 4 {
-			r.secrets = append(r.secrets, s)
+		if len(s) < MinSecretLen {
+			continue
+		}
+		forms := []string{s, url.QueryEscape(s), url.PathEscape(s)}
+		if j, err := json.Marshal(s); err == nil {
+			forms = append(forms, string(j[1:len(j)-1]))
+		}
+		for _, f := range forms {
+			if !slices.Contains(r.secrets, f) {
+				r.secrets = append(r.secrets, f)
+			}
 		}
 	}
+	// Longest first, so that a secret holding another is hidden whole.
+	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
+}
+
+// MaxLen returns the length of the longest secret hidden (0 for none).
+func (r *Redactor) MaxLen() int {
+	if len(r.secrets) == 0 {
+		return 0
+	}
+	return len(r.secrets[0])
+}
+
+// Snippet returns at most n bytes of the start of b with every secret
+// hidden, for an error that quotes what a receiver answered. Read b with
+// n + MaxLen() bytes when the answer is that long: a secret that straddles
+// byte n is then recognised whole and hidden, never cut into a visible
+// prefix; and when b was cut, a tail that is the beginning of a secret is
+// dropped too.
+func (r *Redactor) Snippet(b []byte, n int) string {
+	s := r.String(string(b))
+	if len(b) <= n {
+		return s
+	}
+	if len(s) > n {
+		s = s[:n]
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, sec := range r.secrets {
+			for k := min(len(sec), len(s)); k > 0; k-- {
+				if strings.HasSuffix(s, sec[:k]) {
+					s, changed = s[:len(s)-k], true
+					break
+				}
+			}
+		}
+	}
+	return strings.ToValidUTF8(s, "")
 }
 
 // String returns s with every registered secret replaced by "<redacted>".

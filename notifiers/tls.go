@@ -55,8 +55,8 @@ func (c TLSConfig) Build() (*tls.Config, error) {
 	return tc, nil
 }
 
-// HTTPClient returns an HTTP client that speaks TLS as c says and gives
-// up on a request after timeout.
+// HTTPClient returns an HTTP client that speaks TLS as c says, gives up
+// on a request after timeout and follows no redirect.
 func (c TLSConfig) HTTPClient(timeout time.Duration) (*http.Client, error) {
 	tc, err := c.Build()
 	if err != nil {
@@ -64,5 +64,8 @@ func (c TLSConfig) HTTPClient(timeout time.Duration) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: tr, Timeout: timeout,
+		// A redirect would carry credential headers (tokens) to a host
+		// nobody configured: a 3xx answer is an error instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }

@@ -92,6 +92,7 @@ func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"reloads":        d.reloads.Load(),
 		"flows":          d.engine.Stats().Flows,
 		"alerts":         d.alerts.Load(),
+		"time":           timeStatus(d.engine.Stats().Time, d.cfg.Ingest.MetricsLimit()),
 	})
 }
 
@@ -190,6 +191,7 @@ func (d *daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 		Templates    int       `json:"templates"`
 		Lost         uint64    `json:"sequence_lost"`
 		SamplingRate uint32    `json:"sampling_rate"`
+		ClockSkew    float64   `json:"clock_skew_seconds"` // NetFlow/IPFIX; sFlow has no export time: 0
 		LastSeen     time.Time `json:"last_seen"`
 		Exporters    int       `json:"exporters,omitempty"`
 	}
@@ -199,7 +201,7 @@ func (d *daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 			e := exp{Listener: l.Name(), Exporter: row.exporter, Version: row.version,
 				Datagrams: row.packets, Flows: row.flows, FlowsPerSec: d.rates.rate(l.Name()+row.exporter+row.version, row.flows),
 				Errors: row.errors, Templates: row.templates, Lost: row.lost,
-				SamplingRate: row.samplingRate, LastSeen: row.lastSeen.UTC()}
+				SamplingRate: row.samplingRate, ClockSkew: row.clockSkew.Seconds(), LastSeen: row.lastSeen.UTC()}
 			if row.exporter == otherExporters {
 				e.Exporters, e.SamplingRate = row.exporters, 0
 			}

@@ -23,6 +23,7 @@ type exporterRow struct {
 	flowSamples, counterSamples, otherSamples    uint64
 	templates                                    int
 	samplingRate                                 uint32
+	clockSkew                                    time.Duration // NetFlow/IPFIX; not summed into "other"
 	lastSeen                                     time.Time
 }
 
@@ -52,7 +53,7 @@ func exporterRows(l *listener, known map[netip.Addr]bool, limit int) []exporterR
 	for _, e := range l.netflow.Stats().Exporters {
 		rows = append(rows, exporterRow{addr: e.Exporter, version: netflowVersion(e.Version), exporters: 1,
 			packets: e.Packets, flows: e.Flows, errors: e.Errors, templateMisses: e.TemplateMisses,
-			lost: e.LostFlows + e.LostPackets, templates: e.Templates, samplingRate: e.SamplingRate, lastSeen: e.LastSeen})
+			lost: e.LostFlows + e.LostPackets, templates: e.Templates, samplingRate: e.SamplingRate, clockSkew: e.ClockSkew, lastSeen: e.LastSeen})
 	}
 	// sFlow: one row per exporter address, its agents summed.
 	sf := map[netip.Addr]int{}

@@ -23,6 +23,7 @@ type metrics struct {
 	reloadErrors, reloadOK, rulesLoaded                                  *prometheus.Desc
 	ruleErrors                                                           *prometheus.Desc
 	ingest                                                               ingestMetrics
+	clockSkew, clockSuppressed                                           *prometheus.Desc
 
 	exchangeDropped *prometheus.Desc
 }
@@ -55,7 +56,7 @@ func newMetrics(d *daemon) *metrics {
 		ruleErrors:      desc("rule_errors_total", "Run-time errors of a rule's conditions (each counted as false).", r),
 		windowKeys:      desc("rule_window_keys", "Groups a rule's window holds.", r),
 		windowEvicted:   desc("rule_window_evicted_total", "Groups evicted from a full window.", r),
-		windowLate:      desc("rule_window_late_total", "Updates older than the window, ignored.", r),
+		windowLate:      desc("rule_window_late_total", "Updates beyond the window and its allowed lateness (README \"Time\"), ignored.", r),
 		engineFlows:     desc("engine_flows_total", "Flows evaluated.", nil),
 		alerts:          desc("alerts_total", "Alerts emitted.", nil),
 		queueDepth:      desc("engine_queue_batches", "Batches waiting for the engine.", nil),
@@ -63,7 +64,7 @@ func newMetrics(d *daemon) *metrics {
 		sflowSamples:    desc("sflow_samples_total", "sFlow samples per exporter and kind.", []string{"exporter", "kind"}),
 		notifySent:      desc("notifier_sent_total", "Alerts delivered.", []string{"notifier"}),
 		notifyRetried:   desc("notifier_retried_total", "Delivery attempts retried.", []string{"notifier"}),
-		notifyDropped:   desc("notifier_dropped_total", "Alerts dropped (queue or spool full).", []string{"notifier"}),
+		notifyDropped:   desc("notifier_dropped_total", "Alerts dropped, by reason: queue_full, spool_full, spool_error, shutdown.", []string{"notifier", "reason"}),
 		notifyFailed:    desc("notifier_failed_total", "Alerts given up on.", []string{"notifier"}),
 		notifyQueued:    desc("notifier_queued", "Alerts waiting in memory.", []string{"notifier"}),
 		notifySpooled:   desc("notifier_spooled", "Alerts waiting on disk.", []string{"notifier"}),
@@ -74,6 +75,8 @@ func newMetrics(d *daemon) *metrics {
 		reloadOK:        desc("reload_ok", "1 if the last reload succeeded.", nil),
 		rulesLoaded:     desc("rules_loaded", "Rules running.", nil),
 		ingest:          newIngestMetrics(),
+		clockSkew:       desc("exporter_clock_skew_seconds", "Exporter clock minus collector clock (export header time against receive time, median of recent datagrams).", e),
+		clockSuppressed: desc("exporter_clock_warnings_suppressed_total", "Exporter clock warnings not logged (over 10 a minute per listener).", l),
 		exchangeDropped: desc("redis_exchange_dropped_total",
 			"Groups whose other instances' totals rose past exchange_max_keys, compared at their next local flow only.", nil),
 	}
@@ -102,7 +105,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.malformed, s.Malformed, n)
 		c(m.unsupported, s.Unsupported, n)
 		c(m.kernelDrops, s.KernelDrops, n)
-		m.collectExporters(l, c)
+		m.collectExporters(l, c, g)
+		c(m.clockSuppressed, l.netflow.ClockWarningsSuppressed(), n)
 		m.ingest.collect(l, ch)
 	}
 	st := m.d.engine.Stats()
@@ -121,7 +125,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range m.d.notify().Stats() {
 		c(m.notifySent, n.Sent, n.Name)
 		c(m.notifyRetried, n.Retried, n.Name)
-		c(m.notifyDropped, n.Dropped, n.Name)
+		c(m.notifyDropped, n.DroppedQueueFull, n.Name, "queue_full")
+		c(m.notifyDropped, n.DroppedSpoolFull, n.Name, "spool_full")
+		c(m.notifyDropped, n.DroppedSpoolError, n.Name, "spool_error")
+		c(m.notifyDropped, n.DroppedShutdown, n.Name, "shutdown")
+		c(notifySpoolErrors, n.SpoolErrors, n.Name)
+		g(notifySpoolBytes, float64(n.SpoolBytes), n.Name)
 		c(m.notifyFailed, n.Failed, n.Name)
 		g(m.notifyQueued, float64(n.Queued), n.Name)
 		g(m.notifySpooled, float64(n.Spooled), n.Name)
@@ -149,9 +158,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 // collectExporters reports the decoders' per-exporter counters: known
 // and busiest exporters by name, the rest summed under exporter="other"
 // (see exporterRows).
-func (m *metrics) collectExporters(l *listener, c func(*prometheus.Desc, uint64, ...string)) {
+func (m *metrics) collectExporters(l *listener, c func(*prometheus.Desc, uint64, ...string), g func(*prometheus.Desc, float64, ...string)) {
 	for _, r := range exporterRows(l, m.d.knownExporters, m.d.cfg.Ingest.MetricsLimit()) {
 		addr, v := r.exporter, r.version
+		if v != "sflow5" && r.exporter != otherExporters {
+			g(m.clockSkew, r.clockSkew.Seconds(), addr, v)
+		}
 		c(m.exporterPackets, r.packets, addr, v)
 		c(m.exporterFlows, r.flows, addr, v)
 		c(m.decodeErrors, r.errors, addr, v)

@@ -113,6 +113,9 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		Store:    store,
 		MaxKeys:  cfg.Engine.MaxKeys,
 		Enricher: enr,
+		// Event time (README "Time").
+		AllowedLateness: time.Duration(cfg.Engine.AllowedLateness),
+		FutureTolerance: time.Duration(cfg.Engine.FutureTolerance),
 		Emit: func(a *alert.Alert) {
 			col.OnAlert(a)
 			if disp != nil {
@@ -137,7 +140,12 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	}}
 	var lastExchange func(context.Context)
 	pace.idle, pace.idleEvery, lastExchange = sharedExchange(store, cfg, eng.Exchange)
-	export, err := newExportDecoder(*exportPorts, pace.handle)
+	var onSkew func(netflow.ClockSkewEvent)
+	if *stats == "text" {
+		onSkew = logSkew(log, "replay", cfg.ExporterClock.Corrects())
+	}
+	nf, sf := decoderConfigs(cfg, netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal), onSkew)
+	export, err := newExportDecoder(*exportPorts, pace.handle, nf, sf)
 	if err != nil {
 		return usagef("--export-ports: %v", err)
 	}
@@ -173,6 +181,8 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		return sinkErr
 	}
 	ttotals.DecodeErrors = totals.malformed
+	ts := eng.Stats().Time
+	ttotals.Late, ttotals.Future = ts.Late, ts.Future
 	switch *stats {
 	case "text":
 		printSummary(errw, eng.Stats(), totals, time.Since(start))
@@ -230,8 +240,9 @@ func progress(w io.Writer, path string, src file.Source, quiet bool) func() {
 }
 
 // exportDecoder decodes NetFlow/IPFIX/sFlow datagrams found in a capture
-// with the collector's decoders, so a pcap of export traffic replays as
-// the flows it carried.
+// with the collector's decoders, configured as `run` configures them, and
+// the capture's packet times as receive times: a pcap of export traffic
+// replays as the flows the collector got from it.
 type exportDecoder struct {
 	ports   map[uint16]bool // nil: auto
 	off     bool
@@ -243,10 +254,10 @@ type exportDecoder struct {
 	datagrams, flows, malformed uint64
 }
 
-func newExportDecoder(spec string, process func([]flow.Flow)) (*exportDecoder, error) {
+func newExportDecoder(spec string, process func([]flow.Flow), nf netflow.Config, sf sflow.Config) (*exportDecoder, error) {
 	d := &exportDecoder{
-		netflow: netflow.NewDecoder(netflow.Config{}),
-		sflow:   sflow.NewDecoder(sflow.Config{}),
+		netflow: netflow.NewDecoder(nf),
+		sflow:   sflow.NewDecoder(sf),
 		process: process,
 	}
 	switch spec {
@@ -305,8 +316,49 @@ func printSummary(w io.Writer, st engine.Stats, t fileTotals, took time.Duration
 	fmt.Fprintf(w, "replayed %d flows (%d records, %d malformed) in %s\n", st.Flows, t.records, t.malformed, took.Round(time.Millisecond))
 	rs := append([]engine.RuleStats(nil), st.Rules...)
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > rs[j].Alerts })
+	printTime(w, st.Time)
 	fmt.Fprintf(w, "%-28s %10s %8s %10s %8s %8s\n", "rule", "matched", "alerts", "suppressed", "keys", "evicted")
 	for _, r := range rs {
 		fmt.Fprintf(w, "%-28s %10d %8d %10d %8d %8d\n", r.ID, r.Matched, r.Alerts, r.Suppressed, r.Window.Keys, r.Window.Evicted)
 	}
+}
+
+// maxSourceLines bounds the sources the summary names.
+const maxSourceLines = 10
+
+// printTime prints the engine's clock: the watermark, the late and future
+// flows, and the sources that had any or whose clock was shifted.
+func printTime(w io.Writer, ts engine.TimeStats) {
+	fmt.Fprintf(w, "event time: watermark %s, %d late (allowed lateness %s), %d future (tolerance %s)\n",
+		unixText(ts.Watermark), ts.Late, ts.AllowedLateness, ts.Future, ts.FutureTolerance)
+	n := 0
+	for _, s := range ts.Sources {
+		if s.Late == 0 && s.Future == 0 && s.Shift == 0 {
+			continue
+		}
+		if n++; n > maxSourceLines {
+			fmt.Fprintf(w, "  ... more sources: see /api/status\n")
+			break
+		}
+		fmt.Fprintf(w, "  source %s: %d flows, %d late, %d future, clock %s, shifted %s\n",
+			sourceName(s), s.Flows, s.Late, s.Future, unixText(s.Clock), time.Duration(s.Shift))
+	}
+}
+
+// sourceName names a source as the summary and the API do.
+func sourceName(s engine.SourceStats) string {
+	if s.Address.IsValid() {
+		return s.Type + " " + s.Address.String()
+	}
+	if s.Type == "" {
+		return "file"
+	}
+	return s.Type
+}
+
+func unixText(ns int64) string {
+	if ns == 0 {
+		return "-"
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }

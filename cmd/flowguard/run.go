@@ -157,17 +157,15 @@ func (d *daemon) buildNotify(c notifiers.Config) (*notifiers.Dispatcher, error) 
 
 // newListener binds one listener with decoders of its own.
 func (d *daemon) newListener(lc collector.Config) (*listener, error) {
-	override := map[netip.Addr]uint32{}
-	for a, r := range d.cfg.Sampling.Exporters {
-		override[netip.MustParseAddr(a)] = r // validated with the config
+	name := lc.Name
+	if name == "" {
+		name = lc.Address
 	}
-	nfc, sfc := d.cfg.Ingest.NetFlowConfig(d.templateBudget), d.cfg.Ingest.SFlowConfig()
-	nfc.SamplingOverride, nfc.DefaultSampling = override, d.cfg.Sampling.Default
-	sfc.SamplingOverride, sfc.DefaultSampling = override, d.cfg.Sampling.Default
+	nf, sf := decoderConfigs(d.cfg, d.templateBudget, logSkew(d.log, name, d.cfg.ExporterClock.Corrects()))
 	l := &listener{
 		cfg:     lc,
-		netflow: netflow.NewDecoder(nfc),
-		sflow:   sflow.NewDecoder(sfc),
+		netflow: netflow.NewDecoder(nf),
+		sflow:   sflow.NewDecoder(sf),
 	}
 	cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
 	if err != nil {
@@ -229,6 +227,9 @@ func (d *daemon) start(format string, out, errw io.Writer) error {
 		Store:    d.store,
 		MaxKeys:  d.cfg.Engine.MaxKeys,
 		Enricher: d.enrich,
+		// Event time (README "Time").
+		AllowedLateness: time.Duration(d.cfg.Engine.AllowedLateness),
+		FutureTolerance: time.Duration(d.cfg.Engine.FutureTolerance),
 		Emit: func(a *alert.Alert) {
 			d.alerts.Add(1)
 			d.recent.add(a)
@@ -370,7 +371,9 @@ loop:
 	}
 
 	// Stop in reverse: HTTP, listeners, engine (drains its queue), then
-	// notifiers deliver what is queued, within a deadline.
+	// notifiers deliver what is queued until the shutdown deadline, after
+	// which what is left stays in their spools (or is counted as dropped).
+	stopBy := time.Now().Add(d.cfg.Shutdown.Deadline())
 	if d.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		d.http.Shutdown(sctx)
@@ -385,7 +388,7 @@ loop:
 	d.closeStore()
 	estop()
 	ewg.Wait()
-	nctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	nctx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := d.notify().Close(nctx); err != nil {
 		d.log.Warn("notifiers at shutdown", "err", err)
@@ -560,7 +563,7 @@ func (d *daemon) reload() {
 
 func (d *daemon) mux() *http.ServeMux {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetrics(d), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(newMetrics(d), timeMetrics{d}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if d.web != nil {
 		reg.MustRegister(d.web)
 	}

@@ -27,6 +27,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 			t.Span().Round(time.Millisecond))
 	}
 	fmt.Fprintf(&b, ", %d decode errors\n", t.DecodeErrors)
+	fmt.Fprintf(&b, "event time: %d late (beyond a window's allowed lateness), %d future (clamped to the watermark)\n", t.Late, t.Future)
 
 	rs := append([]RuleReport(nil), rep.Rules...)
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > 0 && rs[j].Alerts == 0 })

@@ -20,6 +20,9 @@ type Totals struct {
 	First        time.Time `json:"first,omitzero"` // earliest flow event time
 	Last         time.Time `json:"last,omitzero"`  // latest flow event time
 	DecodeErrors uint64    `json:"decode_errors"`  // inputs that could not be decoded
+	// Set by the caller from the engine's time stats (README "Time").
+	Late   uint64 `json:"late"`   // flows beyond the allowed lateness of a rule's window
+	Future uint64 `json:"future"` // flows stamped past the watermark plus the tolerance, clamped
 }
 
 // Add counts a batch of flows: their number, packets, bytes and the span

@@ -3,14 +3,14 @@ package window
 // Bucket geometry shared by every in-memory window.
 //
 // Event time is cut into buckets of width ns: bucket seq s covers
-// [s*width, (s+1)*width). A window's clock is the largest event time it
-// has seen; at clock c the window is the interval (c-size, c] and a bucket
-// is live when it overlaps it, that is when s >= floorDiv(c-size+1, width)
-// and s <= floorDiv(c, width). An update at t <= c-size is late.
+// [s*width, (s+1)*width). The window ending at c is the interval
+// (c-size, c] and a bucket is live in it when it overlaps it, that is when
+// s >= floorDiv(c-size+1, width) and s <= floorDiv(c, width).
 //
 // Per-key data sits in rings of ring slots indexed by seq mod ring; ring
 // is the most buckets that can be live at once, so a live bucket never
-// shares its slot with another live one.
+// shares its slot with another live one. A ring holds the buckets
+// (head-ring, head] of its key's newest bucket head.
 
 // clock is a window's event-time clock and its live bucket range.
 type clock struct {
@@ -88,25 +88,50 @@ func ringAdvance[T float64 | int32](c *clock, r []T, head *int64, seq int64) {
 	*head = seq
 }
 
-// ringSum sums a ring's live slots: seqs in [lo, head] within the ring.
-func ringSum[T float64 | int32](c *clock, r []T, head int64) T {
-	from := max(c.lo, head-c.ring+1)
+// liveLo is the oldest bucket seq that overlaps the window ending at t.
+func (c *clock) liveLo(t int64) int64 { return floorDiv(t-c.size+1, c.width) }
+
+// ringSum sums a ring's slots of seqs [lo, hi] that the ring still holds
+// (those in (head-ring, head]).
+func ringSum[T float64 | int32](c *clock, r []T, lo, hi, head int64) T {
 	var sum T
-	for q := from; q <= head; q++ {
+	for q := max(lo, head-c.ring+1); q <= min(hi, head); q++ {
 		sum += r[c.slot(q)]
 	}
 	return sum
 }
 
-// ringFirst returns the start of the oldest live non-empty slot, clamped
-// to the window: an estimate of a key's first update once older ones have
-// expired.
-func ringFirst[T float64 | int32](c *clock, r []T, head int64) int64 {
-	start := c.windowStart()
-	for q := max(c.lo, head-c.ring+1); q <= head; q++ {
+// ringFirst returns the start of the oldest non-empty slot of seqs
+// [lo, head], clamped to start, the first event time of the window: an
+// estimate of a key's first update once older ones have left the window.
+func ringFirst[T float64 | int32](c *clock, r []T, lo, head, start int64) int64 {
+	for q := max(lo, head-c.ring+1); q <= head; q++ {
 		if r[c.slot(q)] != 0 {
 			return max(q*c.width, start)
 		}
 	}
 	return start
 }
+
+// watermark is what a Sum or Distinct window knows of the engine's
+// watermark: updates at or before bound (the watermark less the window's
+// size and allowed lateness) are late.
+type watermark struct {
+	span  int64 // window size + allowed lateness, ns
+	set   bool
+	bound int64
+}
+
+// advance moves the watermark to w if that is later.
+func (m *watermark) advance(w int64) {
+	if b := w - m.span; !m.set || b > m.bound {
+		m.set, m.bound = true, b
+	}
+}
+
+// late reports whether an update at t is late.
+func (m *watermark) late(t int64) bool { return m.set && t <= m.bound }
+
+// expired reports whether a key whose latest update was at last can be
+// dropped: every update of it is late now.
+func (m *watermark) expired(last int64) bool { return m.set && last <= m.bound }

@@ -8,7 +8,8 @@ package window
 // a sliding HyperLogLog (hll.go), carrying its live items over.
 type distinctWindow struct {
 	kindOnly
-	clk     clock
+	clk     clock // geometry only: a Distinct window has no clock of its own
+	wm      watermark
 	maxKeys int
 	exact   int
 	keys    *keyTable
@@ -24,8 +25,8 @@ type distinctWindow struct {
 
 // distinctKey is one key's state besides its ring of counts.
 type distinctKey struct {
-	head    int64 // newest bucket seq written
-	lo      int64 // clk.lo when count (or sketch) was last synced
+	head    int64 // bucket seq of last: the ring holds (head-ring, head]
+	lo      int64 // oldest bucket of the window ending at last
 	count   int64 // exact mode: distinct items in the live buckets
 	first   int64
 	last    int64
@@ -41,6 +42,7 @@ func newDistinctWindow(spec Spec) *distinctWindow {
 	return &distinctWindow{
 		kindOnly: kindOnly{Distinct},
 		clk:      newClock(int64(spec.Size), spec.Buckets),
+		wm:       watermark{span: int64(spec.Size) + int64(spec.Lateness)},
 		maxKeys:  spec.MaxKeys,
 		exact:    spec.DistinctExact,
 		keys:     newKeyTable(),
@@ -65,10 +67,13 @@ func (w *distinctWindow) AddDistinct(key []byte, now int64, item uint64) Result 
 // of a flood without a lookup of its own. Not part of Window: stores find
 // it by a type assertion.
 func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Result, bool) {
-	seq, ok := w.clk.advance(now)
 	h := w.keys.hash(key)
 	id := w.keys.find(key, h)
-	if !ok {
+	seq := floorDiv(now, w.clk.width)
+	// Out of order, an update counts while its bucket is in the window
+	// ending at the key's latest update: a distinct item's latest
+	// occurrence is all a key keeps.
+	if w.wm.late(now) || (id >= 0 && seq < w.state[id].lo) {
 		w.stats.Late++
 		if id < 0 {
 			return Result{}, false
@@ -79,15 +84,19 @@ func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Res
 		id = w.insert(key, h, seq, now)
 	} else {
 		w.keys.touch(id)
-		w.sync(id)
-		if w.state[id].head < w.clk.lo { // all expired: start afresh
-			w.release(id)
-			w.state[id].first, w.state[id].last = now, now
+		if k := &w.state[id]; now > k.last {
+			lo := w.clk.liveLo(now)
+			if lo > k.head { // nothing of the key left in the window: start afresh
+				w.release(id)
+				k.first = now
+			}
+			w.sync(id, lo)
+			w.advanceHead(k, w.ring(id), seq)
+			k.last = now
 		}
 	}
 	k := &w.state[id]
 	counts := w.ring(id)
-	w.advanceHead(k, counts, seq)
 	slot := w.clk.slot(seq)
 	fresh := true
 	if k.sketch != nil {
@@ -106,7 +115,7 @@ func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Res
 // occurrence. (An item seen in a newer bucket and now out of order in an
 // older one may be new to that one: true.)
 func (w *distinctWindow) addExact(k *distinctKey, counts []int32, seq, slot int64, item uint64) bool {
-	if p, found := k.items[item]; found && p >= w.clk.lo {
+	if p, found := k.items[item]; found && p >= k.lo {
 		if seq > p { // the item's latest occurrence moves to a newer bucket
 			counts[w.clk.slot(p)]--
 			counts[slot]++
@@ -126,7 +135,7 @@ func (w *distinctWindow) addExact(k *distinctKey, counts []int32, seq, slot int6
 	}
 	if len(k.items) >= k.pruneAt {
 		for it, p := range k.items {
-			if p < w.clk.lo {
+			if p < k.lo {
 				delete(k.items, it)
 			}
 		}
@@ -145,7 +154,7 @@ func (w *distinctWindow) toSketch(k *distinctKey) {
 		s = newHLL(w.clk.ring)
 	}
 	for it, p := range k.items {
-		if p >= w.clk.lo {
+		if p >= k.lo {
 			s.add(w.clk.slot(p), it)
 		}
 	}
@@ -170,17 +179,18 @@ func (w *distinctWindow) advanceHead(k *distinctKey, counts []int32, seq int64) 
 	k.head = seq
 }
 
-// sync brings key id's count or sketch up to the clock.
-func (w *distinctWindow) sync(id int32) {
+// sync brings key id's count or sketch to the window whose oldest bucket
+// is lo, once its head has moved.
+func (w *distinctWindow) sync(id int32, lo int64) {
 	k := &w.state[id]
-	if k.lo == w.clk.lo {
+	if k.lo == lo {
 		return
 	}
 	old := k.lo
-	k.lo = w.clk.lo
+	k.lo = lo
 	counts := w.ring(id)
 	if k.sketch == nil {
-		k.count = int64(ringSum(&w.clk, counts, k.head))
+		k.count = int64(ringSum(&w.clk, counts, lo, k.head, k.head))
 		return
 	}
 	// Rebuild the merged registers only if a bucket with items left.
@@ -203,11 +213,11 @@ func (w *distinctWindow) sync(id int32) {
 	k.sketch.rebuild(w.live)
 }
 
+// result is key id's count over the window ending at its latest update.
 func (w *distinctWindow) result(id int32) Result {
-	w.sync(id)
 	k := &w.state[id]
-	if k.first < w.clk.windowStart() && k.head >= w.clk.lo {
-		k.first = ringFirst(&w.clk, w.ring(id), k.head)
+	if start := k.last - w.clk.size + 1; k.first < start {
+		k.first = ringFirst(&w.clk, w.ring(id), k.lo, k.head, start)
 	}
 	v := float64(k.count)
 	if k.sketch != nil {
@@ -219,7 +229,7 @@ func (w *distinctWindow) result(id int32) Result {
 // insert adds a new key, evicting the stalest one when the window is full.
 func (w *distinctWindow) insert(key []byte, h uint64, seq, now int64) int32 {
 	if w.keys.n >= w.maxKeys {
-		if old := w.keys.tail; w.state[old].head >= w.clk.lo {
+		if !w.wm.expired(w.state[w.keys.tail].last) {
 			w.stats.Evicted++
 		}
 		w.drop(w.keys.tail)
@@ -231,7 +241,7 @@ func (w *distinctWindow) insert(key []byte, h uint64, seq, now int64) int32 {
 	}
 	clear(w.ring(id))
 	items := w.state[id].items // kept from the id's last key, emptied by drop
-	w.state[id] = distinctKey{head: seq, lo: w.clk.lo, first: now, last: now, items: items, pruneAt: 16}
+	w.state[id] = distinctKey{head: seq, lo: w.clk.liveLo(now), first: now, last: now, items: items, pruneAt: 16}
 	return id
 }
 
@@ -260,13 +270,17 @@ func (w *distinctWindow) drop(id int32) {
 	w.keys.remove(id)
 }
 
-// Expire drops keys with nothing left in the window at event time now.
+// Advance moves the window's watermark to now if that is later.
+func (w *distinctWindow) Advance(now int64) { w.wm.advance(now) }
+
+// Expire advances the watermark to now and drops the keys whose every
+// update is late at it.
 func (w *distinctWindow) Expire(now int64) int {
-	w.clk.advance(now)
+	w.wm.advance(now)
 	dropped := 0
 	for id := w.keys.head; id >= 0; {
 		next := w.keys.next(id)
-		if w.state[id].head < w.clk.lo {
+		if w.wm.expired(w.state[id].last) {
 			w.drop(id)
 			dropped++
 		}

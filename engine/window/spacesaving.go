@@ -17,7 +17,8 @@ package window
 // heap O(log capacity).
 type topWindow struct {
 	kindOnly
-	clk      clock
+	clk      clock // the latest update, or the watermark less lateness if later
+	lateness int64
 	capacity int
 	keys     *keyTable
 	ctr      []topCounter // by id
@@ -45,6 +46,7 @@ func newTopWindow(spec Spec) *topWindow {
 	w := &topWindow{
 		kindOnly: kindOnly{Top},
 		clk:      newClock(int64(spec.Size), spec.Buckets),
+		lateness: int64(spec.Lateness),
 		capacity: spec.TopCapacity,
 		keys:     newKeyTable(),
 	}
@@ -126,16 +128,16 @@ func (w *topWindow) sync() {
 	w.lo = w.clk.lo
 	for _, id := range w.heap {
 		c := &w.ctr[id]
-		c.sum = ringSum(&w.clk, w.ring(id), c.head)
+		c.sum = ringSum(&w.clk, w.ring(id), w.clk.lo, c.head, c.head)
 	}
-	w.total = ringSum(&w.clk, w.totals, w.totalHead)
+	w.total = ringSum(&w.clk, w.totals, w.clk.lo, w.totalHead, w.totalHead)
 	w.heapify()
 }
 
 func (w *topWindow) result(id int32) Result {
 	c := &w.ctr[id]
 	if c.first < w.clk.windowStart() && c.head >= w.clk.lo {
-		c.first = ringFirst(&w.clk, w.ring(id), c.head)
+		c.first = ringFirst(&w.clk, w.ring(id), w.clk.lo, c.head, w.clk.windowStart())
 	}
 	return Result{Value: c.sum, First: c.first, Last: c.last, Total: w.total}
 }
@@ -157,10 +159,20 @@ func (w *topWindow) Rank(key []byte) int {
 	return rank
 }
 
-// Expire drops counters with nothing left in the window at event time now.
+// Advance moves the window's clock to the watermark now less the allowed
+// lateness, if that is later.
+func (w *topWindow) Advance(now int64) {
+	if !w.clk.started {
+		return // the first update starts the clock
+	}
+	w.clk.advance(now - w.lateness)
+}
+
+// Expire advances the clock as Advance does and drops counters with
+// nothing left in the window.
 func (w *topWindow) Expire(now int64) int {
 	started := w.clk.started
-	w.clk.advance(now)
+	w.clk.advance(now - w.lateness)
 	if !started {
 		w.lo, w.totalHead = w.clk.lo, w.clk.hi
 		return 0

@@ -1,12 +1,16 @@
 package window
 
-// sumWindow is a Sum window: per key, a ring of bucket sums and a cached
-// total over the live buckets. The total is kept by adding each update to
-// it and is recomputed from the ring when the live range has moved since
-// (once per bucket width per active key), so it never drifts.
+// sumWindow is a Sum window: per key, a ring of bucket sums relative to
+// the key's newest bucket, and a cached total over the buckets of the
+// window ending at the key's latest update. The total is kept by adding
+// each update to it and is recomputed from the ring when that window's
+// oldest bucket has moved since (once per bucket width per active key),
+// so it never drifts. Only an update out of order sums the ring for the
+// older window it asks about.
 type sumWindow struct {
 	kindOnly
-	clk     clock
+	clk     clock // geometry only: a Sum window has no clock of its own
+	wm      watermark
 	maxKeys int
 	keys    *keyTable
 	state   []sumKey  // by id
@@ -16,10 +20,10 @@ type sumWindow struct {
 
 // sumKey is one key's state besides its ring.
 type sumKey struct {
-	head  int64   // newest bucket seq written to the ring
-	lo    int64   // clk.lo when sum was last made from the ring
-	sum   float64 // sum of live buckets as of lo
-	first int64   // earliest update, or an estimate once it expired
+	head  int64   // bucket seq of last: the ring holds (head-ring, head]
+	lo    int64   // oldest bucket of the window ending at last
+	sum   float64 // sum of buckets [lo, head]
+	first int64   // earliest update, or an estimate once it left the window
 	last  int64   // latest update
 }
 
@@ -27,6 +31,7 @@ func newSumWindow(spec Spec) *sumWindow {
 	return &sumWindow{
 		kindOnly: kindOnly{Sum},
 		clk:      newClock(int64(spec.Size), spec.Buckets),
+		wm:       watermark{span: int64(spec.Size) + int64(spec.Lateness)},
 		maxKeys:  spec.MaxKeys,
 		keys:     newKeyTable(),
 	}
@@ -39,10 +44,10 @@ func (w *sumWindow) ring(id int32) []float64 {
 
 // Add adds v to key's sum at event time now.
 func (w *sumWindow) Add(key []byte, now int64, v float64) Result {
-	seq, ok := w.clk.advance(now)
 	h := w.keys.hash(key)
 	id := w.keys.find(key, h)
-	if !ok {
+	seq := floorDiv(now, w.clk.width)
+	if w.wm.late(now) || (id >= 0 && seq <= w.state[id].head-w.clk.ring) {
 		w.stats.Late++
 		if id < 0 {
 			return Result{}
@@ -53,25 +58,40 @@ func (w *sumWindow) Add(key []byte, now int64, v float64) Result {
 		id = w.insert(key, h, seq, now)
 	} else {
 		w.keys.touch(id)
-		w.sync(id)
-		if k := &w.state[id]; k.head < w.clk.lo { // all expired: start afresh
-			k.first, k.last = now, now
-		}
 	}
 	k := &w.state[id]
 	r := w.ring(id)
+	if now < k.last { // out of order: its own bucket, the window it falls in
+		r[w.clk.slot(seq)] += v
+		if seq >= k.lo {
+			k.sum += v
+		}
+		k.first = min(k.first, now)
+		if e := now + w.clk.size - 1; e < k.last {
+			return w.resultAt(id, e)
+		}
+		return w.result(id)
+	}
+	lo := w.clk.liveLo(now)
+	if lo > k.head { // nothing of the key left in the window: start afresh
+		k.first = now
+	}
 	ringAdvance(&w.clk, r, &k.head, seq)
+	if lo != k.lo {
+		k.lo = lo
+		k.sum = ringSum(&w.clk, r, lo, seq, seq)
+	}
 	r[w.clk.slot(seq)] += v
 	k.sum += v
 	k.first = min(k.first, now)
-	k.last = max(k.last, now)
+	k.last = now
 	return w.result(id)
 }
 
 // insert adds a new key, evicting the stalest one when the window is full.
 func (w *sumWindow) insert(key []byte, h uint64, seq, now int64) int32 {
 	if w.keys.n >= w.maxKeys {
-		if old := w.keys.tail; w.state[old].head >= w.clk.lo {
+		if !w.wm.expired(w.state[w.keys.tail].last) {
 			w.stats.Evicted++
 		}
 		w.keys.remove(w.keys.tail)
@@ -82,36 +102,44 @@ func (w *sumWindow) insert(key []byte, h uint64, seq, now int64) int32 {
 		w.rings = append(w.rings, make([]float64, w.clk.ring)...)
 	}
 	clear(w.ring(id))
-	w.state[id] = sumKey{head: seq, lo: w.clk.lo, first: now, last: now}
+	w.state[id] = sumKey{head: seq, lo: w.clk.liveLo(now), first: now, last: now}
 	return id
 }
 
-// sync brings key id's cached sum up to the clock.
-func (w *sumWindow) sync(id int32) {
-	k := &w.state[id]
-	if k.lo == w.clk.lo {
-		return
-	}
-	k.lo = w.clk.lo
-	k.sum = ringSum(&w.clk, w.ring(id), k.head)
-}
-
+// result is key id's value over the window ending at its latest update.
 func (w *sumWindow) result(id int32) Result {
-	w.sync(id)
 	k := &w.state[id]
-	if k.first < w.clk.windowStart() && k.head >= w.clk.lo {
-		k.first = ringFirst(&w.clk, w.ring(id), k.head)
+	if start := k.last - w.clk.size + 1; k.first < start {
+		k.first = ringFirst(&w.clk, w.ring(id), k.lo, k.head, start)
 	}
 	return Result{Value: k.sum, First: k.first, Last: k.last}
 }
 
-// Expire drops keys with nothing left in the window at event time now.
+// resultAt is key id's value over the window ending at e, before its
+// latest update.
+func (w *sumWindow) resultAt(id int32, e int64) Result {
+	k := &w.state[id]
+	r := w.ring(id)
+	lo := w.clk.liveLo(e)
+	hi := floorDiv(e, w.clk.width)
+	first := k.first
+	if start := e - w.clk.size + 1; first < start {
+		first = ringFirst(&w.clk, r, lo, hi, start)
+	}
+	return Result{Value: ringSum(&w.clk, r, lo, hi, k.head), First: first, Last: k.last}
+}
+
+// Advance moves the window's watermark to now if that is later.
+func (w *sumWindow) Advance(now int64) { w.wm.advance(now) }
+
+// Expire advances the watermark to now and drops the keys whose every
+// update is late at it.
 func (w *sumWindow) Expire(now int64) int {
-	w.clk.advance(now)
+	w.wm.advance(now)
 	dropped := 0
 	for id := w.keys.head; id >= 0; {
 		next := w.keys.next(id)
-		if w.state[id].head < w.clk.lo {
+		if w.wm.expired(w.state[id].last) {
 			w.keys.remove(id)
 			dropped++
 		}

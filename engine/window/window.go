@@ -6,13 +6,35 @@
 // every window, so a replay gives the same results as the live run did.
 //
 // Every store slides its windows the same way (the storetest suite pins
-// it). A window's clock is the largest event time it has seen. Event time
-// is cut into buckets of width Size/Buckets: bucket s covers
-// [s*width, (s+1)*width). A key's value is made of its updates in the
-// buckets that overlap (clock-Size, clock], so an update counts for Size
-// at least and Size+width at most. An update at or before clock-Size is
-// late: it is counted in Stats.Late and changes nothing. An update out of
-// order but inside the window goes to its own bucket.
+// it). Event time is cut into buckets of width Size/Buckets: bucket s
+// covers [s*width, (s+1)*width), and the window ending at c is made of the
+// buckets that overlap (c-Size, c], so an update counts for Size at least
+// and Size+width at most.
+//
+// Windows do not advance on the updates' times: the engine tells them its
+// watermark W (Advance, Expire), and an update at t <= W-Size-Lateness is
+// late: counted in Stats.Late, it changes nothing. One flow stamped far
+// ahead therefore makes nothing late; the engine bounds how far ahead of W
+// a flow may be, and clamps the rest.
+//
+//   - Sum: each key keeps a ring of Buckets+1 bucket sums up to the bucket
+//     of its latest update L. An update at t >= L (in order, the common
+//     case) is answered over the window ending at t. An update out of
+//     order lands in its own bucket and is answered over the latest window
+//     that contains it: the one ending at min(L, t+Size-1). An update
+//     older than the key's ring (t's bucket at or before L's bucket less
+//     the ring) is late for that key.
+//   - Distinct: each key keeps the bucket of each item's latest occurrence;
+//     it is answered over the window ending at its latest update L, and an
+//     update whose bucket is before that window is late for that key.
+//   - Top: the counters of the sketch compete with each other, so they
+//     share one clock: the latest update, or W-Lateness if later. An
+//     update at or before clock-Size is late.
+//
+// Result.Last is always the key's latest update. Expire drops the Sum and
+// Distinct keys whose latest update is late at W, and the Top counters
+// with nothing left in the window; an update of a dropped key starts it
+// afresh.
 package window
 
 import "time"
@@ -50,6 +72,7 @@ type Spec struct {
 	MaxKeys       int           // Sum, Distinct: cap on keys held; past it the stalest are evicted (default 100000)
 	DistinctExact int           // Distinct: exact items per key before HyperLogLog (default 1024)
 	TopCapacity   int           // Top: counters in the Space-Saving sketch, its cap on keys (default 1024)
+	Lateness      time.Duration // how far behind the watermark an update may still count (default 0)
 }
 
 // Defaults for Spec's zero fields.
@@ -81,8 +104,9 @@ func (s Spec) WithDefaults() Spec {
 type Result struct {
 	Value float64 // the key's sum or distinct count over the window
 	// First is the event time of the key's earliest update still in the
-	// window. Once that update has expired it may be estimated, to a
-	// bucket's width, and is never before clock-Size.
+	// window the value is over. Once that update has left the window it
+	// may be estimated, to a bucket's width, and is never before the
+	// window's start.
 	First int64
 	Last  int64   // event time of the key's latest update
 	Total float64 // Top only: the sum over all keys in the window
@@ -129,9 +153,13 @@ type Window interface {
 	// Rank returns key's 1-based rank by value among the keys of a Top
 	// window, or 0 when the sketch does not hold it.
 	Rank(key []byte) int
-	// Expire moves the window's clock to now if that is later, drops the
-	// keys with nothing left in the window and returns how many it
-	// dropped. The engine calls it now and then.
+	// Advance moves the window's watermark to now if that is later: from
+	// then on updates at or before now-Size-Lateness are late. The engine
+	// calls it whenever its watermark moves; it must be cheap.
+	Advance(now int64)
+	// Expire advances the watermark as Advance does, drops the keys that
+	// no update can reach any more (see the package doc) and returns how
+	// many it dropped. The engine calls it now and then.
 	Expire(now int64) int
 	Stats() Stats
 }
@@ -140,5 +168,5 @@ type Window interface {
 type Stats struct {
 	Keys    int    // keys held now
 	Evicted uint64 // keys with something in the window evicted because MaxKeys (or TopCapacity) was reached
-	Late    uint64 // updates older than the window, ignored
+	Late    uint64 // updates beyond the allowed lateness (or older than the key holds), ignored
 }

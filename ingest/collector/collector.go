@@ -90,6 +90,9 @@ type Listener struct {
 	conn  *net.UDPConn
 	dec   Decoders
 	port  int
+	// stamped: the kernel stamps datagrams with their arrival time, the
+	// receive time handed to decoders (else the time a batch is read).
+	stamped bool
 
 	datagrams, bytes, flows, denied, malformed, unsupported, readErrors atomic.Uint64
 	rejected                                                            atomic.Uint64
@@ -124,6 +127,7 @@ func Listen(cfg Config, dec Decoders) (*Listener, error) {
 	_ = conn.SetReadBuffer(cfg.ReadBuffer)
 	allow, _ := parseAllow(cfg.Allow)
 	l := &Listener{cfg: cfg, allow: allow, conn: conn, dec: dec}
+	l.stamped = stampArrivals(conn) // from the first datagram on
 	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		l.port = ua.Port
 	}
@@ -182,6 +186,9 @@ func (l *Listener) Run(ctx context.Context, h ingest.Handler) error {
 	msgs := make([]ipv4.Message, l.cfg.Batch)
 	for i := range msgs {
 		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+		if l.stamped {
+			msgs[i].OOB = make([]byte, rxTimeOOB)
+		}
 	}
 	out := make([]flow.Flow, 0, flowBatch*2)
 	for {
@@ -203,7 +210,7 @@ func (l *Listener) Run(ctx context.Context, h ingest.Handler) error {
 			src := ua.AddrPort()
 			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 			before := len(out)
-			out = l.datagram(src, now, m.Buffers[0][:m.N], out)
+			out = l.datagram(src, arrival(m.OOB[:m.NN], now), m.Buffers[0][:m.N], out)
 			l.flows.Add(uint64(len(out) - before))
 			if len(out) >= flowBatch {
 				h(out)

@@ -3,9 +3,7 @@ package collector
 import (
 	"context"
 	"net"
-	"net/netip"
-	"os"
-	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/netflow"
-	"github.com/flowguard/flowguard/ingest/pcap"
 	"github.com/flowguard/flowguard/ingest/sflow"
 )
 
@@ -21,22 +18,7 @@ import (
 // softflowd NetFlow v5 export.
 func exportDatagrams(t *testing.T) [][]byte {
 	t.Helper()
-	path := filepath.Join("..", "netflow", "testdata", "export-v5.pcap")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	r, err := pcap.Open(path, pcap.Config{Datagram: func(_ time.Time, _, _ netip.AddrPort, p []byte) bool {
-		out = append(out, append([]byte(nil), p...))
-		return true
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Run(context.Background(), func([]flow.Flow) {}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return captureDatagrams(t, "export-v5.pcap")
 }
 
 // A listener on a real socket decodes datagrams of every family, counts
@@ -133,6 +115,82 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"address", "allow[1]", "batch"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+// Each datagram is received at the kernel's arrival time, not at the time
+// a batch is read: datagrams waiting in the socket before Run starts keep
+// the times they arrived at, one per datagram (as a packet capture on the
+// host records them).
+func TestListenerArrivalTimes(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("kernel arrival stamps are read on Linux")
+	}
+	dgs := exportDatagrams(t)
+	l, err := Listen(Config{Address: "127.0.0.1:0"}, Decoders{NetFlow: netflow.NewDecoder(netflow.Config{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, l.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The kernel turns its receive stamping on in deferred work after the
+	// first socket asks for it; a datagram arriving before that is stamped
+	// when read.
+	time.Sleep(100 * time.Millisecond)
+	sent := make([]time.Time, len(dgs)+1)
+	for i, d := range dgs {
+		sent[i] = time.Now()
+		if _, err := c.Write(d); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	sent[len(dgs)] = time.Now()
+	time.Sleep(20 * time.Millisecond)
+	started := time.Now()
+
+	var mu sync.Mutex
+	got := map[uint32]map[time.Time]bool{} // sequence number (one per datagram) → receive times
+	flows := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- l.Run(ctx, func(b []flow.Flow) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, f := range b {
+				if got[f.SequenceNum] == nil {
+					got[f.SequenceNum] = map[time.Time]bool{}
+				}
+				got[f.SequenceNum][f.TimeReceived] = true
+				flows++
+			}
+		})
+	}()
+	for i := 0; i < 500 && l.Stats().Datagrams < uint64(len(dgs)); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if flows != 438 {
+		t.Fatalf("%d flows, want 438", flows)
+	}
+	for i, d := range dgs {
+		seq := uint32(d[16])<<24 | uint32(d[17])<<16 | uint32(d[18])<<8 | uint32(d[19])
+		if len(got[seq]) != 1 {
+			t.Fatalf("datagram %d: %d receive times", i, len(got[seq]))
+		}
+		for at := range got[seq] {
+			if at.Before(sent[i]) || at.After(sent[i+1]) || !at.Before(started) {
+				t.Errorf("datagram %d sent in [%v, %v] (Run started %v) received at %v",
+					i, sent[i].Format(time.StampNano), sent[i+1].Format(time.StampNano), started.Format(time.StampNano), at.Format(time.StampNano))
+			}
 		}
 	}
 }

@@ -52,6 +52,17 @@ type Config struct {
 	// rejected with ErrTooManyExporters when every one is established.
 	// DefaultMaxExporters when 0.
 	MaxExporters int
+	// ClockCorrection places each exporter's flows on the collector's
+	// clock by the exporter's measured offset (see clockskew.go). The
+	// offset is measured, and shown in Stats, either way.
+	ClockCorrection bool
+	// ClockSkewWarning is the skew OnClockSkew reports
+	// (DefaultClockSkewWarning when 0; negative: never).
+	ClockSkewWarning time.Duration
+	// OnClockSkew, when set, is called (on the decoding goroutine) when an
+	// exporter domain's skew passes ClockSkewWarning and when it is back
+	// within half of it: once each way, not per datagram.
+	OnClockSkew func(ClockSkewEvent)
 
 	// Budgets against hostile input (see budget.go; defaults when 0).
 	// MaxFlowsPerDatagram bounds the flows one Decode call gives; the
@@ -98,6 +109,8 @@ type Decoder struct {
 	capped    bool         // the datagram being decoded reached its cap
 
 	pending   pendingQueue
+	shift     int64 // the datagram's clock correction (ns), for its header
+	reports   clockReports
 	nextSweep int64
 	st        recState
 	scratch   flow.Flow // options records decode into it
@@ -120,6 +133,9 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if cfg.DefaultSampling == 0 {
 		cfg.DefaultSampling = 1
+	}
+	if cfg.ClockSkewWarning == 0 {
+		cfg.ClockSkewWarning = DefaultClockSkewWarning
 	}
 	cfg.withBudgetDefaults()
 	return &Decoder{
@@ -179,6 +195,7 @@ type domain struct {
 	sysInitMs int64             // IPFIX systemInitTimeMilliseconds from options data; 0 unknown
 	seq       seqtrack.Tracker
 	conv      seqConventions // IPFIX only
+	clock     clockEstimate
 	lastSeen  int64
 }
 
@@ -319,6 +336,7 @@ func (d *Decoder) Decode(src netip.AddrPort, now time.Time, payload []byte, out 
 	s := e.vstats(slot)
 	s.packets.Add(1)
 	s.lastSeen.Store(nowNs)
+	d.shift = d.exporterClock(e, s, payload, nowNs)
 	n0 := len(out)
 	d.recsLeft, d.capped = d.cfg.MaxFlowsPerDatagram, false
 	switch version {

@@ -28,8 +28,9 @@ const (
 	legacyMaxCount     = 1024 // far above any exporter's (v5: 30), bounds the work a header can ask for
 )
 
-func legacyHeader(p []byte, version uint16, now time.Time) header {
+func (d *Decoder) legacyHeader(p []byte, version uint16, now time.Time) header {
 	return header{
+		shift:     d.shift,
 		version:   version,
 		sysUptime: binary.BigEndian.Uint32(p[4:]),
 		unixSecs:  binary.BigEndian.Uint32(p[8:]),
@@ -58,8 +59,8 @@ func addr4(b []byte) netip.Addr { return netip.AddrFrom4([4]byte(b[:4])) }
 
 // legacyTimes sets the flow's times from sysUptime-relative first/last.
 func legacyTimes(f *flow.Flow, h *header, first, last uint32) {
-	f.TimeFlowStart = time.Unix(0, h.uptimeNs(first)).UTC()
-	f.TimeFlowEnd = time.Unix(0, h.uptimeNs(last)).UTC()
+	f.TimeFlowStart = time.Unix(0, h.uptimeNs(first)+h.shift).UTC()
+	f.TimeFlowEnd = time.Unix(0, h.uptimeNs(last)+h.shift).UTC()
 }
 
 func setNextHop(f *flow.Flow, b []byte) {
@@ -98,7 +99,7 @@ func (d *Decoder) decodeV1(e *exporter, now time.Time, p []byte, out []flow.Flow
 	if err != nil {
 		return out, err
 	}
-	h := legacyHeader(p, 1, now)
+	h := d.legacyHeader(p, 1, now)
 	rate := d.rate(e, 0)
 	e.vstats(slotV1).samplingRate.Store(rate)
 	for i := 0; i < n; i++ {
@@ -131,7 +132,7 @@ func (d *Decoder) decodeV5(e *exporter, now time.Time, p []byte, out []flow.Flow
 	if err != nil {
 		return out, err
 	}
-	h := legacyHeader(p, 5, now)
+	h := d.legacyHeader(p, 5, now)
 	h.seq = binary.BigEndian.Uint32(p[16:])
 	dm := e.domain(domainKey{version: 5, id: uint32(binary.BigEndian.Uint16(p[20:]))}, h.nowNs)
 	if interval := binary.BigEndian.Uint16(p[22:]) & 0x3FFF; interval != 0 {
@@ -175,7 +176,7 @@ func (d *Decoder) decodeV7(e *exporter, now time.Time, p []byte, out []flow.Flow
 	if err != nil {
 		return out, err
 	}
-	h := legacyHeader(p, 7, now)
+	h := d.legacyHeader(p, 7, now)
 	h.seq = binary.BigEndian.Uint32(p[16:])
 	dm := e.domain(domainKey{version: 7}, h.nowNs)
 	rate := d.rate(e, 0)
@@ -232,7 +233,7 @@ func (d *Decoder) decodeV8(e *exporter, now time.Time, p []byte, out []flow.Flow
 	if err != nil {
 		return out, err
 	}
-	h := legacyHeader(p, 8, now)
+	h := d.legacyHeader(p, 8, now)
 	h.seq = binary.BigEndian.Uint32(p[16:])
 	dm := e.domain(domainKey{version: 8, id: uint32(agg)<<16 | uint32(binary.BigEndian.Uint16(p[20:]))}, h.nowNs)
 	rate := d.rate(e, 0)

@@ -402,6 +402,7 @@ type header struct {
 	seq       uint32
 	now       time.Time
 	nowNs     int64
+	shift     int64 // ns added to flow times: the exporter's clock correction
 }
 
 // exportNs returns the export time in Unix nanoseconds.
@@ -492,10 +493,10 @@ func (d *Decoder) finishRecord(f *flow.Flow, st *recState, e *exporter, dm *doma
 		}
 	}
 	if start != 0 {
-		f.TimeFlowStart = time.Unix(0, start).UTC()
+		f.TimeFlowStart = time.Unix(0, start+h.shift).UTC()
 	}
 	if end != 0 {
-		f.TimeFlowEnd = time.Unix(0, end).UTC()
+		f.TimeFlowEnd = time.Unix(0, end+h.shift).UTC()
 	}
 
 	// Sampling: what the record says, else its sampler's rate, else the

@@ -20,6 +20,7 @@ type versionStats struct {
 	restarts               counter
 	templates              atomic.Int64
 	samplingRate           atomic.Uint32
+	clockSkew              atomic.Int64 // ns, the estimate of the domain last measured
 	lastSeen               atomic.Int64
 }
 
@@ -69,7 +70,12 @@ type ExporterStats struct {
 	// SamplingRate is the rate applied to the last flow (after override
 	// and default).
 	SamplingRate uint32
-	LastSeen     time.Time
+	// ClockSkew is the exporter's clock minus the collector's, as
+	// estimated for the observation domain (source id, engine) that sent
+	// last: export header time against receive time, median of recent
+	// datagrams (export delay included).
+	ClockSkew time.Duration
+	LastSeen  time.Time
 }
 
 // Stats returns a snapshot of the counters. It is safe to call
@@ -97,6 +103,7 @@ func (d *Decoder) Stats() Stats {
 				Restarts:       s.restarts.Load(),
 				Templates:      int(s.templates.Load()),
 				SamplingRate:   s.samplingRate.Load(),
+				ClockSkew:      time.Duration(s.clockSkew.Load()),
 			}
 			if ns := s.lastSeen.Load(); ns != 0 {
 				es.LastSeen = time.Unix(0, ns).UTC()

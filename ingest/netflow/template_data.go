@@ -15,6 +15,7 @@ func (d *Decoder) decodeV9(e *exporter, s *versionStats, now time.Time, p []byte
 	}
 	h := header{
 		version:   9,
+		shift:     d.shift,
 		sysUptime: binary.BigEndian.Uint32(p[4:]),
 		unixSecs:  binary.BigEndian.Uint32(p[8:]),
 		seq:       binary.BigEndian.Uint32(p[12:]),
@@ -48,6 +49,7 @@ func (d *Decoder) decodeIPFIX(e *exporter, s *versionStats, now time.Time, p []b
 	}
 	h := header{
 		version:  10,
+		shift:    d.shift,
 		unixSecs: binary.BigEndian.Uint32(p[4:]),
 		seq:      binary.BigEndian.Uint32(p[8:]),
 		now:      now,

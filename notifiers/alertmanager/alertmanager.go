@@ -434,7 +434,7 @@ func (n *Notifier) request(ctx context.Context, ep endpoint, body []byte) error 
 	case n.cfg.BearerToken != "":
 		h.Set("Authorization", "Bearer "+n.cfg.BearerToken)
 	}
-	if err := notifiers.PostJSON(ctx, n.client, ep.url, h, body); err != nil {
+	if err := notifiers.PostJSON(ctx, n.client, ep.url, h, body, &n.red); err != nil {
 		return n.red.Error(fmt.Errorf("alertmanager %s: POST %s: %w", n.name, ep.shown, err))
 	}
 	return nil

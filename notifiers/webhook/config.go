@@ -109,20 +109,15 @@ func (cfg Config) resolve() (*resolved, error) {
 			continue
 		}
 		r.Headers[k] = e
-		if e != v || isCredentialHeader(k) {
-			r.secrets = append(r.secrets, e)
-			if _, tok, ok := strings.Cut(e, " "); ok { // "Bearer <token>"
-				r.secrets = append(r.secrets, tok)
-			}
+		// Every header value is hidden, not only credentials by name or
+		// values from the environment: a custom header is often a token.
+		r.secrets = append(r.secrets, e)
+		if _, tok, ok := strings.Cut(e, " "); ok { // "Bearer <token>"
+			r.secrets = append(r.secrets, tok)
 		}
 	}
 	if _, err := cfg.TLS.Build(); err != nil {
 		errs = append(errs, err)
 	}
 	return r, errors.Join(errs...)
-}
-
-func isCredentialHeader(k string) bool {
-	k = strings.ToLower(k)
-	return k == "authorization" || strings.Contains(k, "token") || strings.Contains(k, "key") || strings.Contains(k, "secret")
 }

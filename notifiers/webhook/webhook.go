@@ -21,6 +21,9 @@ import (
 	"github.com/flowguard/flowguard/notifiers"
 )
 
+// snippetLen is how much of a failed request's answer its error quotes.
+const snippetLen = notifiers.SnippetLen
+
 // Signature headers, set when Config.Secret is.
 const (
 	HeaderSignature = "X-Flowguard-Signature"
@@ -126,7 +129,7 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 		h.Set(HeaderTimestamp, ts)
 		h.Set(HeaderSignature, sig)
 	}
-	if err := notifiers.PostJSON(ctx, n.client, n.cfg.URL, h, body); err != nil {
+	if err := notifiers.PostJSON(ctx, n.client, n.cfg.URL, h, body, &n.red); err != nil {
 		return n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err))
 	}
 	return nil

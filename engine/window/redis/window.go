@@ -151,15 +151,24 @@ func windowBase(prefix string, spec window.Spec) string {
 	return name + ":" + spec.Kind.String() + ":" + spec.Size.String() + "/" + strconv.Itoa(spec.Buckets)
 }
 
-// advance mirrors the local window's clock and reports a late update.
-func (w *sharedWindow) advance(t int64) (late bool) {
+// advance moves the clock that places the other instances' buckets: the
+// latest update seen (the engine bounds how far ahead of its watermark
+// that can be).
+func (w *sharedWindow) advance(t int64) {
 	if !w.started || t > w.clock {
 		w.started = true
 		w.clock = t
-		return false
 	}
-	return t <= w.clock-w.geo.size
 }
+
+// lateSince reports whether the local window counted a late update since
+// its Stats().Late was before: the local window decides what is late.
+func (w *sharedWindow) lateSince(before uint64) bool {
+	return w.local.Stats().Late != before
+}
+
+// Advance passes the engine's watermark to the local window.
+func (w *sharedWindow) Advance(now int64) { w.local.Advance(now) }
 
 // Add adds v to key's sum at event time now; the result counts what the
 // other instances had added by the last flush.
@@ -168,9 +177,10 @@ func (w *sharedWindow) Add(key []byte, now int64, v float64) window.Result {
 		return window.Result{}
 	}
 	w.takeNews()
-	late := w.advance(now)
+	w.advance(now)
+	before := w.local.Stats().Late
 	r := w.local.Add(key, now, v)
-	if !late {
+	if !w.lateSince(before) {
 		w.recordSum(key, now, v)
 	}
 	return w.withRemoteSum(key, r)
@@ -183,7 +193,8 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 		return window.Result{}
 	}
 	w.takeNews()
-	late := w.advance(now)
+	w.advance(now)
+	before := w.local.Stats().Late
 	var r window.Result
 	fresh := true
 	if w.newItem != nil {
@@ -191,7 +202,7 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 	} else {
 		r = w.local.AddDistinct(key, now, item)
 	}
-	if !late {
+	if !w.lateSince(before) {
 		w.recordItem(key, now, item, fresh)
 	}
 	return w.withRemoteDist(key, r)
@@ -204,9 +215,10 @@ func (w *sharedWindow) AddTop(key []byte, now int64, v float64) window.Result {
 		return window.Result{}
 	}
 	w.takeNews()
-	late := w.advance(now)
+	w.advance(now)
+	before := w.local.Stats().Late
 	r := w.local.AddTop(key, now, v)
-	if !late {
+	if !w.lateSince(before) {
 		w.recordSum(key, now, v)
 	}
 	if snap := w.liveTop(); snap != nil {

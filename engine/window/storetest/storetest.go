@@ -1,11 +1,14 @@
 // Package storetest is the conformance suite every window.Store must pass:
 // the in-memory store runs it, and so must any shared store (Redis).
 //
-// The suite pins the semantics that rules depend on: event time drives the
-// windows; a window slides by Size/Buckets wide buckets and holds the
-// buckets that overlap (clock-Size, clock], where clock is the largest
-// event time it has seen; updates at or before clock-Size are late and
-// ignored; distinct counts are exact up to DistinctExact items and within
+// The suite pins the semantics that rules depend on (the window package
+// doc states them): event time drives the windows; a window slides by
+// Size/Buckets wide buckets; a Sum or Distinct key's value is over the
+// buckets that overlap the window ending at its latest update (for Sum, an
+// update out of order is answered for the window ending at
+// min(latest, t+Size-1)); only the watermark, never an update, makes
+// updates late: those at or before watermark-Size-Lateness are counted and
+// ignored, and so are those older than what the key still holds; distinct counts are exact up to DistinctExact items and within
 // a few percent past it; Top windows find the heavy hitters of a skewed
 // stream; keys are bounded by MaxKeys; claims last ttl in event time.
 package storetest
@@ -41,6 +44,10 @@ func Run(t *testing.T, newStore func(t *testing.T) window.Store) {
 		{"SumSliding", testSumSliding},
 		{"SumLate", testSumLate},
 		{"SumOutOfOrder", testSumOutOfOrder},
+		{"SumLateness", testSumLateness},
+		{"NoClockFromUpdates", testNoClockFromUpdates},
+		{"DistinctLateness", testDistinctLateness},
+		{"TopLateness", testTopLateness},
 		{"SumKeysBorrowed", testSumKeysBorrowed},
 		{"SumEviction", testSumEviction},
 		{"DistinctExact", testDistinctExact},
@@ -153,6 +160,7 @@ func testSumLate(t *testing.T, s window.Store) {
 	w := open(t, s, minute(window.Sum, "sum-late"))
 	k := []byte("k")
 	w.Add(k, at(100), 1)
+	w.Advance(at(100))
 	r := w.Add(k, at(40), 5) // 40 <= 100-60: late
 	wantValue(t, "late update", r, 1)
 	if r.Last != at(100) {
@@ -182,6 +190,116 @@ func testSumOutOfOrder(t *testing.T, s window.Store) {
 	wantValue(t, "at 109", w.Add(k, at(109), 0), 11)
 	wantValue(t, "at 110", w.Add(k, at(110), 0), 1) // [40s, 50s) left, [50s, 60s) stays
 	wantValue(t, "at 120", w.Add(k, at(120), 0), 0)
+}
+
+// lateness returns a minute window of 6 buckets allowing 30s of lateness.
+func lateness(kind window.Kind, name string) window.Spec {
+	spec := minute(kind, name)
+	spec.Lateness = 30 * time.Second
+	return spec
+}
+
+func wantLate(t *testing.T, w window.Window, want uint64) {
+	t.Helper()
+	if st := w.Stats(); st.Late != want {
+		t.Errorf("Stats.Late = %d, want %d", st.Late, want)
+	}
+}
+
+func testSumLateness(t *testing.T, s window.Store) {
+	w := open(t, s, lateness(window.Sum, "sum-lateness"))
+	a, b, d := []byte("a"), []byte("b"), []byte("d")
+	wantValue(t, "a at 100", w.Add(a, at(100), 1), 1)
+	w.Advance(at(100)) // late: at or before 100-60-30 = 10s
+	wantValue(t, "b at 20, inside the lateness", w.Add(b, at(20), 5), 5)
+	wantValue(t, "b at 10, late", w.Add(b, at(10), 5), 5)
+	wantLate(t, w, 1)
+	// a's ring holds the buckets [40s, 110s): 45s lands in its bucket and
+	// counts in the window ending at a's latest update.
+	wantValue(t, "a at 45", w.Add(a, at(45), 2), 3)
+	// 35s is inside the lateness but older than what a still holds.
+	wantValue(t, "a at 35, late for a", w.Add(a, at(35), 4), 3)
+	wantLate(t, w, 2)
+	// An update out of order is compared over the latest window that
+	// contains it: the one ending at min(latest, t+59.999s).
+	w.Add(d, at(119), 1)
+	r := w.Add(d, at(50), 2) // the window ending at 109.999s: 119s is after it
+	wantValue(t, "d at 50", r, 2)
+	if r.First != at(50) || r.Last != at(119) {
+		t.Errorf("d at 50: First, Last = base%+v, base%+v; want 50s, 119s",
+			time.Duration(r.First-base), time.Duration(r.Last-base))
+	}
+	wantValue(t, "d at 119 again", w.Add(d, at(119), 0), 3)
+	wantValue(t, "d at 60", w.Add(d, at(60), 4), 7) // window ending at 119s
+	wantLate(t, w, 2)
+	// Expiry keeps a key while an update inside the lateness can reach it.
+	if n := w.Expire(at(170)); n != 1 { // bound 80s: b (20s) goes
+		t.Errorf("Expire(170s) = %d, want 1", n)
+	}
+	if n := w.Expire(at(200)); n != 1 { // bound 110s: a (100s) goes, d (119s) stays
+		t.Errorf("Expire(200s) = %d, want 1", n)
+	}
+	wantValue(t, "d at 111", w.Add(d, at(111), 1), 8)
+}
+
+// testNoClockFromUpdates: an update far ahead, of any key, makes no other
+// update late; only the watermark does (Top windows excepted: their
+// counters share one clock, see the package doc).
+func testNoClockFromUpdates(t *testing.T, s window.Store) {
+	for _, kind := range []window.Kind{window.Sum, window.Distinct} {
+		w := open(t, s, minute(kind, "no-clock-"+kind.String()))
+		add := func(key string, sec float64, v uint64) window.Result {
+			if kind == window.Sum {
+				return w.Add([]byte(key), at(sec), float64(v))
+			}
+			return w.AddDistinct([]byte(key), at(sec), v)
+		}
+		add("ahead", 3600, 1)
+		add("k", 0, 1)
+		want := 3.0 // 1+2
+		if kind == window.Distinct {
+			want = 2 // items 1 and 2
+		}
+		wantValue(t, kind.String()+": k at 10", add("k", 10, 2), want)
+		wantLate(t, w, 0)
+		w.Advance(at(3600))
+		add("k", 20, 3)
+		wantLate(t, w, 1)
+	}
+}
+
+func testDistinctLateness(t *testing.T, s window.Store) {
+	w := open(t, s, lateness(window.Distinct, "distinct-lateness"))
+	k, e := []byte("k"), []byte("e")
+	w.AddDistinct(k, at(100), 1)
+	w.Advance(at(100)) // late: at or before 10s
+	wantValue(t, "item 2 at 45", w.AddDistinct(k, at(45), 2), 2)
+	wantValue(t, "item 1 at 41", w.AddDistinct(k, at(41), 1), 2)
+	// 39s is before the window ending at k's latest update: late for k.
+	wantValue(t, "item 3 at 39", w.AddDistinct(k, at(39), 3), 2)
+	wantLate(t, w, 1)
+	wantValue(t, "e at 20", w.AddDistinct(e, at(20), 7), 1)
+	wantValue(t, "e at 10", w.AddDistinct(e, at(10), 8), 1)
+	wantLate(t, w, 2)
+	// Item 2's bucket leaves k's window when k moves on.
+	wantValue(t, "item 4 at 105", w.AddDistinct(k, at(105), 4), 3)
+	wantValue(t, "item 5 at 110", w.AddDistinct(k, at(110), 5), 3)
+}
+
+func testTopLateness(t *testing.T, s window.Store) {
+	w := open(t, s, lateness(window.Top, "top-lateness"))
+	a, b, c := []byte("a"), []byte("b"), []byte("c")
+	w.AddTop(a, at(100), 1)
+	w.Advance(at(160)) // the clock: max(latest update 100s, 160s-30s)
+	r := w.AddTop(b, at(71), 2)
+	if r.Value != 2 || r.Total != 3 {
+		t.Errorf("b at 71: Value, Total = %v, %v; want 2, 3", r.Value, r.Total)
+	}
+	w.AddTop(c, at(70), 4) // at or before 130s-60s: late
+	wantLate(t, w, 1)
+	if w.Rank(c) != 0 {
+		t.Errorf("Rank(c) = %d after a late update, want 0", w.Rank(c))
+	}
 }
 
 func testSumKeysBorrowed(t *testing.T, s window.Store) {

@@ -96,54 +96,84 @@ func lookPath(tb testing.TB, name string) string {
 
 func start(tb testing.TB, dir string, port int, extra []string) *Server {
 	tb.Helper()
-	s := &Server{
-		Port: port,
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		dir:  dir,
-		tb:   tb,
-		args: append([]string{
+	s := &Server{dir: dir, tb: tb}
+	// Another process (a parallel test binary) can take the port between
+	// freePort's check and redis-server's bind: then ours exits, and a
+	// fresh port is tried.
+	for attempt := 0; ; attempt++ {
+		s.Port = port
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.args = append([]string{
 			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--dir", dir,
 			"--protected-mode", "no", "--loglevel", "warning",
-		}, extra...),
+		}, extra...)
+		out, ok := s.start()
+		if ok {
+			break
+		}
+		if attempt == 4 {
+			tb.Fatalf("redis-server on %s exited:\n%s", s.Addr, out)
+		}
+		port = freePort(tb, slicesContain(extra, "--cluster-enabled"))
 	}
-	s.Start()
 	tb.Cleanup(s.Kill)
 	return s
+}
+
+func slicesContain(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Start starts the server (again, after Kill) on its port and waits until
 // it answers PING.
 func (s *Server) Start() {
 	s.tb.Helper()
+	if out, ok := s.start(); !ok {
+		s.tb.Fatalf("redis-server on %s exited:\n%s", s.Addr, out)
+	}
+}
+
+// start starts the server and waits until it, and not some other server
+// on the same port, answers; ok=false with its log when it exited.
+func (s *Server) start() (log []byte, ok bool) {
+	s.tb.Helper()
 	bin := lookPath(s.tb, "redis-server")
 	s.cmd = exec.Command(bin, s.args...)
 	s.cmd.Dir = s.dir
-	log, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("redis-%d.log", time.Now().UnixNano())))
+	logf, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("redis-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.cmd.Stdout, s.cmd.Stderr = log, log
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("redis-server: %v", err)
 	}
 	exit := make(chan struct{})
 	s.exit = exit
-	go func() { _ = s.cmd.Wait(); log.Close(); close(exit) }()
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(exit) }()
+	pid := s.cmd.Process.Pid
 	deadline := time.Now().Add(10 * time.Second)
-	for !ping(s.Addr) {
+	for !answers(s.Addr, pid) {
 		select {
 		case <-exit:
-			out, _ := os.ReadFile(log.Name())
-			s.tb.Fatalf("redis-server on %s exited:\n%s", s.Addr, out)
+			out, _ := os.ReadFile(logf.Name())
+			s.cmd = nil
+			return out, false
 		default:
 		}
 		if time.Now().After(deadline) {
 			s.Kill()
-			s.tb.Fatalf("redis-server on %s: no PONG after 10s", s.Addr)
+			s.tb.Fatalf("redis-server on %s: no answer after 10s", s.Addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return nil, true
 }
 
 // Kill stops the server at once (SIGKILL) and waits for it to exit.
@@ -156,19 +186,35 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
-// ping reports whether a Redis server answers PING at addr.
-func ping(addr string) bool {
+// answers reports whether the Redis server at addr is process pid: a
+// server of another test process that took the port must not pass for
+// ours.
+func answers(addr string, pid int) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
 		return false
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n') // $<length>
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return false
+	}
+	want := "process_id:" + strconv.Itoa(pid)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "process_id:") {
+			return line == want
+		}
+	}
 }
 
 // freePort returns a loopback port nobody listens on; for a Cluster node

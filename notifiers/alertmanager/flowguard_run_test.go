@@ -47,8 +47,12 @@ const scanRules = `rules:
     message: "{src_addr} probed port {dst_port} on {value} hosts within {window}"
 `
 
+// flowguardBuilt tells TestMain whether a test asked for the binary.
+var flowguardBuilt bool
+
 // flowguardBinary builds cmd/flowguard once for this package's tests.
 var flowguardBinary = sync.OnceValues(func() (string, error) {
+	flowguardBuilt = true
 	dir, err := os.MkdirTemp("", "flowguard-am-bin")
 	if err != nil {
 		return "", err
@@ -60,6 +64,17 @@ var flowguardBinary = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
+
+// TestMain removes the flowguard binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if flowguardBuilt {
+		if bin, err := flowguardBinary(); err == nil {
+			os.RemoveAll(filepath.Dir(bin))
+		}
+	}
+	os.Exit(code)
+}
 
 // flowguardRun is a running `flowguard run` with a UDP NetFlow listener.
 type flowguardRun struct {
@@ -268,6 +283,10 @@ func TestFlowguardRunToAlertmanager(t *testing.T) {
 		return rec.has("/page vertical-port-scan firing") && rec.has("/page vertical-port-scan resolved")
 	})
 
+	if v := fg.metric(t, "flowguard_alertmanager_resolved_total"); v != 1 {
+		t.Errorf("flowguard_alertmanager_resolved_total %v, want 1", v)
+	}
+
 	// Alertmanager down: the sweeps wait and arrive when it is back.
 	am.stop()
 	fg.export(t, "hostsweep.pcap")
@@ -291,6 +310,10 @@ func TestFlowguardRunToAlertmanager(t *testing.T) {
 	})
 	if d, f := fg.metric(t, "flowguard_notifier_dropped_total"), fg.metric(t, "flowguard_notifier_failed_total"); d != 0 || f != 0 {
 		t.Errorf("dropped %v failed %v, want none", d, f)
+	}
+	if a, e, r := fg.metric(t, "flowguard_alertmanager_active"), fg.metric(t, "flowguard_alertmanager_request_errors_total"),
+		fg.metric(t, "flowguard_alertmanager_resent_total"); a != 3 || e == 0 || r == 0 {
+		t.Errorf("flowguard_alertmanager_active %v request_errors %v resent %v: want 3 active, the outage's errors, re-sends", a, e, r)
 	}
 	fg.cmd.Process.Signal(syscall.SIGTERM)
 	if err := fg.cmd.Wait(); err != nil {

@@ -327,3 +327,13 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Notifiers returns the notifiers in configuration order, for metrics of
+// their own (see the alertmanager notifier's Stats).
+func (d *Dispatcher) Notifiers() []Notifier {
+	out := make([]Notifier, len(d.targets))
+	for i, t := range d.targets {
+		out[i] = t.n
+	}
+	return out
+}

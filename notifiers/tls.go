@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"time"
 )
 
 // TLSConfig is the TLS client configuration shared by the notifiers that
@@ -51,4 +53,19 @@ func (c TLSConfig) Build() (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// HTTPClient returns an HTTP client that speaks TLS as c says, gives up
+// on a request after timeout and follows no redirect.
+func (c TLSConfig) HTTPClient(timeout time.Duration) (*http.Client, error) {
+	tc, err := c.Build()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr, Timeout: timeout,
+		// A redirect would carry credential headers (tokens) to a host
+		// nobody configured: a 3xx answer is an error instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }

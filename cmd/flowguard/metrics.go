@@ -135,6 +135,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		g(m.notifyQueued, float64(n.Queued), n.Name)
 		g(m.notifySpooled, float64(n.Spooled), n.Name)
 	}
+	collectAlertmanagers(m.d.notify(), ch)
 	es := m.d.enrich.Stats()
 	c(m.geoipHits, es.GeoIP.CacheHits)
 	c(m.geoipMisses, es.GeoIP.CacheMisses)

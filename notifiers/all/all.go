@@ -8,4 +8,6 @@ import (
 	_ "github.com/flowguard/flowguard/notifiers/stdout"   // type: stdout
 	_ "github.com/flowguard/flowguard/notifiers/syslog"   // type: syslog
 	_ "github.com/flowguard/flowguard/notifiers/webhook"  // type: webhook
+
+	_ "github.com/flowguard/flowguard/notifiers/alertmanager" // type: alertmanager
 )

@@ -48,7 +48,7 @@ func TestSampleConfigBuilds(t *testing.T) {
 	for _, s := range d.Stats() {
 		types = append(types, s.Type)
 	}
-	if want := []string{"stdout", "file", "syslog", "syslog", "snmptrap", "webhook", "webhook"}; !slices.Equal(types, want) {
+	if want := []string{"stdout", "file", "syslog", "syslog", "snmptrap", "webhook", "webhook", "alertmanager"}; !slices.Equal(types, want) {
 		t.Errorf("types %v, want %v", types, want)
 	}
 	if !d.Has("oncall") || d.Has("nosuch") {
@@ -57,7 +57,7 @@ func TestSampleConfigBuilds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	d.Close(ctx)
-	if !slices.Equal(notifiers.Types(), []string{"file", "snmptrap", "stdout", "syslog", "webhook"}) {
+	if !slices.Equal(notifiers.Types(), []string{"alertmanager", "file", "snmptrap", "stdout", "syslog", "webhook"}) {
 		t.Errorf("registered types %v", notifiers.Types())
 	}
 }
@@ -70,6 +70,7 @@ notifiers:
   - {name: b, type: syslog, address: "x:1", format: json}
   - {name: c, type: snmptrap, address: "x", version: "1"}
   - {name: d, type: file}
+  - {name: e, type: alertmanager, urls: ["http://am:9093?x=1"], max_batch: 0}
 `
 	var cfg notifiers.Config
 	if err := yaml.Unmarshal([]byte(src), &cfg); err != nil {
@@ -81,6 +82,8 @@ notifiers:
 		`line 4: notifiers[1] "b" (syslog): format: "json" is not one of rfc5424, rfc3164, cef`,
 		`line 5: notifiers[2] "c" (snmptrap): version: "1" is not one of 2c, 3`,
 		`line 6: notifiers[3] "d" (file): path: must be set`,
+		`line 7: notifiers[4] "e" (alertmanager): urls[0]: takes no query or fragment`,
+		"\nmax_batch: must be >= 1",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\ndoes not hold %s", err, want)

@@ -6,18 +6,13 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -27,7 +22,7 @@ import (
 )
 
 // snippetLen is how much of a failed request's answer its error quotes.
-const snippetLen = 256
+const snippetLen = notifiers.SnippetLen
 
 // Signature headers, set when Config.Secret is.
 const (
@@ -62,16 +57,10 @@ func New(name string, cfg Config, version string) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, err := cfg.TLS.Build()
+	client, err := cfg.TLS.HTTPClient(r.Timeout.D())
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
-	client := &http.Client{Transport: tr, Timeout: r.Timeout.D(),
-		// A redirect would carry the custom headers (tokens) to a host
-		// nobody configured: a 3xx answer is an error instead.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	n := &Notifier{
 		name:    name,
 		cfg:     r,
@@ -130,53 +119,25 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 }
 
 func (n *Notifier) post(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return notifiers.Permanent(n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err)))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", n.agent)
+	h := make(http.Header, len(n.cfg.Headers)+3)
+	h.Set("User-Agent", n.agent)
 	for k, v := range n.cfg.Headers {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
 	if n.cfg.Secret != "" {
 		ts, sig := Sign([]byte(n.cfg.Secret), n.nowFunc(), body)
-		req.Header.Set(HeaderTimestamp, ts)
-		req.Header.Set(HeaderSignature, sig)
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, sig)
 	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the full URL
-		}
+	if err := notifiers.PostJSON(ctx, n.client, n.cfg.URL, h, body, &n.red); err != nil {
 		return n.red.Error(fmt.Errorf("webhook %s: POST %s: %w", n.name, n.shown, err))
 	}
-	defer resp.Body.Close()
-	// The answer is quoted in the error, at most snippetLen bytes of it;
-	// reading a secret's length more lets Snippet see a secret that
-	// straddles the cut whole.
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, int64(snippetLen+n.red.MaxLen())))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
-	if resp.StatusCode/100 == 2 {
-		return nil
-	}
-	snippet := strings.TrimSpace(n.red.Snippet(answer, snippetLen))
-	// The status's standard text, not the receiver's reason phrase.
-	status := strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
-	err = n.red.Error(fmt.Errorf("webhook %s: POST %s: %s: %q", n.name, n.shown, strings.TrimSpace(status), snippet))
-	if !Retryable(resp.StatusCode) {
-		return notifiers.Permanent(err)
-	}
-	return err
+	return nil
 }
 
-// Retryable reports whether an HTTP answer is worth retrying: request
-// timeout, too many requests and server errors are; other client errors
-// will not get better.
-func Retryable(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
-}
+// Retryable reports whether an HTTP answer is worth retrying (see
+// notifiers.HTTPRetryable).
+func Retryable(status int) bool { return notifiers.HTTPRetryable(status) }
 
 // Sign returns the timestamp and signature headers' values for body:
 // "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)). Receivers

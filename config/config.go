@@ -197,8 +197,8 @@ type Log struct {
 type Engine struct {
 	// MaxKeys caps the groups each rule's window holds (0: 100000).
 	MaxKeys int `yaml:"max_keys"`
-	// QueueFlows bounds the flows waiting for the engine (0: 262144,
-	// about 160 MB); listeners wait when it is full.
+	// QueueFlows bounds the flows waiting for the engine (0: 65536,
+	// about 40 MB); listeners wait when it is full.
 	QueueFlows int `yaml:"queue_flows"`
 	// AllowedLateness is how far behind the watermark a flow still
 	// counts in its window (0: 60s). See README "Time".
@@ -209,7 +209,7 @@ type Engine struct {
 }
 
 // DefaultQueueFlows is the engine queue's bound when queue_flows is 0.
-const DefaultQueueFlows = 262144
+const DefaultQueueFlows = 65536
 
 // QueueLimit returns the bound on the flows waiting for the engine.
 func (e Engine) QueueLimit() int {

@@ -68,7 +68,7 @@ func (d *daemonProc) waitMetric(t *testing.T, name string, want float64) {
 // and a data set filling the datagram (16,368 records), after 20 with a
 // 1-byte field. On main this took the daemon to 3.6 GB RSS. Here the
 // 1-byte templates are refused, every datagram gives at most 2,048 flows,
-// the engine queue holds at most 262,144 flows and, once full, holds the
+// the engine queue holds at most 65,536 flows and, once full, holds the
 // listener back (the kernel drops the rest, counted): the peak RSS stays
 // under 400 MB.
 func TestDaemonRecordAmplificationBounded(t *testing.T) {

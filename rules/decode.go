@@ -335,9 +335,7 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 		metric = "flows"
 		r.Aggregate = Sum
 	case "distinct":
-		if _, n := d.str("distinct"); n != nil {
-			r.DistinctField = d.field(n, "distinct")
-		}
+		r.DistinctField = d.distinctField()
 		r.Aggregate = Distinct
 	case "top":
 		metric = d.top(r)

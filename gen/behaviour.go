@@ -103,6 +103,8 @@ func scan(rng *rand.Rand, t int64) ([]packet, BehaviourTruth, error) {
 		Behaviour:   Scan,
 		Description: fmt.Sprintf("SYN scan of %d ports of %s from %s at 200 probes/s", scanPorts, scanTarget, scanner),
 		Expected:    Expected{Rule: "vertical-port-scan", Group: map[string]string{"src_addr": scanner.String(), "dst_addr": scanTarget.String()}},
+		// more than 200 ports of one host: a port scan whoever scans
+		Also: []Expected{{Rule: "distributed-port-scan", Group: map[string]string{"dst_addr": scanTarget.String()}}},
 	}, nil
 }
 
@@ -156,7 +158,7 @@ func flood(rng *rand.Rand, t int64) ([]packet, BehaviourTruth, error) {
 	return pkts, BehaviourTruth{
 		Behaviour:   Flood,
 		Description: fmt.Sprintf("SYN flood of %d spoofed SYNs on %s:443 at 5,500/s", floodSYNs, floodDst),
-		Expected:    Expected{Rule: "syn-flood", Group: map[string]string{"dst_addr": floodDst.String()}},
+		Expected:    Expected{Rule: "syn-flood", Group: map[string]string{"dst_addr": floodDst.String(), "dst_port": "443"}},
 	}, nil
 }
 

@@ -31,13 +31,7 @@ func getJSON(t *testing.T, url string, v any) {
 // exportWithSoftflowd sends a capture to the daemon as NetFlow v9.
 func exportWithSoftflowd(t *testing.T, d *daemonProc, capture string) {
 	t.Helper()
-	sf, err := exec.LookPath("softflowd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("softflowd is not installed")
-		}
-		t.Skip("softflowd is not installed")
-	}
+	sf := softflowdPath(t)
 	pcap, _ := filepath.Abs(filepath.Join("..", "..", "testdata", capture))
 	out, err := exec.Command("timeout", "30", sf, "-r", pcap, "-n", fmt.Sprintf("127.0.0.1:%d", d.udp),
 		"-v", "9", "-a", "-d", "-p", filepath.Join(t.TempDir(), "pid"), "-c", "none").CombinedOutput()

@@ -248,7 +248,7 @@ func (e *Engine) process(f *flow.Flow) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.Threshold {
+			if value < r.ThresholdFor(f) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -259,7 +259,7 @@ func (e *Engine) process(f *flow.Flow) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.Threshold {
+			if value < r.ThresholdFor(f) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -272,7 +272,7 @@ func (e *Engine) process(f *flow.Flow) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.Threshold || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
+			if value < r.ThresholdFor(f) || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -373,7 +373,7 @@ func (rs *ruleState) build(f *flow.Flow, now int64, res window.Result, value flo
 		Tags:      r.Tags,
 		Group:     make(map[string]any, len(r.GroupBy)),
 		Value:     round(value),
-		Threshold: r.Threshold,
+		Threshold: r.ThresholdFor(f),
 		Window:    r.Window.String(),
 		FirstSeen: time.Unix(0, res.First).UTC(),
 		LastSeen:  time.Unix(0, res.Last).UTC(),

@@ -344,7 +344,18 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 
 	// Threshold, whose unit may imply the aggregate and the rate.
 	var q Quantity
-	tn, hasThreshold := d.scalar("threshold")
+	var (
+		tn           *yaml.Node
+		hasThreshold bool
+		byNetwork    *flow.Field
+		netNodes     []*yaml.Node
+	)
+	if v, ok := d.keys["threshold"]; ok && v.Kind == yaml.MappingNode {
+		tn, byNetwork, netNodes = d.thresholdMapping(v)
+		hasThreshold = tn != nil
+	} else {
+		tn, hasThreshold = d.scalar("threshold")
+	}
 	if hasThreshold {
 		var err error
 		q, err = ParseQuantity(tn.Value)
@@ -409,6 +420,9 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 	}
 	if hasThreshold && aggKey != "" {
 		r.Threshold = q.Value
+		if byNetwork != nil {
+			r.ByNetwork = d.networkThresholds(byNetwork, netNodes, q)
+		}
 	}
 }
 

@@ -55,6 +55,9 @@ func behaviour(name string, rng *rand.Rand, t int64) ([]packet, BehaviourTruth, 
 	case HeavyHitter:
 		return heavyHitter(rng, t)
 	}
+	if pkts, bt, ok := attack(name, rng, t); ok {
+		return pkts, bt, nil
+	}
 	return nil, BehaviourTruth{}, fmt.Errorf("unknown behaviour %q (want %v)", name, Behaviours)
 }
 

@@ -18,6 +18,7 @@
 #   127.0.0.42:1111..4 -> 127.0.0.40:80   hping3 SYN flood from 4 fixed source ports
 #   127.0.0.43         -> 127.0.0.44:9999 hping3 UDP flood
 #   127.0.0.45         -> 127.0.0.46      hping3 ICMP echo flood
+#   127.0.0.52         -> 127.0.0.53:9999 hping3 UDP flood in 256-byte fragments
 #   127.0.3.1-40:53    -> 127.0.0.47      DNS reflection (3,000-byte answers)
 #   127.0.4.1-40:123   -> 127.0.0.48      NTP monlist reflection (100 x 468 bytes)
 #   127.0.2.1-25       -> 127.0.0.49      nmap -sS, 40 ports from each source
@@ -153,6 +154,7 @@ synflood_ports() {
 	wait "${pids[@]}" || true
 }
 udpflood() { inns timeout 30 hping3 -q --udp -p 9999 -a 127.0.0.43 -d 32 -i u300 -c 5000 127.0.0.44 >/dev/null 2>&1 || true; }
+fragflood() { inns timeout 30 hping3 -q --udp -p 9999 -a 127.0.0.52 -f -m 256 -d 768 -i u1000 -c 1500 127.0.0.53 >/dev/null 2>&1 || true; }
 icmpflood() { inns timeout 30 hping3 -q --icmp -a 127.0.0.45 -d 16 -i u300 -c 5000 127.0.0.46 >/dev/null 2>&1 || true; }
 reflection() { inns timeout 60 python3 "$WORK/reflectors.py" || true; }
 dscan() {
@@ -171,6 +173,7 @@ capture "$OUT/synflood-randsrc.pcap" synflood_randsrc
 capture "$OUT/synflood-ports.pcap" synflood_ports
 capture "$OUT/udpflood.pcap" udpflood
 capture "$OUT/icmpflood.pcap" icmpflood
+capture "$OUT/fragflood.pcap" fragflood
 capture "$OUT/reflection.pcap" reflection
 capture "$OUT/dscan.pcap" dscan
 capture "$OUT/bruteforce.pcap" bruteforce

@@ -25,6 +25,7 @@ var attackCaptures = []struct {
 	{"synflood-ports.pcap", map[string]string{"syn-flood:dst_addr=127.0.0.40,dst_port=80": "T1498.001"}},
 	{"udpflood.pcap", map[string]string{"udp-flood:dst_addr=127.0.0.44": "T1498.001"}},
 	{"icmpflood.pcap", map[string]string{"icmp-flood:dst_addr=127.0.0.46": "T1498.001"}},
+	{"fragflood.pcap", map[string]string{"fragment-flood:dst_addr=127.0.0.53": "T1498.001"}},
 	{"reflection.pcap", map[string]string{
 		"amplification-volume:dst_addr=127.0.0.47,src_port=53":      "T1498.002",
 		"amplification-reflectors:dst_addr=127.0.0.47,src_port=53":  "T1498.002",

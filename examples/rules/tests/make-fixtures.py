@@ -211,6 +211,14 @@ def attacks(rng):
                         11211, 80, proto=17, packets=14000, nbytes=20_000_000))
     write("amplification-memcached", flows)
 
+    # Fragment flood: 3,000 later fragments (ports 0 and 0) of UDP from
+    # 50 sources to 10.3.3.13 in 2 s (600 per second over 5 s).
+    flows = background(rng, T0, 100, 20)
+    for i in range(50):
+        flows.append(fl(T0 + timedelta(seconds=2 * i / 50), "192.0.2.%d" % (i + 100), "10.3.3.13", 0, 0,
+                        proto=17, packets=60, nbytes=60 * 276))
+    write("fragment-flood", flows)
+
     # Distributed scan: 30 sources probe 10 ports each of 10.2.2.2 (300
     # ports, each source far below vertical-port-scan's 100).
     flows = background(rng, T0, 100, 60)

@@ -306,7 +306,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.Threshold {
+			if value < r.ThresholdFor(f) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -317,7 +317,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.Threshold {
+			if value < r.ThresholdFor(f) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -330,7 +330,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.Threshold || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
+			if value < r.ThresholdFor(f) || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -434,7 +434,7 @@ func (rs *ruleState) build(f *flow.Flow, now int64, res window.Result, value flo
 		Tags:      r.Tags,
 		Group:     make(map[string]any, len(r.GroupBy)),
 		Value:     round(value),
-		Threshold: r.Threshold,
+		Threshold: r.ThresholdFor(f),
 		Window:    r.Window.String(),
 		FirstSeen: time.Unix(0, res.First).UTC(),
 		LastSeen:  time.Unix(0, res.Last).UTC(),

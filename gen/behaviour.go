@@ -55,6 +55,9 @@ func behaviour(name string, rng *rand.Rand, t int64) ([]packet, BehaviourTruth, 
 	case HeavyHitter:
 		return heavyHitter(rng, t)
 	}
+	if pkts, bt, ok := attack(name, rng, t); ok {
+		return pkts, bt, nil
+	}
 	return nil, BehaviourTruth{}, fmt.Errorf("unknown behaviour %q (want %v)", name, Behaviours)
 }
 
@@ -103,6 +106,8 @@ func scan(rng *rand.Rand, t int64) ([]packet, BehaviourTruth, error) {
 		Behaviour:   Scan,
 		Description: fmt.Sprintf("SYN scan of %d ports of %s from %s at 200 probes/s", scanPorts, scanTarget, scanner),
 		Expected:    Expected{Rule: "vertical-port-scan", Group: map[string]string{"src_addr": scanner.String(), "dst_addr": scanTarget.String()}},
+		// more than 200 ports of one host: a port scan whoever scans
+		Also: []Expected{{Rule: "distributed-port-scan", Group: map[string]string{"dst_addr": scanTarget.String()}}},
 	}, nil
 }
 
@@ -156,7 +161,7 @@ func flood(rng *rand.Rand, t int64) ([]packet, BehaviourTruth, error) {
 	return pkts, BehaviourTruth{
 		Behaviour:   Flood,
 		Description: fmt.Sprintf("SYN flood of %d spoofed SYNs on %s:443 at 5,500/s", floodSYNs, floodDst),
-		Expected:    Expected{Rule: "syn-flood", Group: map[string]string{"dst_addr": floodDst.String()}},
+		Expected:    Expected{Rule: "syn-flood", Group: map[string]string{"dst_addr": floodDst.String(), "dst_port": "443"}},
 	}, nil
 }
 

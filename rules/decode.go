@@ -335,9 +335,7 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 		metric = "flows"
 		r.Aggregate = Sum
 	case "distinct":
-		if _, n := d.str("distinct"); n != nil {
-			r.DistinctField = d.field(n, "distinct")
-		}
+		r.DistinctField = d.distinctField()
 		r.Aggregate = Distinct
 	case "top":
 		metric = d.top(r)
@@ -346,7 +344,18 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 
 	// Threshold, whose unit may imply the aggregate and the rate.
 	var q Quantity
-	tn, hasThreshold := d.scalar("threshold")
+	var (
+		tn           *yaml.Node
+		hasThreshold bool
+		byNetwork    *flow.Field
+		netNodes     []*yaml.Node
+	)
+	if v, ok := d.keys["threshold"]; ok && v.Kind == yaml.MappingNode {
+		tn, byNetwork, netNodes = d.thresholdMapping(v)
+		hasThreshold = tn != nil
+	} else {
+		tn, hasThreshold = d.scalar("threshold")
+	}
 	if hasThreshold {
 		var err error
 		q, err = ParseQuantity(tn.Value)
@@ -411,6 +420,9 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 	}
 	if hasThreshold && aggKey != "" {
 		r.Threshold = q.Value
+		if byNetwork != nil {
+			r.ByNetwork = d.networkThresholds(byNetwork, netNodes, q)
+		}
 	}
 }
 

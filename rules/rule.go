@@ -80,9 +80,12 @@ type Rule struct {
 	GroupBy       []*flow.Field
 	Window        time.Duration
 	Threshold     float64 // Sum, Distinct: fire when value >= Threshold; Top: minimum value
-	TopK          int     // Top: a key must rank within the first TopK
-	TopShare      float64 // Top: and hold at least this share (0..1) of the window's total
-	Suppress      time.Duration
+	// ByNetwork, when set, overrides Threshold per named network of the
+	// flow's group (threshold: {default, by, networks}); see ThresholdFor.
+	ByNetwork *NetworkThresholds
+	TopK      int     // Top: a key must rank within the first TopK
+	TopShare  float64 // Top: and hold at least this share (0..1) of the window's total
+	Suppress  time.Duration
 
 	Message *Template // nil: the engine writes a default message
 }

@@ -14,10 +14,15 @@ type Template struct {
 
 // tmplPart is literal text, or a placeholder when name is set.
 type tmplPart struct {
-	text string
-	name string
-	off  int // byte offset of the placeholder's "{" in the source
+	text   string
+	name   string
+	filter string // "" or "service" (see templateFilters)
+	off    int    // byte offset of the placeholder's "{" in the source
 }
+
+// templateFilters are what may follow a placeholder's name after a colon:
+// "{src_port:service}" writes the port's service name (see ServiceName).
+var templateFilters = map[string]func(string) string{"service": serviceOf}
 
 // TemplateError is a syntax error in a template, at byte Offset.
 type TemplateError struct {
@@ -29,7 +34,8 @@ type TemplateError struct {
 func (e *TemplateError) Error() string { return fmt.Sprintf("offset %d: %s", e.Offset, e.Msg) }
 
 // ParseTemplate parses s. Placeholder names are letters, digits and
-// underscores; which names are allowed is up to the caller (see Names).
+// underscores, optionally followed by ":filter" (templateFilters); which
+// names are allowed is up to the caller (see Names).
 func ParseTemplate(s string) (*Template, error) {
 	t := &Template{src: s}
 	var lit strings.Builder
@@ -53,14 +59,17 @@ func ParseTemplate(s string) (*Template, error) {
 			if end < 0 {
 				return nil, &TemplateError{i, `unclosed "{" (write "{{" for a literal brace)`}
 			}
-			name := s[i+1 : i+1+end]
+			name, filter, _ := strings.Cut(s[i+1:i+1+end], ":")
+			if _, ok := templateFilters[filter]; filter != "" && !ok {
+				return nil, &TemplateError{i, fmt.Sprintf("unknown filter %q in {%s} (the filter is service)", filter, s[i+1:i+1+end])}
+			}
 			if name == "" || strings.IndexFunc(name, func(r rune) bool {
 				return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_')
 			}) >= 0 {
 				return nil, &TemplateError{i, fmt.Sprintf("bad placeholder {%s} (names are letters, digits and _; write {{ for a literal brace)", name)}
 			}
 			flush()
-			t.parts = append(t.parts, tmplPart{name: name, off: i})
+			t.parts = append(t.parts, tmplPart{name: name, filter: filter, off: i})
 			i += end + 1
 		default:
 			lit.WriteByte(c)
@@ -95,6 +104,9 @@ func (t *Template) Render(dst []byte, lookup func(name string) (string, bool)) [
 			continue
 		}
 		if v, ok := lookup(p.name); ok {
+			if p.filter != "" {
+				v = templateFilters[p.filter](v)
+			}
 			dst = append(dst, v...)
 			continue
 		}

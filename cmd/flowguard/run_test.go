@@ -162,13 +162,7 @@ func alertsOf(t *testing.T, b []byte) []map[string]any {
 // raises.
 func TestRunWithSoftflowd(t *testing.T) {
 	started := time.Now()
-	sf, err := exec.LookPath("softflowd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("softflowd is not installed")
-		}
-		t.Skip("softflowd is not installed")
-	}
+	sf := softflowdPath(t)
 	pcap, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "portscan.pcap"))
 	replayed, _, _ := replayJSON(t, pcap)
 	var want map[string]any

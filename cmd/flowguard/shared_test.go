@@ -207,7 +207,9 @@ func TestTwoDaemonsFireFastScanOnExchange(t *testing.T) {
 	if a == nil || fmt.Sprint(group(a)) != fmt.Sprint(map[string]any{"src_addr": src.String(), "dst_addr": dst.String()}) {
 		t.Errorf("scan alert %v, want the group %v → %v", a, src, dst)
 	}
-	if a != nil && a["value"] != 150.0 {
-		t.Errorf("value %v, want 150", a["value"])
+	// the other daemon's half arrives as a HyperLogLog estimate (Redis
+	// PFCOUNT, 0.81% standard error): 150 give or take one or two
+	if v, _ := a["value"].(float64); a != nil && (v < 148 || v > 152) {
+		t.Errorf("value %v, want 150 (±2, an estimate)", a["value"])
 	}
 }

@@ -148,6 +148,128 @@ def main():
     # Only ordinary traffic: nothing may alert.
     write("ordinary-traffic", background(rng, T0, 2000, 600))
 
+    attacks(random.Random(1498))
+
+
+def attacks(rng):
+    """Cases of the attack rules (floods by class, amplification,
+    distributed scans, brute force), each with its quirks, and lookalikes
+    that must not fire."""
+    SYN, RST, ACK, PSH, FIN = 0x02, 0x04, 0x10, 0x08, 0x01
+
+    # hping3-like SYN flood on 10.4.4.5:443 from 4 reused source ports: 4
+    # flows reading SYN|RST (the attacker's kernel resets each SYN/ACK),
+    # 600 packets each per second, for 3 s: 2,400 SYN/s, 720 over 10 s.
+    flows = background(rng, T0, 100, 20)
+    for sec in range(3):
+        for k in range(4):
+            flows.append(fl(T0 + timedelta(seconds=sec + 1), "198.51.100.77", "10.4.4.5", 1111 + k, 443,
+                            flags=SYN | RST, packets=600, nbytes=600 * 40))
+    write("syn-flood-port-reuse", flows)
+
+    # UDP flood: 8,000 datagrams from 500 spoofed sources to 10.3.3.9:9999
+    # in 2 s (1,600 pps over 5 s); the bps twin: 300 MB of 1,400-byte UDP
+    # to 10.3.3.10 in 10 s (240 Mbps) from 20 sources.
+    flows = background(rng, T0, 100, 20)
+    for i in range(500):
+        flows.append(fl(T0 + timedelta(seconds=2 * i / 500), "203.0.%d.%d" % (i // 250, i % 250 + 1), "10.3.3.9",
+                        rng.randrange(1024, 65535), 9999, proto=17, packets=16, nbytes=16 * 92))
+    write("udp-flood", flows)
+    flows = background(rng, T0, 100, 20)
+    for i in range(100):
+        flows.append(fl(T0 + timedelta(seconds=i / 10), "198.18.1.%d" % (i % 20 + 1), "10.3.3.10",
+                        40000 + i, 5004, proto=17, packets=2143, nbytes=3_000_000))
+    write("udp-flood-bps", flows)
+
+    # ICMP echo flood: 6,000 echo requests (dst_port 2048) in 3 s to
+    # 10.3.3.11; the bps twin: 1,400-byte pings at 80 Mbps to 10.3.3.12.
+    flows = background(rng, T0, 100, 20)
+    for i in range(60):
+        flows.append(fl(T0 + timedelta(seconds=i / 20), "192.0.2.%d" % (i + 1), "10.3.3.11", 0, 2048,
+                        proto=1, packets=100, nbytes=100 * 84))
+    write("icmp-flood", flows)
+    flows = background(rng, T0, 100, 20)
+    for i in range(100):
+        flows.append(fl(T0 + timedelta(seconds=i / 10), "192.0.2.200", "10.3.3.12", 0, 2048,
+                        proto=1, packets=714, nbytes=1_000_000))
+    write("icmp-flood-bps", flows)
+
+    # DNS amplification on 10.7.7.7: 200 open resolvers answer from port
+    # 53 with 3,000-byte answers, 10 each in 5 s (6 MB, 4.8 Mbps over
+    # 10 s). Both the volume and the reflector count fire.
+    flows = background(rng, T0, 100, 20)
+    for i in range(200):
+        flows.append(fl(T0 + timedelta(seconds=5 * i / 200), "151.%d.%d.9" % (70 + i % 50, i), "10.7.7.7",
+                        53, 33333, proto=17, packets=10, nbytes=30000))
+    write("amplification-dns", flows)
+
+    # memcached amplification from 3 reflectors only (volume, not count):
+    # 3 x 20 MB in 2 s.
+    flows = background(rng, T0, 100, 20)
+    for i in range(3):
+        flows.append(fl(T0 + timedelta(seconds=1 + i / 2), "198.51.100.%d" % (i + 11), "10.7.7.8",
+                        11211, 80, proto=17, packets=14000, nbytes=20_000_000))
+    write("amplification-memcached", flows)
+
+    # Fragment flood: 3,000 later fragments (ports 0 and 0) of UDP from
+    # 50 sources to 10.3.3.13 in 2 s (600 per second over 5 s).
+    flows = background(rng, T0, 100, 20)
+    for i in range(50):
+        flows.append(fl(T0 + timedelta(seconds=2 * i / 50), "192.0.2.%d" % (i + 100), "10.3.3.13", 0, 0,
+                        proto=17, packets=60, nbytes=60 * 276))
+    write("fragment-flood", flows)
+
+    # Distributed scan: 30 sources probe 10 ports each of 10.2.2.2 (300
+    # ports, each source far below vertical-port-scan's 100).
+    flows = background(rng, T0, 100, 60)
+    for s_ in range(30):
+        for p in range(10):
+            flows.append(fl(T0 + timedelta(seconds=s_ + p / 10), "45.%d.1.1" % (s_ + 1), "10.2.2.2",
+                            40000 + s_, 1 + s_ * 10 + p, flags=SYN, packets=1, nbytes=44))
+    write("distributed-port-scan", flows)
+
+    # SSH brute force: 60 short logins (8 packets each) from one source to
+    # 10.8.8.8:22 in 40 s; RDP spraying: one source, 3 tries on each of 25
+    # hosts of 10.9.9.0/24 on 3389 in 5 minutes.
+    flows = background(rng, T0, 100, 60)
+    for i in range(60):
+        flows.append(fl(T0 + timedelta(seconds=i * 0.66), "185.220.1.9", "10.8.8.8", 50000 + i, 22,
+                        flags=SYN | ACK | PSH | FIN, packets=8, nbytes=1100))
+    write("login-brute-force", flows)
+    flows = background(rng, T0, 100, 300)
+    for h in range(25):
+        for k in range(3):
+            flows.append(fl(T0 + timedelta(seconds=h * 12 + k), "185.220.1.10", "10.9.9.%d" % (h + 1),
+                            51000 + h * 3 + k, 3389, flags=SYN | ACK | PSH | FIN, packets=12, nbytes=2500))
+    write("login-spraying", flows)
+
+    # Lookalikes that must not fire: a client's DNS answers from 3
+    # resolvers and NTP from 8 servers; echo replies coming back to a
+    # monitoring host; 10 SSH logins and a long session from one admin; a
+    # busy web server's completed connections; a scan of 50 ports.
+    flows = background(rng, T0, 200, 60)
+    for i in range(300):
+        flows.append(fl(T0 + timedelta(seconds=i / 5), "9.9.9.%d" % (i % 3 + 1), "10.10.0.9",
+                        53, 30000 + i, proto=17, packets=1, nbytes=300))
+    for i in range(8):
+        flows.append(fl(T0 + timedelta(seconds=i), "162.159.200.%d" % (i + 1), "10.10.0.9", 123, 123,
+                        proto=17, packets=1, nbytes=76))
+    for i in range(50):
+        flows.append(fl(T0 + timedelta(seconds=i), "198.51.100.%d" % (i + 1), "10.10.0.50", 0, 0,
+                        proto=1, packets=10, nbytes=840))
+    for i in range(10):
+        flows.append(fl(T0 + timedelta(seconds=i * 5), "203.0.113.5", "10.8.8.9", 52000 + i, 22,
+                        flags=SYN | ACK | PSH | FIN, packets=20, nbytes=4000))
+    flows.append(fl(T0 + timedelta(seconds=59), "203.0.113.5", "10.8.8.9", 52100, 22,
+                    flags=SYN | ACK | PSH, packets=5000, nbytes=400000, dur=58))
+    for i in range(2000):
+        flows.append(fl(T0 + timedelta(seconds=i / 40), "151.%d.%d.7" % (64 + i % 60, i % 200), "10.20.0.80",
+                        rng.randrange(1024, 65535), 443, packets=12, nbytes=3000))
+    for p in range(50):
+        flows.append(fl(T0 + timedelta(seconds=30 + p / 10), "45.99.1.1", "10.2.2.3", 40000, 1 + p,
+                        flags=SYN, packets=1, nbytes=44))
+    write("attack-lookalikes", flows)
+
 
 if __name__ == "__main__":
     main()

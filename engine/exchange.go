@@ -104,8 +104,8 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 	if r.Aggregate == rules.Sum && r.Rate {
 		value /= rs.window
 	}
-	if value < r.Threshold {
-		return false
+	if r.ByNetwork == nil && value < r.Threshold {
+		return false // the common case, decided before looking for a flow
 	}
 	rs.key = append(rs.key[:0], c.Key...)
 	now := max(e.watermark, c.Result.Last)
@@ -116,6 +116,9 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 		if f, group, ok = rs.flowFromKey(e); !ok {
 			return false
 		}
+	}
+	if value < r.ThresholdFor(f) { // per-network thresholds need the group's flow
+		return false
 	}
 	if !rs.claimed(e, now) {
 		return false

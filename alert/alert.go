@@ -18,7 +18,7 @@ import (
 const MaxSamples = 5
 
 // Alert is one firing of a rule for one group. Its JSON form is a contract
-// (DESIGN.md): field names and order are fixed. Times are event times, so
+// (alert/README.md): field names and order are fixed. Times are event times, so
 // a replay of the same input gives the same alerts byte for byte.
 type Alert struct {
 	ID           string                    `json:"id"`

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The JSON form is a contract: the keys of DESIGN.md in its order, times
+// The JSON form is a contract: the keys of alert/README.md in its order, times
 // in UTC RFC 3339, and empty collections as [] or {} rather than null.
 func TestJSONContract(t *testing.T) {
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.FixedZone("CET", 3600))

@@ -24,7 +24,7 @@ import (
 	"os"
 )
 
-// Exit codes (DESIGN.md).
+// Exit codes (README.md).
 const (
 	exitOK      = 0
 	exitFailure = 1

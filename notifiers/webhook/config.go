@@ -12,7 +12,7 @@ import (
 
 // Payload formats.
 const (
-	FormatJSON         = "json"         // the alert's own JSON (DESIGN.md)
+	FormatJSON         = "json"         // the alert's own JSON (alert/README.md)
 	FormatAlertmanager = "alertmanager" // Alertmanager webhook, version 4
 	FormatSlack        = "slack"        // Slack incoming webhook: text + blocks
 )

@@ -108,6 +108,7 @@ type daemon struct {
 
 	recent  *recentAlerts
 	rates   rateMeter
+	health  health
 	lastErr atomic.Pointer[string]
 
 	// Ingest budgets: the template memory all listeners share, and the
@@ -339,6 +340,8 @@ func (d *daemon) run(ctx context.Context) error {
 		}()
 	}
 
+	d.health.ready.Store(true) // listeners bound, rules loaded
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -374,6 +377,7 @@ loop:
 	// notifiers deliver what is queued until the shutdown deadline, after
 	// which what is left stays in their spools (or is counted as dropped).
 	stopBy := time.Now().Add(d.cfg.Shutdown.Deadline())
+	d.health.ready.Store(false)
 	if d.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		d.http.Shutdown(sctx)
@@ -569,7 +573,8 @@ func (d *daemon) mux() *http.ServeMux {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/healthz", d.apiHealth)
+	mux.HandleFunc("/readyz", d.apiReady)
 	mux.HandleFunc("GET /api/status", d.apiStatus)
 	mux.HandleFunc("GET /api/alerts", d.apiAlerts)
 	mux.HandleFunc("GET /api/rules", d.apiRules)

@@ -79,6 +79,8 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	defer sink.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// After the first Ctrl-C, a second one kills at once.
+	defer context.AfterFunc(ctx, stop)()
 
 	log := slog.New(slog.NewTextHandler(errw, nil))
 	enr, err := enrich.Build(cfg.Enrich, log)
@@ -134,7 +136,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		return err
 	}
 	var ttotals tuning.Totals
-	pace := &pacer{speed: *speed, next: func(b []flow.Flow) {
+	pace := &pacer{speed: *speed, ctx: ctx, next: func(b []flow.Flow) {
 		ttotals.Add(b)
 		eng.Process(b)
 	}}
@@ -151,6 +153,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	}
 	start := time.Now()
 	var totals fileTotals
+	var interrupted error // Ctrl-C: what was read is evaluated and reported
 	for _, path := range files {
 		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig(), Datagram: export.datagram})
 		if err != nil {
@@ -169,11 +172,15 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 			fmt.Fprintln(errw)
 		}
 		export.reset()
+		if ctx.Err() != nil {
+			interrupted = fmt.Errorf("%s: %w", path, errInterrupted)
+			break
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	if lastExchange != nil {
+	if lastExchange != nil && interrupted == nil {
 		lastExchange(ctx)
 	}
 	eng.Flush()
@@ -191,7 +198,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	case "json":
 		col.Report(ttotals).WriteJSON(errw)
 	}
-	return nil
+	return interrupted
 }
 
 // progress shows, on a terminal, how far a long file has got: after two

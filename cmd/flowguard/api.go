@@ -94,6 +94,7 @@ func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"reload_ok":      d.reloadOK.Load(),
 		"reload_error":   d.reloadErr(),
 		"reloads":        d.reloads.Load(),
+		"restart_needed": d.restartNeededList(),
 		"flows":          d.engine.Stats().Flows,
 		"alerts":         d.alerts.Load(),
 		"time":           timeStatus(d.engine.Stats().Time, d.cfg.Ingest.MetricsLimit()),

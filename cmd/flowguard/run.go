@@ -44,8 +44,9 @@ Runs the collector: listens for NetFlow/IPFIX/sFlow (by default NetFlow on
 :2055, IPFIX on :4739, sFlow on :6343, every version accepted on each),
 enriches flows, evaluates the rules (by default the bundled examples) on
 windows in memory, sends alerts to the configured notifiers (by default
-stdout) and serves /metrics, /healthz and /api (by default on 127.0.0.1:9310).
-SIGHUP reloads the rules and enrichment data and reopens output files;
+stdout) and serves /metrics, /healthz, /readyz and /api (by default on 127.0.0.1:9310).
+SIGHUP reloads the config (sections only a restart applies are named in
+/api/status) and enrichment data, and reopens output files;
 SIGINT or SIGTERM stop it cleanly.`
 
 func cmdRun(args []string, out, errw io.Writer) error {
@@ -124,6 +125,15 @@ type daemon struct {
 	reloadErrs  atomic.Uint64
 	lastReload  atomic.Int64 // Unix seconds of the last successful load
 	reloadOK    atomic.Bool
+
+	restartNeeded atomic.Pointer[[]string] // sections changed that only a restart applies
+
+	// Dispatchers replaced by reloads deliver what they hold on goroutines
+	// of their own; shutdown waits for them until its deadline, then
+	// cancels them (what is left goes to their spools).
+	drains      sync.WaitGroup
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
 }
 
 type listener struct {
@@ -309,6 +319,8 @@ func (d *daemon) stop() {
 
 func (d *daemon) run(ctx context.Context) error {
 	d.started = time.Now()
+	d.drainCtx, d.drainCancel = context.WithCancel(context.Background())
+	defer d.drainCancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(d.listeners)+2)
 
@@ -397,6 +409,9 @@ loop:
 	if err := d.notify().Close(nctx); err != nil {
 		d.log.Warn("notifiers at shutdown", "err", err)
 	}
+	cancelDrains := time.AfterFunc(time.Until(stopBy), d.drainCancel)
+	d.drains.Wait()
+	cancelDrains.Stop()
 	return err
 }
 
@@ -425,18 +440,22 @@ func (d *daemon) fileStamp() string {
 
 // restartListeners brings the listeners to a new configuration: unchanged
 // ones keep running (and their templates), changed ones are stopped and
-// bound again, removed ones stopped, new ones started. A listener that
-// cannot bind is logged and left out.
-func (d *daemon) restartListeners(want []collector.Config) {
+// bound again, removed ones stopped, new ones started. With fresh (the
+// sampling or exporter clock settings changed) every listener is rebound
+// with decoders built from to. A listener that cannot bind is logged and
+// left out.
+func (d *daemon) restartListeners(to *config.Config, fresh bool) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
+	want := to.Listen
+	d.cfg.Sampling, d.cfg.ExporterClock = to.Sampling, to.ExporterClock // what newListener builds decoders from
 	old := map[string]*listener{}
 	for _, l := range d.listeners {
 		old[l.cfg.Name] = l
 	}
 	var keep []*listener
 	for _, lc := range want {
-		if l, ok := old[lc.Name]; ok && reflect.DeepEqual(l.cfg, lc) {
+		if l, ok := old[lc.Name]; ok && !fresh && reflect.DeepEqual(l.cfg, lc) {
 			keep = append(keep, l)
 			delete(old, lc.Name)
 		}
@@ -482,15 +501,14 @@ func (d *daemon) topGroups(id string) []engine.GroupValue {
 	return out
 }
 
-// reload re-reads the rules (from the config file as it is now) and the
-// enrichment data, and reopens output files. A rule set with errors is
-// refused and the running one kept.
+// reload re-reads the config file as it is now and applies it (rules,
+// notifiers, listeners and their decoders, shutdown), names the sections
+// only a restart applies (see restartSections), re-reads the enrichment
+// data once the config is accepted, and reopens output files. A config or
+// rule set with errors is refused and the running one kept.
 func (d *daemon) reload() {
 	defer d.reloads.Add(1) // counted once done, so readers see its outcome
 	d.notify().Reopen()
-	if err := d.enrich.Reload(); err != nil {
-		d.log.Error("reload: enrichment data", "err", err)
-	}
 	paths, opts := d.cfg.Rules, d.cfg.RulesOptions()
 	var newCfg *config.Config
 	if d.cfgPath != "" {
@@ -536,17 +554,21 @@ func (d *daemon) reload() {
 		// new alerts go to the new one.
 		old := d.notifyPtr.Swap(newDisp)
 		d.cfg.Notifiers = newCfg.Notifiers
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		d.drains.Go(func() {
+			ctx, cancel := context.WithTimeout(d.drainCtx, 30*time.Second)
 			defer cancel()
 			if err := old.Close(ctx); err != nil {
 				d.log.Warn("notifiers replaced by a reload", "err", err)
 			}
-		}()
+		})
 		d.log.Info("notifiers reloaded")
 	}
-	if err == nil && newCfg != nil && !reflect.DeepEqual(newCfg.Listen, d.cfg.Listen) {
-		d.restartListeners(newCfg.Listen)
+	if err == nil && newCfg != nil {
+		if fresh := decodersChanged(newCfg, d.cfg); fresh || !reflect.DeepEqual(newCfg.Listen, d.cfg.Listen) {
+			d.restartListeners(newCfg, fresh)
+		}
+		d.cfg.Shutdown = newCfg.Shutdown
+		d.noteRestartNeeded(newCfg)
 	}
 	if err != nil {
 		d.reloadErrs.Add(1)
@@ -562,6 +584,9 @@ func (d *daemon) reload() {
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 	d.ruleCount.Store(int64(len(set.Rules)))
+	if err := d.enrich.Reload(); err != nil {
+		d.log.Error("reload: enrichment data", "err", err)
+	}
 	d.log.Info("reloaded", "rules", len(set.Rules))
 }
 

@@ -88,15 +88,7 @@ func TestReloadAppliesOrNamesEverySection(t *testing.T) {
 // alerts are accounted for (spooled) and logged before the exit.
 func TestReloadDrainWaitedAtShutdown(t *testing.T) {
 	const deadline = 2 * time.Second
-	sink := newAlertSink(t, 0)
-	sink.hung.Store(true)
-	spool := t.TempDir()
-	cfg := everyFlowConfig(t, sink.URL, spool, fmt.Sprintf("shutdown: {timeout: %v}\n", deadline))
-	d := startDaemon(t, cfg)
-	emitted := sendFlows(t, d, 50)
-	if emitted == 0 {
-		t.Fatal("no alerts")
-	}
+	_, spool, _, d, emitted := startHungDelivery(t, deadline, 50)
 	archive := filepath.Join(t.TempDir(), "alerts.jsonl")
 	next := strings.Replace(string(mustRead(t, d.cfg)), "notifiers:\n", fmt.Sprintf("notifiers:\n  - {name: archive, type: file, path: %q}\n", archive), 1)
 	next = strings.Replace(next, "  - name: hook\n    type: webhook\n", "  - name: hook2\n    type: webhook\n", 1)

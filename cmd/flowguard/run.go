@@ -138,7 +138,9 @@ type daemon struct {
 
 type listener struct {
 	*collector.Listener
-	cfg     collector.Config
+	cfg  collector.Config
+	decs []namedDecoder // one per registered protocol
+	// The built-in protocols' decoders, for their ingest metrics.
 	netflow *netflow.Decoder
 	sflow   *sflow.Decoder
 	cancel  context.CancelFunc
@@ -172,13 +174,17 @@ func (d *daemon) newListener(lc collector.Config) (*listener, error) {
 	if name == "" {
 		name = lc.Address
 	}
-	nf, sf := decoderConfigs(d.cfg, d.templateBudget, logSkew(d.log, name, d.cfg.ExporterClock.Corrects()))
-	l := &listener{
-		cfg:     lc,
-		netflow: netflow.NewDecoder(nf),
-		sflow:   sflow.NewDecoder(sf),
+	l := &listener{cfg: lc, decs: protocolDecoders(decoderSettings{cfg: d.cfg, budget: d.templateBudget,
+		onSkew: logSkew(d.log, name, d.cfg.ExporterClock.Corrects())})}
+	for _, n := range l.decs {
+		switch dec := n.udpDecoder.(type) {
+		case netflowDecoder:
+			l.netflow = dec.Decoder
+		case sflowDecoder:
+			l.sflow = dec.Decoder
+		}
 	}
-	cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
+	cl, err := collector.Listen(lc, collectorDecoders(l.decs))
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +469,9 @@ func (d *daemon) restartListeners(to *config.Config, fresh bool) {
 	for _, l := range old { // changed or removed: stop before rebinding
 		l.cancel()
 		<-l.done
-		l.netflow.Release() // its templates no longer count in the shared budget
+		for _, n := range l.decs {
+			n.release() // its templates no longer count in the shared budget
+		}
 		d.log.Info("listener stopped by reload", "name", l.cfg.Name)
 	}
 	next := keep

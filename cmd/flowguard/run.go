@@ -31,6 +31,7 @@ import (
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/ingest/sflow"
+	"github.com/flowguard/flowguard/lifecycle"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
 	"github.com/flowguard/flowguard/notifiers/stdout"
@@ -327,37 +328,17 @@ func (d *daemon) run(ctx context.Context) error {
 	d.started = time.Now()
 	d.drainCtx, d.drainCancel = context.WithCancel(context.Background())
 	defer d.drainCancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(d.listeners)+2)
-
-	// Engine: drains the queue until the listeners have stopped.
-	pctx, pstop := context.WithCancel(context.Background())
-	wg.Add(1)
-	go func() { defer wg.Done(); d.pipe.Run(pctx) }()
-
-	// Enrichment data reloads.
-	ectx, estop := context.WithCancel(context.Background())
-	var ewg sync.WaitGroup
-	ewg.Add(1)
-	go func() { defer ewg.Done(); d.enrich.Run(ectx) }()
-
-	// Listeners.
-	lctx, lstop := context.WithCancel(ctx)
-	d.lctx, d.lerr = lctx, errc
-	for _, l := range d.listenerList() {
-		d.startListener(l)
+	errc := make(chan error, len(d.listeners)+4)
+	failed := func(err error) {
+		select {
+		case errc <- err:
+		default: // one is enough to stop
+		}
 	}
-
-	// HTTP.
-	if d.httpLn != nil {
-		d.http = d.web.HTTPServer(d.mux())
-		go func() {
-			if err := d.http.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("http: %w", err)
-			}
-		}()
+	var group lifecycle.Group
+	if err := group.Start(ctx, d.components(errc, failed)...); err != nil {
+		return err
 	}
-
 	d.health.ready.Store(true) // listeners bound, rules loaded
 
 	hup := make(chan os.Signal, 1)
@@ -391,34 +372,74 @@ loop:
 		}
 	}
 
-	// Stop in reverse: HTTP, listeners, engine (drains its queue), then
-	// notifiers deliver what is queued until the shutdown deadline, after
-	// which what is left stays in their spools (or is counted as dropped).
-	stopBy := time.Now().Add(d.cfg.Shutdown.Deadline())
-	d.health.ready.Store(false)
-	if d.http != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		d.http.Shutdown(sctx)
-		cancel()
-	}
-	lstop()
-	for _, l := range d.listenerList() {
-		<-l.done
-	}
-	pstop()
-	wg.Wait()
-	d.closeStore()
-	estop()
-	ewg.Wait()
-	nctx, cancel := context.WithDeadline(context.Background(), stopBy)
+	// Stop in reverse (see components); the notifiers deliver what is
+	// queued until the shutdown deadline, after which what is left stays
+	// in their spools (or is counted as dropped).
+	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.Shutdown.Deadline())
 	defer cancel()
-	if err := d.notify().Close(nctx); err != nil {
-		d.log.Warn("notifiers at shutdown", "err", err)
+	d.health.ready.Store(false)
+	if serr := group.Stop(sctx); serr != nil {
+		d.log.Warn("stopping", "err", serr)
 	}
-	cancelDrains := time.AfterFunc(time.Until(stopBy), d.drainCancel)
-	d.drains.Wait()
-	cancelDrains.Stop()
 	return err
+}
+
+// components returns the running parts in the order they start, each
+// after those it depends on: notifiers, enrichment reloads, store, engine
+// (drains its queue when stopped, after the listeners), listeners, HTTP.
+// They stop in reverse.
+func (d *daemon) components(errc chan error, failed func(error)) []lifecycle.Component {
+	notifiers := lifecycle.Funcs{N: "notifiers", OnStop: func(ctx context.Context) error {
+		err := d.notify().Close(ctx)
+		// Dispatchers replaced by reloads: until the same deadline.
+		stop := context.AfterFunc(ctx, d.drainCancel)
+		d.drains.Wait()
+		stop()
+		return err
+	}}
+	enrichment := lifecycle.Run("enrich", d.enrich.Run, failed)
+	store := lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }}
+	pipeline := lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed)
+	var lstop context.CancelFunc
+	listeners := lifecycle.Funcs{N: "listeners",
+		OnStart: func(context.Context) error {
+			d.lctx, lstop = context.WithCancel(context.Background())
+			d.lerr = errc
+			for _, l := range d.listenerList() {
+				d.startListener(l)
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			lstop()
+			for _, l := range d.listenerList() {
+				<-l.done
+			}
+			return nil
+		}}
+	cs := []lifecycle.Component{notifiers, enrichment, store, pipeline, listeners}
+	if d.httpLn != nil {
+		served := make(chan struct{})
+		cs = append(cs, lifecycle.Funcs{N: "http",
+			OnStart: func(context.Context) error {
+				d.http = d.web.HTTPServer(d.mux())
+				go func() {
+					defer close(served)
+					if err := d.http.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						failed(fmt.Errorf("http: %w", err))
+					}
+				}()
+				return nil
+			},
+			OnStop: func(ctx context.Context) error {
+				sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				d.http.Shutdown(sctx)
+				<-served
+				return nil
+			}})
+	}
+	return cs
 }
 
 // fileStamp summarises the config and rule files' names, sizes and

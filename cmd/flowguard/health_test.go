@@ -73,6 +73,9 @@ func TestDaemonHealth(t *testing.T) {
 	if h.Checks["store"].Detail != "redis connected" {
 		t.Errorf("store: %+v", h.Checks["store"])
 	}
+	if v := d.metric(t, "flowguard_redis_connected"); v != 1 {
+		t.Errorf("flowguard_redis_connected %v, want 1", v)
+	}
 
 	// Redis goes away: degraded, still 200 (the engine keeps windows locally).
 	redis.Process.Kill()
@@ -81,6 +84,9 @@ func TestDaemonHealth(t *testing.T) {
 	h = waitHealth(t, d, "store", healthDegraded)
 	if h.code != 200 || h.Status != healthDegraded {
 		t.Errorf("/healthz without Redis: %+v, want 200 degraded", h)
+	}
+	if c, o := d.metric(t, "flowguard_redis_connected"), d.metric(t, "flowguard_redis_outages_total"); c != 0 || o != 1 {
+		t.Errorf("without Redis: flowguard_redis_connected %v, _outages_total %v; want 0 and 1", c, o)
 	}
 
 	// A reload moves the listener to a port someone else holds.
@@ -119,4 +125,24 @@ func TestDaemonHealthNotifierNotDelivering(t *testing.T) {
 	t.Logf("notifiers: %s", h.Checks["notifiers"].Detail)
 	d.cmd.Process.Signal(syscall.SIGKILL) // the spool keeps the alerts; no deadline to wait for
 	d.cmd.Wait()
+}
+
+// Alerts that no route takes are counted in /metrics, not only in memory.
+func TestDaemonUnroutedAlertsExported(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/every.yaml", []byte("rules:\n  - id: every-flow\n    severity: low\n    where: \"proto > 0\"\n"+
+		"    group_by: [src_addr, dst_addr, src_port, dst_port, proto]\n"), 0o644)
+	d := startDaemon(t, fmt.Sprintf("rules: [%q]\nnotifiers:\n  - {name: archive, type: file, path: %q}\n"+
+		"routes:\n  - {min_severity: high, notifiers: [archive]}\n", dir, dir+"/alerts.jsonl"))
+	emitted := sendFlows(t, d, 20)
+	if emitted == 0 {
+		t.Fatal("no alerts")
+	}
+	if v := d.metric(t, "flowguard_notifier_unrouted_total"); v != float64(emitted) {
+		t.Errorf("flowguard_notifier_unrouted_total %v, want the %d low alerts", v, emitted)
+	}
+	if v := d.metric(t, "flowguard_notifier_rate_limited_total"); v != 0 {
+		t.Errorf("flowguard_notifier_rate_limited_total %v without rate limits", v)
+	}
+	d.stop(t)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,7 +99,21 @@ func TestReloadDrainWaitedAtShutdown(t *testing.T) {
 	}
 	start := time.Now()
 	d.cmd.Process.Signal(syscall.SIGTERM)
-	if err := d.cmd.Wait(); err != nil {
+	exited := make(chan error, 1)
+	go func() { exited <- d.cmd.Wait() }()
+	// While the notifiers drain, HTTP still answers: not ready.
+	stopping := false
+	for !stopping && time.Since(start) < deadline {
+		if resp, err := http.Get("http://" + d.http + "/readyz"); err == nil {
+			resp.Body.Close()
+			stopping = resp.StatusCode == http.StatusServiceUnavailable
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !stopping {
+		t.Error("/readyz did not answer 503 while the daemon was stopping")
+	}
+	if err := <-exited; err != nil {
 		t.Fatalf("exit: %v\n%s", err, d.stderr.String())
 	}
 	took := time.Since(start)

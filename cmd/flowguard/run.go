@@ -385,9 +385,10 @@ loop:
 }
 
 // components returns the running parts in the order they start, each
-// after those it depends on: notifiers, enrichment reloads, store, engine
-// (drains its queue when stopped, after the listeners), listeners, HTTP.
-// They stop in reverse.
+// after those it depends on: HTTP (first, so that /metrics and /readyz
+// answer through start-up and the whole shutdown), notifiers, enrichment
+// reloads, store, engine (drains its queue when stopped, after the
+// listeners), listeners. They stop in reverse.
 func (d *daemon) components(errc chan error, failed func(error)) []lifecycle.Component {
 	notifiers := lifecycle.Funcs{N: "notifiers", OnStop: func(ctx context.Context) error {
 		err := d.notify().Close(ctx)
@@ -417,7 +418,7 @@ func (d *daemon) components(errc chan error, failed func(error)) []lifecycle.Com
 			}
 			return nil
 		}}
-	cs := []lifecycle.Component{notifiers, enrichment, store, pipeline, listeners}
+	var cs []lifecycle.Component
 	if d.httpLn != nil {
 		served := make(chan struct{})
 		cs = append(cs, lifecycle.Funcs{N: "http",
@@ -434,12 +435,14 @@ func (d *daemon) components(errc chan error, failed func(error)) []lifecycle.Com
 			OnStop: func(ctx context.Context) error {
 				sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
-				d.http.Shutdown(sctx)
+				if d.http.Shutdown(sctx) != nil {
+					d.http.Close() // the shutdown deadline has passed: requests in flight are cut
+				}
 				<-served
 				return nil
 			}})
 	}
-	return cs
+	return append(cs, notifiers, enrichment, store, pipeline, listeners)
 }
 
 // fileStamp summarises the config and rule files' names, sizes and

@@ -144,24 +144,33 @@ func (s *Store) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// knownKeys rejects keys of a mapping that v's yaml tags do not name: a
-// custom decoder does not inherit the file decoder's strictness.
+// knownKeys rejects keys of a mapping that v's yaml tags do not name, and
+// in nested mappings of struct fields (store.redis.tls): a custom decoder
+// does not inherit the file decoder's strictness.
 func knownKeys(n *yaml.Node, v any, path string) error {
+	return knownKeysOf(n, reflect.TypeOf(v), path)
+}
+
+func knownKeysOf(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
-	known := map[string]bool{}
-	t := reflect.TypeOf(v)
+	known := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		if name != "" && name != "-" {
-			known[name] = true
+			known[name] = t.Field(i).Type
 		}
 	}
 	var errs []error
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; !known[k.Value] {
+		k := n.Content[i]
+		ft, ok := known[k.Value]
+		switch {
+		case !ok:
 			errs = append(errs, fmt.Errorf("line %d: %s: unknown key %q", k.Line, path, k.Value))
+		case ft.Kind() == reflect.Struct:
+			errs = append(errs, knownKeysOf(n.Content[i+1], ft, path+"."+k.Value))
 		}
 	}
 	return errors.Join(errs...)

@@ -42,6 +42,7 @@ func TestErrorsNameTheField(t *testing.T) {
 	for body, want := range map[string]string{
 		"store: mongodb://x\n": `store: "mongodb://x" is neither memory nor a redis:// URL`,
 		"store:\n  redis: {url: redis://h:1/0, flush_intervall: 1s}\n":                    `store.redis: unknown key "flush_intervall"`,
+		"store:\n  redis: {url: redis://h:1/0, tls: {ca_fille: x}}\n":                     `store.redis.tls: unknown key "ca_fille"`,
 		"engine: {max_kyes: 1}\n":                                                         "max_kyes",
 		"log: {level: loud}\n":                                                            `log.level: "loud" is not one of debug, info, warn, error`,
 		"listen:\n  - {name: a, address: \":2055\"}\n  - {name: a, address: \":2056\"}\n": `listen[1]: name: "a" used twice`,

@@ -115,6 +115,11 @@ type ruleState struct {
 	late       atomic.Uint64 // flows beyond the allowed lateness, kept from the window
 	winStats   atomic.Pointer[window.Stats]
 	errs       atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
+
+	// win as the interface of the rule's aggregate (one is set).
+	sumWin      window.SumWindow
+	distinctWin window.DistinctWindow
+	topWin      window.TopWindow
 }
 
 // New builds an engine for a rule set.
@@ -198,6 +203,18 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 				return nil, fmt.Errorf("rule %q: window: %w", r.ID, err)
 			}
 			rs.win = w
+			var ok bool
+			switch spec.Kind {
+			case window.Sum:
+				rs.sumWin, ok = w.(window.SumWindow)
+			case window.Distinct:
+				rs.distinctWin, ok = w.(window.DistinctWindow)
+			case window.Top:
+				rs.topWin, ok = w.(window.TopWindow)
+			}
+			if !ok {
+				return nil, fmt.Errorf("rule %q: window: the store gave a %T, not a %v window", r.ID, w, spec.Kind)
+			}
 			rs.xch = newRuleExchange(r, w)
 			if e.started {
 				w.Advance(e.watermark)
@@ -298,7 +315,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			rs.fire(e, f, now, window.Result{Value: 1, First: now, Last: now}, 1)
 			continue
 		case rules.Sum:
-			res = rs.win.Add(rs.key, now, rs.metric(f))
+			res = rs.sumWin.Add(rs.key, now, rs.metric(f))
 			value = res.Value
 			if r.Rate {
 				value /= rs.window
@@ -312,7 +329,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			}
 		case rules.Distinct:
 			rs.item = r.DistinctField.AppendKey(rs.item[:0], f)
-			res = rs.win.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
+			res = rs.distinctWin.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
 			value = res.Value
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
@@ -322,7 +339,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 				continue
 			}
 		case rules.Top:
-			res = rs.win.AddTop(rs.key, now, rs.metric(f))
+			res = rs.topWin.AddTop(rs.key, now, rs.metric(f))
 			value = res.Value
 			if r.Rate {
 				value /= rs.window
@@ -335,7 +352,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 				continue
 			}
 			if r.TopK > 0 {
-				if rank := rs.win.Rank(rs.key); rank == 0 || rank > r.TopK {
+				if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
 					rs.remember(f, now, value)
 					continue
 				}

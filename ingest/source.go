@@ -1,6 +1,7 @@
 // Package ingest defines how flows enter flowguard. Each source lives in a
-// folder of its own (pcap/, meter/, flowfile/, and later netflow/, sflow/,
-// capture/) and hands batches of flows to a Handler.
+// folder of its own (collector/ with the netflow/ and sflow/ decoders,
+// capture/, pcap/ with meter/, flowfile/, file/ which detects the file
+// formats) and hands batches of flows to a Handler.
 package ingest
 
 import (

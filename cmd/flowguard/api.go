@@ -66,8 +66,12 @@ func (r *recentAlerts) page(before uint64, limit int, keep func(*alert.Alert) bo
 	return out, 0
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+// writeJSONStatus answers code with v as indented JSON.
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
@@ -90,6 +94,7 @@ func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"reload_ok":      d.reloadOK.Load(),
 		"reload_error":   d.reloadErr(),
 		"reloads":        d.reloads.Load(),
+		"restart_needed": d.restartNeededList(),
 		"flows":          d.engine.Stats().Flows,
 		"alerts":         d.alerts.Load(),
 		"time":           timeStatus(d.engine.Stats().Time, d.cfg.Ingest.MetricsLimit()),

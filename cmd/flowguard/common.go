@@ -69,6 +69,9 @@ type pacer struct {
 	next  func([]flow.Flow)
 	first int64
 	start time.Time
+	// ctx ends the pacing: once it is done, waits return at once and
+	// flows are no longer handed on.
+	ctx context.Context
 
 	// idle, when set, runs every idleEvery (wall time) between batches and
 	// while the pacer waits, on the goroutine that calls next: a shared
@@ -78,7 +81,8 @@ type pacer struct {
 	idleAt    time.Time
 }
 
-// wait sleeps for d, running idle when it is due.
+// wait sleeps for d, running idle when it is due; it returns early when
+// ctx is done.
 func (p *pacer) wait(d time.Duration) {
 	for end := time.Now().Add(d); ; {
 		p.tick()
@@ -89,7 +93,13 @@ func (p *pacer) wait(d time.Duration) {
 		if p.idle != nil {
 			left = min(left, p.idleEvery)
 		}
-		time.Sleep(left)
+		t := time.NewTimer(left)
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -125,6 +135,9 @@ func sharedExchange(store window.Store, cfg *config.Config, exchange func() int)
 }
 
 func (p *pacer) handle(b []flow.Flow) {
+	if p.ctx.Err() != nil {
+		return // interrupted: the source stops at its next check
+	}
 	if p.speed <= 0 {
 		p.next(b)
 		p.tick()
@@ -132,10 +145,11 @@ func (p *pacer) handle(b []flow.Flow) {
 	}
 	from := 0
 	for i := range b {
-		t := b[i].EventTime().UnixNano()
-		if t == 0 {
+		et := b[i].EventTime()
+		if et.IsZero() { // no timestamp: handed on with its neighbours, not paced
 			continue
 		}
+		t := et.UnixNano()
 		if p.first == 0 {
 			p.first, p.start = t, time.Now()
 		}
@@ -144,6 +158,9 @@ func (p *pacer) handle(b []flow.Flow) {
 			p.next(b[from:i])
 			from = i
 			p.wait(wait)
+			if p.ctx.Err() != nil {
+				return
+			}
 		}
 	}
 	p.next(b[from:])

@@ -193,17 +193,26 @@ func TestSIGKILLMidDeliveryLosesNoAlert(t *testing.T) {
 
 // SIGTERM with a hung receiver: the daemon stops at shutdown.timeout,
 // every alert is in the spool, and the next start delivers them all.
-func TestSIGTERMWithHungReceiverKeepsTheDeadline(t *testing.T) {
-	const deadline = 2 * time.Second
-	sink := newAlertSink(t, 0)
+// startHungDelivery starts a daemon that sends an alert per flow to a
+// webhook receiver that hangs, with a spool and the shutdown deadline
+// given, and exports n flows to it; it returns the config and the alerts
+// emitted.
+func startHungDelivery(t *testing.T, deadline time.Duration, n int) (sink *alertSink, spool, cfg string, d *daemonProc, emitted int) {
+	t.Helper()
+	sink = newAlertSink(t, 0)
 	sink.hung.Store(true)
-	spool := t.TempDir()
-	cfg := everyFlowConfig(t, sink.URL, spool, fmt.Sprintf("shutdown: {timeout: %v}\n", deadline))
-	d := startDaemon(t, cfg)
-	emitted := sendFlows(t, d, 200)
-	if emitted == 0 {
+	spool = t.TempDir()
+	cfg = everyFlowConfig(t, sink.URL, spool, fmt.Sprintf("shutdown: {timeout: %v}\n", deadline))
+	d = startDaemon(t, cfg)
+	if emitted = sendFlows(t, d, n); emitted == 0 {
 		t.Fatal("no alerts")
 	}
+	return sink, spool, cfg, d, emitted
+}
+
+func TestSIGTERMWithHungReceiverKeepsTheDeadline(t *testing.T) {
+	const deadline = 2 * time.Second
+	sink, spool, cfg, d, emitted := startHungDelivery(t, deadline, 200)
 	for i := 0; d.metric(t, "flowguard_notifier_spooled") < float64(emitted); i++ {
 		if i > 1500 {
 			t.Fatalf("spooled %v of %d", d.metric(t, "flowguard_notifier_spooled"), emitted)

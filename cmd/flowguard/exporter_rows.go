@@ -50,24 +50,8 @@ func (o *exporterRow) add(r *exporterRow) {
 // storm of spoofed sources so costs a scrape at most one row per version.
 func exporterRows(l *listener, known map[netip.Addr]bool, limit int) []exporterRow {
 	var rows []exporterRow
-	for _, e := range l.netflow.Stats().Exporters {
-		rows = append(rows, exporterRow{addr: e.Exporter, version: netflowVersion(e.Version), exporters: 1,
-			packets: e.Packets, flows: e.Flows, errors: e.Errors, templateMisses: e.TemplateMisses,
-			lost: e.LostFlows + e.LostPackets, templates: e.Templates, samplingRate: e.SamplingRate, clockSkew: e.ClockSkew, lastSeen: e.LastSeen})
-	}
-	// sFlow: one row per exporter address, its agents summed.
-	sf := map[netip.Addr]int{}
-	for _, a := range l.sflow.Stats().Agents {
-		r := exporterRow{addr: a.Exporter, version: "sflow5", exporters: 1, packets: a.Packets, flows: a.Flows,
-			errors: a.Errors, lost: a.LostPackets, flowSamples: a.FlowSamples, counterSamples: a.CounterSamples,
-			otherSamples: a.OtherSamples, samplingRate: a.SamplingRate, lastSeen: a.LastSeen}
-		if i, ok := sf[a.Exporter]; ok {
-			rows[i].add(&r)
-			rows[i].exporters = 1
-			continue
-		}
-		sf[a.Exporter] = len(rows)
-		rows = append(rows, r)
+	for _, n := range l.decs { // every registered protocol
+		rows = append(rows, n.rows()...)
 	}
 	// Rank the addresses that are not known by their flows, all versions.
 	flows := map[netip.Addr]uint64{}

@@ -29,10 +29,16 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitInterrupted: a replay stopped by Ctrl-C (128 + SIGINT, as
+	// shells report it); the alerts up to there were written.
+	exitInterrupted = 130
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// errInterrupted ends a command stopped by Ctrl-C before its end.
+var errInterrupted = errors.New("interrupted")
 
 // usageError marks errors that are the caller's: bad flags, config, rules.
 type usageError struct{ err error }
@@ -115,6 +121,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "flowguard:", err)
+	if errors.Is(err, errInterrupted) {
+		return exitInterrupted
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage

@@ -147,6 +147,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(m.reloadOK, ok)
 	g(m.rulesLoaded, float64(m.d.ruleCount.Load()))
+	m.d.collectRestartNeeded(ch)
+	m.d.collectLosses(ch)
 	m.ingest.collectQueue(m.d.pipe, ch)
 	if rs, ok := m.d.store.(*rediswindow.Store); ok {
 		c(m.exchangeDropped, rs.Stats().ExchangeDropped)

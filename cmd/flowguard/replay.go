@@ -18,10 +18,8 @@ import (
 	"github.com/flowguard/flowguard/engine/tuning"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
-	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/file"
 	"github.com/flowguard/flowguard/ingest/netflow"
-	"github.com/flowguard/flowguard/ingest/sflow"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
 	"github.com/flowguard/flowguard/notifiers/stdout"
@@ -79,6 +77,8 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	defer sink.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// After the first Ctrl-C, a second one kills at once.
+	defer context.AfterFunc(ctx, stop)()
 
 	log := slog.New(slog.NewTextHandler(errw, nil))
 	enr, err := enrich.Build(cfg.Enrich, log)
@@ -134,7 +134,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		return err
 	}
 	var ttotals tuning.Totals
-	pace := &pacer{speed: *speed, next: func(b []flow.Flow) {
+	pace := &pacer{speed: *speed, ctx: ctx, next: func(b []flow.Flow) {
 		ttotals.Add(b)
 		eng.Process(b)
 	}}
@@ -144,13 +144,14 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if *stats == "text" {
 		onSkew = logSkew(log, "replay", cfg.ExporterClock.Corrects())
 	}
-	nf, sf := decoderConfigs(cfg, netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal), onSkew)
-	export, err := newExportDecoder(*exportPorts, pace.handle, nf, sf)
+	export, err := newExportDecoder(*exportPorts, pace.handle,
+		decoderSettings{cfg: cfg, budget: netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal), onSkew: onSkew})
 	if err != nil {
 		return usagef("--export-ports: %v", err)
 	}
 	start := time.Now()
 	var totals fileTotals
+	var interrupted error // Ctrl-C: what was read is evaluated and reported
 	for _, path := range files {
 		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig(), Datagram: export.datagram})
 		if err != nil {
@@ -169,11 +170,15 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 			fmt.Fprintln(errw)
 		}
 		export.reset()
+		if ctx.Err() != nil {
+			interrupted = fmt.Errorf("%s: %w", path, errInterrupted)
+			break
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	if lastExchange != nil {
+	if lastExchange != nil && interrupted == nil {
 		lastExchange(ctx)
 	}
 	eng.Flush()
@@ -191,7 +196,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	case "json":
 		col.Report(ttotals).WriteJSON(errw)
 	}
-	return nil
+	return interrupted
 }
 
 // progress shows, on a terminal, how far a long file has got: after two
@@ -246,18 +251,16 @@ func progress(w io.Writer, path string, src file.Source, quiet bool) func() {
 type exportDecoder struct {
 	ports   map[uint16]bool // nil: auto
 	off     bool
-	netflow *netflow.Decoder
-	sflow   *sflow.Decoder
+	decs    []namedDecoder // one per registered protocol
 	process func([]flow.Flow)
 	out     []flow.Flow
 
 	datagrams, flows, malformed uint64
 }
 
-func newExportDecoder(spec string, process func([]flow.Flow), nf netflow.Config, sf sflow.Config) (*exportDecoder, error) {
+func newExportDecoder(spec string, process func([]flow.Flow), s decoderSettings) (*exportDecoder, error) {
 	d := &exportDecoder{
-		netflow: netflow.NewDecoder(nf),
-		sflow:   sflow.NewDecoder(sf),
+		decs:    protocolDecoders(s),
 		process: process,
 	}
 	switch spec {
@@ -283,15 +286,15 @@ func (d *exportDecoder) datagram(ts time.Time, src, dst netip.AddrPort, p []byte
 	if d.off || (d.ports != nil && !d.ports[dst.Port()]) {
 		return false
 	}
-	var err error
-	switch collector.Family(p) {
-	case collector.FamilyNetFlow:
-		d.out, err = d.netflow.Decode(src, ts, p, d.out[:0])
-	case collector.FamilySFlow:
-		d.out, err = d.sflow.Decode(src, ts, p, d.out[:0])
-	default:
+	i := 0
+	for i < len(d.decs) && !d.decs[i].detect(p) {
+		i++
+	}
+	if i == len(d.decs) {
 		return false
 	}
+	var err error
+	d.out, err = d.decs[i].Decode(src, ts, p, d.out[:0])
 	if err != nil {
 		if d.ports == nil {
 			return false // auto: not export after all; meter it

@@ -31,6 +31,7 @@ import (
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/ingest/sflow"
+	"github.com/flowguard/flowguard/lifecycle"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
 	"github.com/flowguard/flowguard/notifiers/stdout"
@@ -44,8 +45,9 @@ Runs the collector: listens for NetFlow/IPFIX/sFlow (by default NetFlow on
 :2055, IPFIX on :4739, sFlow on :6343, every version accepted on each),
 enriches flows, evaluates the rules (by default the bundled examples) on
 windows in memory, sends alerts to the configured notifiers (by default
-stdout) and serves /metrics, /healthz and /api (by default on 127.0.0.1:9310).
-SIGHUP reloads the rules and enrichment data and reopens output files;
+stdout) and serves /metrics, /healthz, /readyz and /api (by default on 127.0.0.1:9310).
+SIGHUP reloads the config (sections only a restart applies are named in
+/api/status) and enrichment data, and reopens output files;
 SIGINT or SIGTERM stop it cleanly.`
 
 func cmdRun(args []string, out, errw io.Writer) error {
@@ -108,6 +110,7 @@ type daemon struct {
 
 	recent  *recentAlerts
 	rates   rateMeter
+	health  health
 	lastErr atomic.Pointer[string]
 
 	// Ingest budgets: the template memory all listeners share, and the
@@ -123,11 +126,22 @@ type daemon struct {
 	reloadErrs  atomic.Uint64
 	lastReload  atomic.Int64 // Unix seconds of the last successful load
 	reloadOK    atomic.Bool
+
+	restartNeeded atomic.Pointer[[]string] // sections changed that only a restart applies
+
+	// Dispatchers replaced by reloads deliver what they hold on goroutines
+	// of their own; shutdown waits for them until its deadline, then
+	// cancels them (what is left goes to their spools).
+	drains      sync.WaitGroup
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
 }
 
 type listener struct {
 	*collector.Listener
-	cfg     collector.Config
+	cfg  collector.Config
+	decs []namedDecoder // one per registered protocol
+	// The built-in protocols' decoders, for their ingest metrics.
 	netflow *netflow.Decoder
 	sflow   *sflow.Decoder
 	cancel  context.CancelFunc
@@ -161,13 +175,17 @@ func (d *daemon) newListener(lc collector.Config) (*listener, error) {
 	if name == "" {
 		name = lc.Address
 	}
-	nf, sf := decoderConfigs(d.cfg, d.templateBudget, logSkew(d.log, name, d.cfg.ExporterClock.Corrects()))
-	l := &listener{
-		cfg:     lc,
-		netflow: netflow.NewDecoder(nf),
-		sflow:   sflow.NewDecoder(sf),
+	l := &listener{cfg: lc, decs: protocolDecoders(decoderSettings{cfg: d.cfg, budget: d.templateBudget,
+		onSkew: logSkew(d.log, name, d.cfg.ExporterClock.Corrects())})}
+	for _, n := range l.decs {
+		switch dec := n.udpDecoder.(type) {
+		case netflowDecoder:
+			l.netflow = dec.Decoder
+		case sflowDecoder:
+			l.sflow = dec.Decoder
+		}
 	}
-	cl, err := collector.Listen(lc, collector.Decoders{NetFlow: l.netflow, SFlow: l.sflow})
+	cl, err := collector.Listen(lc, collectorDecoders(l.decs))
 	if err != nil {
 		return nil, err
 	}
@@ -308,36 +326,20 @@ func (d *daemon) stop() {
 
 func (d *daemon) run(ctx context.Context) error {
 	d.started = time.Now()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(d.listeners)+2)
-
-	// Engine: drains the queue until the listeners have stopped.
-	pctx, pstop := context.WithCancel(context.Background())
-	wg.Add(1)
-	go func() { defer wg.Done(); d.pipe.Run(pctx) }()
-
-	// Enrichment data reloads.
-	ectx, estop := context.WithCancel(context.Background())
-	var ewg sync.WaitGroup
-	ewg.Add(1)
-	go func() { defer ewg.Done(); d.enrich.Run(ectx) }()
-
-	// Listeners.
-	lctx, lstop := context.WithCancel(ctx)
-	d.lctx, d.lerr = lctx, errc
-	for _, l := range d.listenerList() {
-		d.startListener(l)
+	d.drainCtx, d.drainCancel = context.WithCancel(context.Background())
+	defer d.drainCancel()
+	errc := make(chan error, len(d.listeners)+4)
+	failed := func(err error) {
+		select {
+		case errc <- err:
+		default: // one is enough to stop
+		}
 	}
-
-	// HTTP.
-	if d.httpLn != nil {
-		d.http = d.web.HTTPServer(d.mux())
-		go func() {
-			if err := d.http.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("http: %w", err)
-			}
-		}()
+	var group lifecycle.Group
+	if err := group.Start(ctx, d.components(errc, failed)...); err != nil {
+		return err
 	}
+	d.health.ready.Store(true) // listeners bound, rules loaded
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -370,30 +372,77 @@ loop:
 		}
 	}
 
-	// Stop in reverse: HTTP, listeners, engine (drains its queue), then
-	// notifiers deliver what is queued until the shutdown deadline, after
-	// which what is left stays in their spools (or is counted as dropped).
-	stopBy := time.Now().Add(d.cfg.Shutdown.Deadline())
-	if d.http != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		d.http.Shutdown(sctx)
-		cancel()
-	}
-	lstop()
-	for _, l := range d.listenerList() {
-		<-l.done
-	}
-	pstop()
-	wg.Wait()
-	d.closeStore()
-	estop()
-	ewg.Wait()
-	nctx, cancel := context.WithDeadline(context.Background(), stopBy)
+	// Stop in reverse (see components); the notifiers deliver what is
+	// queued until the shutdown deadline, after which what is left stays
+	// in their spools (or is counted as dropped).
+	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.Shutdown.Deadline())
 	defer cancel()
-	if err := d.notify().Close(nctx); err != nil {
-		d.log.Warn("notifiers at shutdown", "err", err)
+	d.health.ready.Store(false)
+	if serr := group.Stop(sctx); serr != nil {
+		d.log.Warn("stopping", "err", serr)
 	}
 	return err
+}
+
+// components returns the running parts in the order they start, each
+// after those it depends on: HTTP (first, so that /metrics and /readyz
+// answer through start-up and the whole shutdown), notifiers, enrichment
+// reloads, store, engine (drains its queue when stopped, after the
+// listeners), listeners. They stop in reverse.
+func (d *daemon) components(errc chan error, failed func(error)) []lifecycle.Component {
+	notifiers := lifecycle.Funcs{N: "notifiers", OnStop: func(ctx context.Context) error {
+		err := d.notify().Close(ctx)
+		// Dispatchers replaced by reloads: until the same deadline.
+		stop := context.AfterFunc(ctx, d.drainCancel)
+		d.drains.Wait()
+		stop()
+		return err
+	}}
+	enrichment := lifecycle.Run("enrich", d.enrich.Run, failed)
+	store := lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }}
+	pipeline := lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed)
+	var lstop context.CancelFunc
+	listeners := lifecycle.Funcs{N: "listeners",
+		OnStart: func(context.Context) error {
+			d.lctx, lstop = context.WithCancel(context.Background())
+			d.lerr = errc
+			for _, l := range d.listenerList() {
+				d.startListener(l)
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			lstop()
+			for _, l := range d.listenerList() {
+				<-l.done
+			}
+			return nil
+		}}
+	var cs []lifecycle.Component
+	if d.httpLn != nil {
+		served := make(chan struct{})
+		cs = append(cs, lifecycle.Funcs{N: "http",
+			OnStart: func(context.Context) error {
+				d.http = d.web.HTTPServer(d.mux())
+				go func() {
+					defer close(served)
+					if err := d.http.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						failed(fmt.Errorf("http: %w", err))
+					}
+				}()
+				return nil
+			},
+			OnStop: func(ctx context.Context) error {
+				sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if d.http.Shutdown(sctx) != nil {
+					d.http.Close() // the shutdown deadline has passed: requests in flight are cut
+				}
+				<-served
+				return nil
+			}})
+	}
+	return append(cs, notifiers, enrichment, store, pipeline, listeners)
 }
 
 // fileStamp summarises the config and rule files' names, sizes and
@@ -421,18 +470,22 @@ func (d *daemon) fileStamp() string {
 
 // restartListeners brings the listeners to a new configuration: unchanged
 // ones keep running (and their templates), changed ones are stopped and
-// bound again, removed ones stopped, new ones started. A listener that
-// cannot bind is logged and left out.
-func (d *daemon) restartListeners(want []collector.Config) {
+// bound again, removed ones stopped, new ones started. With fresh (the
+// sampling or exporter clock settings changed) every listener is rebound
+// with decoders built from to. A listener that cannot bind is logged and
+// left out.
+func (d *daemon) restartListeners(to *config.Config, fresh bool) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
+	want := to.Listen
+	d.cfg.Sampling, d.cfg.ExporterClock = to.Sampling, to.ExporterClock // what newListener builds decoders from
 	old := map[string]*listener{}
 	for _, l := range d.listeners {
 		old[l.cfg.Name] = l
 	}
 	var keep []*listener
 	for _, lc := range want {
-		if l, ok := old[lc.Name]; ok && reflect.DeepEqual(l.cfg, lc) {
+		if l, ok := old[lc.Name]; ok && !fresh && reflect.DeepEqual(l.cfg, lc) {
 			keep = append(keep, l)
 			delete(old, lc.Name)
 		}
@@ -440,7 +493,9 @@ func (d *daemon) restartListeners(want []collector.Config) {
 	for _, l := range old { // changed or removed: stop before rebinding
 		l.cancel()
 		<-l.done
-		l.netflow.Release() // its templates no longer count in the shared budget
+		for _, n := range l.decs {
+			n.release() // its templates no longer count in the shared budget
+		}
 		d.log.Info("listener stopped by reload", "name", l.cfg.Name)
 	}
 	next := keep
@@ -478,15 +533,14 @@ func (d *daemon) topGroups(id string) []engine.GroupValue {
 	return out
 }
 
-// reload re-reads the rules (from the config file as it is now) and the
-// enrichment data, and reopens output files. A rule set with errors is
-// refused and the running one kept.
+// reload re-reads the config file as it is now and applies it (rules,
+// notifiers, listeners and their decoders, shutdown), names the sections
+// only a restart applies (see restartSections), re-reads the enrichment
+// data once the config is accepted, and reopens output files. A config or
+// rule set with errors is refused and the running one kept.
 func (d *daemon) reload() {
 	defer d.reloads.Add(1) // counted once done, so readers see its outcome
 	d.notify().Reopen()
-	if err := d.enrich.Reload(); err != nil {
-		d.log.Error("reload: enrichment data", "err", err)
-	}
 	paths, opts := d.cfg.Rules, d.cfg.RulesOptions()
 	var newCfg *config.Config
 	if d.cfgPath != "" {
@@ -532,17 +586,21 @@ func (d *daemon) reload() {
 		// new alerts go to the new one.
 		old := d.notifyPtr.Swap(newDisp)
 		d.cfg.Notifiers = newCfg.Notifiers
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		d.drains.Go(func() {
+			ctx, cancel := context.WithTimeout(d.drainCtx, 30*time.Second)
 			defer cancel()
 			if err := old.Close(ctx); err != nil {
 				d.log.Warn("notifiers replaced by a reload", "err", err)
 			}
-		}()
+		})
 		d.log.Info("notifiers reloaded")
 	}
-	if err == nil && newCfg != nil && !reflect.DeepEqual(newCfg.Listen, d.cfg.Listen) {
-		d.restartListeners(newCfg.Listen)
+	if err == nil && newCfg != nil {
+		if fresh := decodersChanged(newCfg, d.cfg); fresh || !reflect.DeepEqual(newCfg.Listen, d.cfg.Listen) {
+			d.restartListeners(newCfg, fresh)
+		}
+		d.cfg.Shutdown = newCfg.Shutdown
+		d.noteRestartNeeded(newCfg)
 	}
 	if err != nil {
 		d.reloadErrs.Add(1)
@@ -558,6 +616,9 @@ func (d *daemon) reload() {
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 	d.ruleCount.Store(int64(len(set.Rules)))
+	if err := d.enrich.Reload(); err != nil {
+		d.log.Error("reload: enrichment data", "err", err)
+	}
 	d.log.Info("reloaded", "rules", len(set.Rules))
 }
 
@@ -569,7 +630,8 @@ func (d *daemon) mux() *http.ServeMux {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/healthz", d.apiHealth)
+	mux.HandleFunc("/readyz", d.apiReady)
 	mux.HandleFunc("GET /api/status", d.apiStatus)
 	mux.HandleFunc("GET /api/alerts", d.apiAlerts)
 	mux.HandleFunc("GET /api/rules", d.apiRules)

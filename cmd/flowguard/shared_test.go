@@ -20,6 +20,14 @@ import (
 // startRedis runs a redis-server of the test's own on a free loopback port.
 func startRedis(t *testing.T) string {
 	t.Helper()
+	addr, _ := startRedisProc(t)
+	return addr
+}
+
+// startRedisProc is startRedis that also returns the process, for tests
+// that stop Redis under a running daemon.
+func startRedisProc(t *testing.T) (string, *exec.Cmd) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -43,7 +51,7 @@ func startRedis(t *testing.T) string {
 			n, _ := c.Read(buf)
 			c.Close()
 			if bytes.HasPrefix(buf[:n], []byte("+PONG")) {
-				return addr
+				return addr, cmd
 			}
 		}
 		if i > 100 {

@@ -7,7 +7,6 @@ package window
 // one count to another. Past Spec.DistinctExact items the key switches to
 // a sliding HyperLogLog (hll.go), carrying its live items over.
 type distinctWindow struct {
-	kindOnly
 	clk     clock // geometry only: a Distinct window has no clock of its own
 	wm      watermark
 	maxKeys int
@@ -40,12 +39,11 @@ const maxSpareSketches = 16
 
 func newDistinctWindow(spec Spec) *distinctWindow {
 	return &distinctWindow{
-		kindOnly: kindOnly{Distinct},
-		clk:      newClock(int64(spec.Size), spec.Buckets),
-		wm:       watermark{span: int64(spec.Size) + int64(spec.Lateness)},
-		maxKeys:  spec.MaxKeys,
-		exact:    spec.DistinctExact,
-		keys:     newKeyTable(),
+		clk:     newClock(int64(spec.Size), spec.Buckets),
+		wm:      watermark{span: int64(spec.Size) + int64(spec.Lateness)},
+		maxKeys: spec.MaxKeys,
+		exact:   spec.DistinctExact,
+		keys:    newKeyTable(),
 	}
 }
 

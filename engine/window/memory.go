@@ -157,20 +157,3 @@ func (s *MemoryStore) Close() error {
 	s.claimMu.Unlock()
 	return nil
 }
-
-// kindOnly gives a window of one kind the methods of the other kinds:
-// they do nothing and return zero, as a misrouted call should not bring
-// the engine down.
-type kindOnly struct{ kind Kind }
-
-// Add is a no-op outside Sum windows.
-func (kindOnly) Add([]byte, int64, float64) Result { return Result{} }
-
-// AddDistinct is a no-op outside Distinct windows.
-func (kindOnly) AddDistinct([]byte, int64, uint64) Result { return Result{} }
-
-// AddTop is a no-op outside Top windows.
-func (kindOnly) AddTop([]byte, int64, float64) Result { return Result{} }
-
-// Rank is 0 outside Top windows.
-func (kindOnly) Rank([]byte) int { return 0 }

@@ -18,13 +18,9 @@ func TestMemoryStore(t *testing.T) {
 
 const t0 = int64(1_699_999_980) * int64(time.Second)
 
-func open(tb testing.TB, s window.Store, spec window.Spec) window.Window {
+func open(tb testing.TB, s window.Store, spec window.Spec) storetest.KindWindow {
 	tb.Helper()
-	w, err := s.Window(spec)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return w
+	return storetest.Open(tb, s, spec)
 }
 
 func TestMemoryStoreSameWindow(t *testing.T) {
@@ -41,20 +37,21 @@ func TestMemoryStoreSameWindow(t *testing.T) {
 	}
 }
 
-func TestMismatchedKind(t *testing.T) {
+// A window is the interface of its kind only: no update of another kind
+// can reach it.
+func TestWindowOfItsKindOnly(t *testing.T) {
 	s := window.NewMemoryStore()
-	w := open(t, s, window.Spec{Name: "r", Kind: window.Sum, Size: time.Minute})
-	if r := w.AddTop([]byte("k"), t0, 1); r != (window.Result{}) {
-		t.Errorf("AddTop on a sum window = %+v, want zero", r)
-	}
-	if r := w.AddDistinct([]byte("k"), t0, 1); r != (window.Result{}) {
-		t.Errorf("AddDistinct on a sum window = %+v, want zero", r)
-	}
-	if n := w.Rank([]byte("k")); n != 0 {
-		t.Errorf("Rank on a sum window = %d, want 0", n)
-	}
-	if st := w.Stats(); st.Keys != 0 {
-		t.Errorf("Stats.Keys = %d, want 0", st.Keys)
+	for _, kind := range []window.Kind{window.Sum, window.Distinct, window.Top} {
+		w, err := s.Window(window.Spec{Name: kind.String(), Kind: kind, Size: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sum := w.(window.SumWindow)
+		_, distinct := w.(window.DistinctWindow)
+		_, top := w.(window.TopWindow)
+		if got := fmt.Sprint(sum, distinct, top); got != fmt.Sprint(kind == window.Sum, kind == window.Distinct, kind == window.Top) {
+			t.Errorf("%v window: SumWindow, DistinctWindow, TopWindow = %s", kind, got)
+		}
 	}
 }
 
@@ -153,7 +150,7 @@ func TestZeroAllocs(t *testing.T) {
 
 func BenchmarkAdd(b *testing.B) {
 	s := window.NewMemoryStore()
-	w := open(b, s, window.Spec{Name: "sum", Kind: window.Sum, Size: time.Minute})
+	w := open(b, s, window.Spec{Name: "sum", Kind: window.Sum, Size: time.Minute}).Window.(window.SumWindow)
 	key := []byte("198.51.100.23|10.20.30.40")
 	w.Add(key, t0, 1)
 	now := t0
@@ -166,7 +163,7 @@ func BenchmarkAdd(b *testing.B) {
 
 func BenchmarkAddNewKeys(b *testing.B) {
 	s := window.NewMemoryStore()
-	w := open(b, s, window.Spec{Name: "sum", Kind: window.Sum, Size: time.Minute, MaxKeys: 10000})
+	w := open(b, s, window.Spec{Name: "sum", Kind: window.Sum, Size: time.Minute, MaxKeys: 10000}).Window.(window.SumWindow)
 	key := make([]byte, 16)
 	now := t0
 	var i uint64
@@ -183,7 +180,7 @@ func BenchmarkAddDistinct(b *testing.B) {
 	// Exact: a port scan, ~600 distinct ports live, new and repeated.
 	b.Run("exact/new", func(b *testing.B) {
 		s := window.NewMemoryStore()
-		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute})
+		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
 		key := []byte("198.51.100.23|10.20.30.40")
 		now := t0
 		var item uint64
@@ -196,7 +193,7 @@ func BenchmarkAddDistinct(b *testing.B) {
 	})
 	b.Run("exact/repeat", func(b *testing.B) {
 		s := window.NewMemoryStore()
-		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute})
+		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
 		key := []byte("198.51.100.23|10.20.30.40")
 		now := t0
 		var item uint64
@@ -209,7 +206,7 @@ func BenchmarkAddDistinct(b *testing.B) {
 	})
 	b.Run("hll/new", func(b *testing.B) {
 		s := window.NewMemoryStore()
-		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute})
+		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
 		key := []byte("198.51.100.23")
 		now := t0
 		var item uint64
@@ -226,7 +223,7 @@ func BenchmarkAddDistinct(b *testing.B) {
 	})
 	b.Run("hll/repeat", func(b *testing.B) {
 		s := window.NewMemoryStore()
-		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute})
+		w := open(b, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
 		key := []byte("198.51.100.23")
 		now := t0
 		var item uint64
@@ -256,7 +253,7 @@ func zipfKeys(n int, distinct uint64) [][]byte {
 
 func BenchmarkAddTop(b *testing.B) {
 	s := window.NewMemoryStore()
-	w := open(b, s, window.Spec{Name: "t", Kind: window.Top, Size: time.Minute})
+	w := open(b, s, window.Spec{Name: "t", Kind: window.Top, Size: time.Minute}).Window.(window.TopWindow)
 	keys := zipfKeys(1<<16, 100_000)
 	now := t0
 	for i := range keys { // fill the sketch
@@ -290,10 +287,10 @@ func BenchmarkMixedChurn(b *testing.B) {
 
 func benchmarkMixed(b *testing.B, churn bool) {
 	s := window.NewMemoryStore()
-	sum := open(b, s, window.Spec{Name: "exfil", Kind: window.Sum, Size: 5 * time.Minute})
-	scan := open(b, s, window.Spec{Name: "scan", Kind: window.Distinct, Size: time.Minute})
-	sweep := open(b, s, window.Spec{Name: "sweep", Kind: window.Distinct, Size: time.Minute})
-	top := open(b, s, window.Spec{Name: "top", Kind: window.Top, Size: time.Minute})
+	sum := open(b, s, window.Spec{Name: "exfil", Kind: window.Sum, Size: 5 * time.Minute}).Window.(window.SumWindow)
+	scan := open(b, s, window.Spec{Name: "scan", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
+	sweep := open(b, s, window.Spec{Name: "sweep", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
+	top := open(b, s, window.Spec{Name: "top", Kind: window.Top, Size: time.Minute}).Window.(window.TopWindow)
 	const n = 1 << 16
 	rng := rand.New(rand.NewPCG(9, 9))
 	srcs := rand.NewZipf(rng, 1.1, 1, 19_999)

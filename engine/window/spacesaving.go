@@ -16,7 +16,6 @@ package window
 // heap is exact, and finding the counter to replace is O(1) and fixing the
 // heap O(log capacity).
 type topWindow struct {
-	kindOnly
 	clk      clock // the latest update, or the watermark less lateness if later
 	lateness int64
 	capacity int
@@ -44,7 +43,6 @@ type topCounter struct {
 
 func newTopWindow(spec Spec) *topWindow {
 	w := &topWindow{
-		kindOnly: kindOnly{Top},
 		clk:      newClock(int64(spec.Size), spec.Buckets),
 		lateness: int64(spec.Lateness),
 		capacity: spec.TopCapacity,

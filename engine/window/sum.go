@@ -8,7 +8,6 @@ package window
 // so it never drifts. Only an update out of order sums the ring for the
 // older window it asks about.
 type sumWindow struct {
-	kindOnly
 	clk     clock // geometry only: a Sum window has no clock of its own
 	wm      watermark
 	maxKeys int
@@ -29,11 +28,10 @@ type sumKey struct {
 
 func newSumWindow(spec Spec) *sumWindow {
 	return &sumWindow{
-		kindOnly: kindOnly{Sum},
-		clk:      newClock(int64(spec.Size), spec.Buckets),
-		wm:       watermark{span: int64(spec.Size) + int64(spec.Lateness)},
-		maxKeys:  spec.MaxKeys,
-		keys:     newKeyTable(),
+		clk:     newClock(int64(spec.Size), spec.Buckets),
+		wm:      watermark{span: int64(spec.Size) + int64(spec.Lateness)},
+		maxKeys: spec.MaxKeys,
+		keys:    newKeyTable(),
 	}
 }
 

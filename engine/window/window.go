@@ -130,29 +130,16 @@ type Store interface {
 	Close() error
 }
 
-// Window is one rule's sliding window, keyed by the rule's group. The
-// engine calls it from one goroutine; implementations need not lock.
+// Window is one rule's sliding window, keyed by the rule's group: what
+// every kind answers. The window of a Spec is also the interface of its
+// Kind (SumWindow, DistinctWindow or TopWindow), which adds the updates.
+// The engine calls it from one goroutine; implementations need not lock.
 // Keys are only read during a call and may be reused by the caller.
 //
 // Each update returns the key's Result after it; a late update returns
 // the key's Result as it stands (zero for a key the window does not
-// hold). A window answers only the methods of its Kind: the others do
-// nothing and return zero.
+// hold).
 type Window interface {
-	// Add adds v to key's sum at event time now.
-	Add(key []byte, now int64, v float64) Result
-	// AddDistinct records item (a hash of the distinct field) for key.
-	// The count is exact up to Spec.DistinctExact items, then a
-	// HyperLogLog estimate (a few percent off), rounded.
-	AddDistinct(key []byte, now int64, item uint64) Result
-	// AddTop adds v to key in the heavy-hitter sketch; Result.Total is set.
-	// A key the sketch did not hold takes the place of the smallest
-	// counter when the sketch is full, and inherits its value: Value may
-	// overestimate the key's sum, by about Total/TopCapacity at most.
-	AddTop(key []byte, now int64, v float64) Result
-	// Rank returns key's 1-based rank by value among the keys of a Top
-	// window, or 0 when the sketch does not hold it.
-	Rank(key []byte) int
 	// Advance moves the window's watermark to now if that is later: from
 	// then on updates at or before now-Size-Lateness are late. The engine
 	// calls it whenever its watermark moves; it must be cheap.
@@ -162,6 +149,35 @@ type Window interface {
 	// many it dropped. The engine calls it now and then.
 	Expire(now int64) int
 	Stats() Stats
+}
+
+// SumWindow is the window of a Sum spec.
+type SumWindow interface {
+	Window
+	// Add adds v to key's sum at event time now.
+	Add(key []byte, now int64, v float64) Result
+}
+
+// DistinctWindow is the window of a Distinct spec.
+type DistinctWindow interface {
+	Window
+	// AddDistinct records item (a hash of the distinct field) for key.
+	// The count is exact up to Spec.DistinctExact items, then a
+	// HyperLogLog estimate (a few percent off), rounded.
+	AddDistinct(key []byte, now int64, item uint64) Result
+}
+
+// TopWindow is the window of a Top spec.
+type TopWindow interface {
+	Window
+	// AddTop adds v to key in the heavy-hitter sketch; Result.Total is set.
+	// A key the sketch did not hold takes the place of the smallest
+	// counter when the sketch is full, and inherits its value: Value may
+	// overestimate the key's sum, by about Total/TopCapacity at most.
+	AddTop(key []byte, now int64, v float64) Result
+	// Rank returns key's 1-based rank by value among the keys of a Top
+	// window, or 0 when the sketch does not hold it.
+	Rank(key []byte) int
 }
 
 // Stats counts a window's keys and what it had to throw away.

@@ -18,7 +18,7 @@ import (
 
 // captureDatagrams reads the UDP payloads of one of ingest/netflow's
 // captures of real softflowd export.
-func captureDatagrams(t *testing.T, name string) [][]byte {
+func captureDatagrams(t testing.TB, name string) [][]byte {
 	t.Helper()
 	path := filepath.Join("..", "netflow", "testdata", name)
 	if _, err := os.Stat(path); err != nil {

@@ -33,6 +33,16 @@ type Decoder interface {
 type Decoders struct {
 	NetFlow Decoder // NetFlow v1, v5, v7, v8, v9 and IPFIX
 	SFlow   Decoder // sFlow v5
+	// ByDetect are protocols told by their own test of the first bytes,
+	// tried in order on datagrams neither NetFlow nor SFlow takes: a
+	// registry of protocols hands its decoders here.
+	ByDetect []Detected
+}
+
+// Detected is a decoder for the datagrams Detect claims.
+type Detected struct {
+	Detect  func(p []byte) bool
+	Decoder Decoder
 }
 
 // Config configures one UDP listener.
@@ -238,6 +248,11 @@ func (l *Listener) datagram(src netip.AddrPort, now time.Time, p []byte, out []f
 		dec = l.dec.NetFlow
 	case FamilySFlow:
 		dec = l.dec.SFlow
+	}
+	for i := 0; dec == nil && i < len(l.dec.ByDetect); i++ {
+		if l.dec.ByDetect[i].Detect(p) {
+			dec = l.dec.ByDetect[i].Decoder
+		}
 	}
 	if dec == nil {
 		l.unsupported.Add(1)

@@ -65,7 +65,7 @@ func keys(n int) [][]byte {
 // microsecond of event time.
 func BenchmarkAdd(b *testing.B) {
 	benchStores(b, func(b *testing.B, s window.Store) {
-		w := openWindow(b, s, window.Spec{Name: "exfil", Kind: window.Sum, Size: time.Minute})
+		w := openWindow(b, s, window.Spec{Name: "exfil", Kind: window.Sum, Size: time.Minute}).Window.(window.SumWindow)
 		ks := keys(10000)
 		now := t0
 		b.ReportAllocs()
@@ -81,7 +81,7 @@ func BenchmarkAdd(b *testing.B) {
 // destination pairs, each probing ports in turn.
 func BenchmarkAddDistinct(b *testing.B) {
 	benchStores(b, func(b *testing.B, s window.Store) {
-		w := openWindow(b, s, window.Spec{Name: "port-scan", Kind: window.Distinct, Size: time.Minute})
+		w := openWindow(b, s, window.Spec{Name: "port-scan", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
 		ks := keys(1000)
 		now := t0
 		b.ReportAllocs()

@@ -10,11 +10,15 @@ import (
 	"github.com/flowguard/flowguard/engine/window"
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/engine/window/redis/internal/redistest"
+	"github.com/flowguard/flowguard/engine/window/storetest"
 )
 
 // exchanger returns w's Exchanger, failing the test without one.
 func exchanger(t *testing.T, w window.Window) window.Exchanger {
 	t.Helper()
+	if k, ok := w.(storetest.KindWindow); ok {
+		w = k.Window
+	}
 	x, ok := w.(window.Exchanger)
 	if !ok {
 		t.Fatalf("%T is not a window.Exchanger", w)

@@ -180,7 +180,7 @@ func (s *Store) Window(spec window.Spec) (window.Window, error) {
 		return nil, window.ErrClosed
 	}
 	if w, ok := s.windows[spec.Name]; ok && w.spec == spec {
-		return w, nil
+		return w.ofKind(), nil
 	}
 	local, err := s.local.Window(spec)
 	if err != nil {
@@ -195,7 +195,7 @@ func (s *Store) Window(spec window.Spec) (window.Window, error) {
 		old.mu.Unlock()
 	}
 	s.windows[spec.Name] = w
-	return w, nil
+	return w.ofKind(), nil
 }
 
 // Claim reports whether key was not claimed within ttl of event time now,

@@ -39,13 +39,9 @@ func open(tb testing.TB, cfg rediswindow.Config) *rediswindow.Store {
 	return s
 }
 
-func openWindow(tb testing.TB, s window.Store, spec window.Spec) window.Window {
+func openWindow(tb testing.TB, s window.Store, spec window.Spec) storetest.KindWindow {
 	tb.Helper()
-	w, err := s.Window(spec)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return w
+	return storetest.Open(tb, s, spec)
 }
 
 func TestConformanceStandalone(t *testing.T) {
@@ -125,7 +121,7 @@ func testSharedPortScan(t *testing.T, a, b window.Store, shared bool) {
 	// instance's next flow sees the whole scan.
 	for _, side := range []struct {
 		name string
-		w    window.Window
+		w    storetest.KindWindow
 		port uint64
 	}{{"a", wa, 0}, {"b", wb, 1}} {
 		now := sec(20)

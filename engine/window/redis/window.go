@@ -50,6 +50,10 @@ type sharedWindow struct {
 	store *Store
 	spec  window.Spec
 	local window.Window
+	// The local window as the interface of its kind (one is set).
+	localSum      window.SumWindow
+	localDistinct window.DistinctWindow
+	localTop      window.TopWindow
 	// newItem is the local window's AddDistinctNew, when it has one: it
 	// tells the items new to their bucket, the only ones sent.
 	newItem func(key []byte, now int64, item uint64) (window.Result, bool)
@@ -117,6 +121,24 @@ type remoteEntry struct {
 }
 
 // distinctNews is the memory Distinct window's AddDistinctNew.
+// The shared window of each kind: the updates of that kind alone.
+type (
+	sharedSum      struct{ *sharedWindow }
+	sharedDistinct struct{ *sharedWindow }
+	sharedTop      struct{ *sharedWindow }
+)
+
+// ofKind returns w as the window interface of its spec's kind.
+func (w *sharedWindow) ofKind() window.Window {
+	switch w.spec.Kind {
+	case window.Sum:
+		return sharedSum{w}
+	case window.Distinct:
+		return sharedDistinct{w}
+	}
+	return sharedTop{w}
+}
+
 type distinctNews interface {
 	AddDistinctNew(key []byte, now int64, item uint64) (window.Result, bool)
 }
@@ -126,18 +148,24 @@ func newSharedWindow(s *Store, spec window.Spec, local window.Window) *sharedWin
 	if d, ok := local.(distinctNews); ok {
 		newItem = d.AddDistinctNew
 	}
+	sum, _ := local.(window.SumWindow)
+	distinct, _ := local.(window.DistinctWindow)
+	top, _ := local.(window.TopWindow)
 	return &sharedWindow{
-		newItem:    newItem,
-		store:      s,
-		spec:       spec,
-		local:      local,
-		geo:        newGeometry(spec),
-		base:       windowBase(s.cfg.KeyPrefix, spec),
-		remoteSum:  make(map[string]sumRemote),
-		remoteDist: make(map[string]distRemote),
-		pend:       newBatch(),
-		spare:      newBatch(),
-		known:      make(map[string]struct{}),
+		localSum:      sum,
+		localDistinct: distinct,
+		localTop:      top,
+		newItem:       newItem,
+		store:         s,
+		spec:          spec,
+		local:         local,
+		geo:           newGeometry(spec),
+		base:          windowBase(s.cfg.KeyPrefix, spec),
+		remoteSum:     make(map[string]sumRemote),
+		remoteDist:    make(map[string]distRemote),
+		pend:          newBatch(),
+		spare:         newBatch(),
+		known:         make(map[string]struct{}),
 	}
 }
 
@@ -172,14 +200,11 @@ func (w *sharedWindow) Advance(now int64) { w.local.Advance(now) }
 
 // Add adds v to key's sum at event time now; the result counts what the
 // other instances had added by the last flush.
-func (w *sharedWindow) Add(key []byte, now int64, v float64) window.Result {
-	if w.spec.Kind != window.Sum {
-		return window.Result{}
-	}
+func (w sharedSum) Add(key []byte, now int64, v float64) window.Result {
 	w.takeNews()
 	w.advance(now)
 	before := w.local.Stats().Late
-	r := w.local.Add(key, now, v)
+	r := w.localSum.Add(key, now, v)
 	if !w.lateSince(before) {
 		w.recordSum(key, now, v)
 	}
@@ -188,10 +213,7 @@ func (w *sharedWindow) Add(key []byte, now int64, v float64) window.Result {
 
 // AddDistinct records item for key; the result counts the distinct items
 // other instances had sent by the last flush and this one had not.
-func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Result {
-	if w.spec.Kind != window.Distinct {
-		return window.Result{}
-	}
+func (w sharedDistinct) AddDistinct(key []byte, now int64, item uint64) window.Result {
 	w.takeNews()
 	w.advance(now)
 	before := w.local.Stats().Late
@@ -200,7 +222,7 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 	if w.newItem != nil {
 		r, fresh = w.newItem(key, now, item)
 	} else {
-		r = w.local.AddDistinct(key, now, item)
+		r = w.localDistinct.AddDistinct(key, now, item)
 	}
 	if !w.lateSince(before) {
 		w.recordItem(key, now, item, fresh)
@@ -210,14 +232,11 @@ func (w *sharedWindow) AddDistinct(key []byte, now int64, item uint64) window.Re
 
 // AddTop adds v to key in the heavy-hitter sketch; Value and Total count
 // what the other instances had added by the last flush.
-func (w *sharedWindow) AddTop(key []byte, now int64, v float64) window.Result {
-	if w.spec.Kind != window.Top {
-		return window.Result{}
-	}
+func (w sharedTop) AddTop(key []byte, now int64, v float64) window.Result {
 	w.takeNews()
 	w.advance(now)
 	before := w.local.Stats().Late
-	r := w.local.AddTop(key, now, v)
+	r := w.localTop.AddTop(key, now, v)
 	if !w.lateSince(before) {
 		w.recordSum(key, now, v)
 	}
@@ -245,8 +264,8 @@ func (w *sharedWindow) liveTop() *topSnapshot {
 // Rank returns key's rank among every instance's heavy hitters as of the
 // last flush, with key's own value as of its latest AddTop; alone, or with
 // a snapshot out of date, the local sketch's rank.
-func (w *sharedWindow) Rank(key []byte) int {
-	local := w.local.Rank(key)
+func (w sharedTop) Rank(key []byte) int {
+	local := w.localTop.Rank(key)
 	snap := w.liveTop()
 	if snap == nil {
 		return local

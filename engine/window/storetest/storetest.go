@@ -79,13 +79,63 @@ func Run(t *testing.T, newStore func(t *testing.T) window.Store) {
 }
 
 // open returns the window for spec or fails the test.
-func open(t *testing.T, s window.Store, spec window.Spec) window.Window {
+func open(t *testing.T, s window.Store, spec window.Spec) KindWindow { return Open(t, s, spec) }
+
+// Open returns the window for spec or fails the test; it must be the
+// interface of spec's Kind.
+func Open(t testing.TB, s window.Store, spec window.Spec) KindWindow {
 	t.Helper()
 	w, err := s.Window(spec)
 	if err != nil {
 		t.Fatalf("Window(%+v): %v", spec, err)
 	}
-	return w
+	var ok bool
+	switch spec.Kind {
+	case window.Sum:
+		_, ok = w.(window.SumWindow)
+	case window.Distinct:
+		_, ok = w.(window.DistinctWindow)
+	case window.Top:
+		_, ok = w.(window.TopWindow)
+	}
+	if !ok {
+		t.Fatalf("Window(%+v): a %T is not the interface of kind %v", spec, w, spec.Kind)
+	}
+	return KindWindow{Window: w, t: t}
+}
+
+// KindWindow lets a test call the updates of its window's kind; the
+// update of another kind fails the test.
+type KindWindow struct {
+	window.Window
+	t testing.TB
+}
+
+// Add calls the SumWindow's Add.
+func (w KindWindow) Add(key []byte, now int64, v float64) window.Result {
+	return as[window.SumWindow](w).Add(key, now, v)
+}
+
+// AddDistinct calls the DistinctWindow's AddDistinct.
+func (w KindWindow) AddDistinct(key []byte, now int64, item uint64) window.Result {
+	return as[window.DistinctWindow](w).AddDistinct(key, now, item)
+}
+
+// AddTop calls the TopWindow's AddTop.
+func (w KindWindow) AddTop(key []byte, now int64, v float64) window.Result {
+	return as[window.TopWindow](w).AddTop(key, now, v)
+}
+
+// Rank calls the TopWindow's Rank.
+func (w KindWindow) Rank(key []byte) int { return as[window.TopWindow](w).Rank(key) }
+
+func as[K window.Window](w KindWindow) K {
+	k, ok := w.Window.(K)
+	if !ok {
+		w.t.Helper()
+		w.t.Fatalf("a %T has no %T methods", w.Window, *new(K))
+	}
+	return k
 }
 
 func minute(kind window.Kind, name string) window.Spec {
@@ -793,9 +843,14 @@ func testConcurrentStore(t *testing.T, s window.Store) {
 			if _, err := s.Window(minute(window.Sum, "shared")); err != nil {
 				t.Errorf("Window(shared): %v", err)
 			}
-			w, err := s.Window(minute(window.Sum, fmt.Sprintf("own-%d", g)))
+			ww, err := s.Window(minute(window.Sum, fmt.Sprintf("own-%d", g)))
 			if err != nil {
 				t.Errorf("Window(own-%d): %v", g, err)
+				return
+			}
+			w, ok := ww.(window.SumWindow)
+			if !ok {
+				t.Errorf("Window(own-%d): a %T is no SumWindow", g, ww)
 				return
 			}
 			var r window.Result

@@ -348,6 +348,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// Bytes returns a copy of what was written so far.
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
+
 // A softflowd export sent live to `flowguard run` and recorded on lo by
 // tcpdump, then replayed with the same config, gives the same alert JSON,
 // byte for byte: the replay takes the capture's packet times as receive

@@ -54,8 +54,8 @@ func (d *daemon) healthChecks(now time.Time) (string, map[string]healthCheck) {
 	checks := map[string]healthCheck{}
 
 	running := 0
-	ls := d.listenerList()
-	for _, l := range ls {
+	d.lmu.Lock() // guards each listener's done, which startListener sets
+	for _, l := range d.listeners {
 		if l.done == nil {
 			continue
 		}
@@ -65,6 +65,7 @@ func (d *daemon) healthChecks(now time.Time) (string, map[string]healthCheck) {
 			running++
 		}
 	}
+	d.lmu.Unlock()
 	want := len(d.listenWanted())
 	switch {
 	case running < want:

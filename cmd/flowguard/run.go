@@ -193,7 +193,8 @@ func (d *daemon) newListener(lc collector.Config) (*listener, error) {
 	return l, nil
 }
 
-// startListener runs a bound listener on its own goroutine.
+// startListener runs a bound listener on its own goroutine. The caller
+// holds d.lmu.
 func (d *daemon) startListener(l *listener) {
 	ctx, cancel := context.WithCancel(d.lctx)
 	l.cancel, l.done = cancel, make(chan struct{})
@@ -406,7 +407,11 @@ func (d *daemon) components(errc chan error, failed func(error)) []lifecycle.Com
 		OnStart: func(context.Context) error {
 			d.lctx, lstop = context.WithCancel(context.Background())
 			d.lerr = errc
-			for _, l := range d.listenerList() {
+			// Under lmu: /healthz (served already) reads each listener's
+			// done channel, which startListener sets.
+			d.lmu.Lock()
+			defer d.lmu.Unlock()
+			for _, l := range d.listeners {
 				d.startListener(l)
 			}
 			return nil

@@ -73,8 +73,8 @@ func freePort(t *testing.T, network string) int {
 // daemonProc is a running `flowguard run`.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stdout *bytes.Buffer
-	stderr *bytes.Buffer
+	stdout *syncBuffer // written by the process while the test reads
+	stderr *syncBuffer
 	http   string
 	udp    int
 	cfg    string
@@ -82,7 +82,7 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, extra string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	d := &daemonProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	d.udp = freePort(t, "udp")
 	d.http = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	cfg := filepath.Join(t.TempDir(), "flowguard.yaml")

@@ -18,7 +18,7 @@ answer came from. The databases, networks and lists are the config's;
 --geoip adds (or, without -c, gives) MaxMind databases of any kind.`
 
 func cmdLookup(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("lookup", lookupSynopsis, errw)
+	fs := newFlagSet("lookup", lookupSynopsis, out, errw)
 	cfgPath := fs.String("c", "", "config file whose enrich section to use")
 	var dbs listFlag
 	fs.Var(&dbs, "geoip", "a MaxMind .mmdb database (repeatable; City, Country or ASN)")

@@ -34,7 +34,7 @@ prints alerts to stdout and a summary to stderr. Without --rules (or a
 config naming rules) the bundled example rules are used.`
 
 func cmdReplay(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("replay", replaySynopsis, errw)
+	fs := newFlagSet("replay", replaySynopsis, out, errw)
 	var rulePaths listFlag
 	fs.Var(&rulePaths, "rules", "rule file or folder (repeatable; default: the bundled examples/rules)")
 	format := fs.String("format", "text", "alert output: json (one object a line) or text")
@@ -316,7 +316,7 @@ type fileTotals struct{ records, flows, malformed uint64 }
 func (t *fileTotals) add(r, f, m uint64) { t.records += r; t.flows += f; t.malformed += m }
 
 func printSummary(w io.Writer, st engine.Stats, t fileTotals, took time.Duration) {
-	fmt.Fprintf(w, "replayed %d flows (%d records, %d malformed) in %s\n", st.Flows, t.records, t.malformed, took.Round(time.Millisecond))
+	fmt.Fprintf(w, "replayed %s (%s, %d malformed) in %s\n", plural(int(st.Flows), "flow"), plural(int(t.records), "record"), t.malformed, took.Round(time.Millisecond))
 	rs := append([]engine.RuleStats(nil), st.Rules...)
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > rs[j].Alerts })
 	printTime(w, st.Time)

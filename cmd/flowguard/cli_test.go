@@ -26,7 +26,7 @@ func TestHelpOnStdout(t *testing.T) {
 		{[]string{"config", "check", "--help"}, []string{"Usage: flowguard config check", "Options:", "-c string"}},
 		{[]string{"lookup", "--help"}, []string{"Usage: flowguard lookup", "-geoip"}},
 		{[]string{"gen", "--help"}, []string{"flowguard gen scenario", "flowguard gen stream"}},
-		{[]string{"gen", "scenario", "--help"}, []string{"Usage: flowguard gen scenario", "-seed"}},
+		{[]string{"gen", "scenario", "--help"}, []string{"Usage: flowguard gen scenario", "-seed", "replay --format json --stats json"}},
 		{[]string{"gen", "stream", "--help"}, []string{"Usage: flowguard gen stream", "-rate"}},
 		{[]string{"web", "--help"}, []string{"flowguard web new-token"}},
 		{[]string{"web", "hash-password", "--help"}, []string{"Usage: flowguard web hash-password", "-cost"}},

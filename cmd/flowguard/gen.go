@@ -49,7 +49,8 @@ Writes a pcap of background traffic (internal clients in 10.10.0.0/16 on
 web, TLS, DNS, NTP and SSH with outside servers) plus the behaviours asked
 for, and FILE.pcap.truth.json naming, for each behaviour, the rule of the
 bundled pack it must fire and the group. The same seed gives the same file.
-Replay it with: flowguard replay --stats json FILE.pcap`
+Replay it with: flowguard replay --format json --stats json FILE.pcap > alerts.jsonl 2> tuning.json
+(alerts as JSON lines on stdout, the tuning report as JSON on stderr).`
 
 func cmdGenScenario(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gen scenario", scenarioSynopsis, stdout, stderr)

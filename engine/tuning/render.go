@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/flowguard/flowguard/rules"
 )
 
 // WriteJSON writes the report as one indented JSON object (--stats json).
@@ -47,19 +49,19 @@ func (rep *Report) WriteText(w io.Writer) error {
 	return err
 }
 
-var byteUnit = unit{"bytes", byteSuffixes}
+var byteUnit = unit{"bytes", rules.UnitBytes}
 
 func writeRule(b *strings.Builder, r *RuleReport) {
-	u := unit{suffixes: countSuffixes}
+	u := unit{r.Unit, rules.UnitNone}
 	switch r.Unit {
 	case "bytes":
-		u = byteUnit
+		u.u = rules.UnitBytes
 	case "bps":
-		u = unit{suffixes: bpsSuffixes}
+		u.u = rules.UnitBitRate
 	case "pps":
-		u = unit{suffixes: ppsSuffixes}
+		u.u = rules.UnitPacketRate
 	case "bytes/s":
-		u = unit{suffixes: bytesPerSec}
+		u.u = rules.UnitByteRate
 	}
 	if r.Aggregate == "match" {
 		fmt.Fprintf(b, "%s (per flow): %d alerts from %d groups\n", r.Rule, r.Alerts, r.FiredGroups)

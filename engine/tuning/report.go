@@ -4,7 +4,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
@@ -346,57 +345,39 @@ func round(v float64) float64 {
 	return math.Round(v*1000) / 1000
 }
 
-// unit is how a rule's values are spelled.
+// unit is how a rule's values are spelled: what they count (the label of
+// the report) and their rules.Unit (the suffixes of a rule file).
 type unit struct {
-	label    string // what the values count
-	suffixes []suffix
+	label string
+	u     rules.Unit
 }
 
-type suffix struct {
-	mult float64
-	name string
-}
-
-var (
-	countSuffixes = []suffix{{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}, {1, ""}}
-	byteSuffixes  = []suffix{{1e12, "TB"}, {1e9, "GB"}, {1e6, "MB"}, {1e3, "KB"}, {1, "B"}}
-	bpsSuffixes   = []suffix{{1e12, "Tbps"}, {1e9, "Gbps"}, {1e6, "Mbps"}, {1e3, "kbps"}, {1, "bps"}}
-	ppsSuffixes   = []suffix{{1e9, "Gpps"}, {1e6, "Mpps"}, {1e3, "kpps"}, {1, "pps"}}
-	bytesPerSec   = []suffix{{1e12, "TB/s"}, {1e9, "GB/s"}, {1e6, "MB/s"}, {1e3, "KB/s"}, {1, "B/s"}}
-)
-
-// unitOf tells what a rule's values count, from what the rule sums and
-// whether it is a rate: the Rule keeps no unit, but the loader only lets
-// these combinations through.
+// unitOf tells what a rule's values count.
 func unitOf(r *rules.Rule) unit {
+	u := r.ValueUnit()
 	switch {
 	case r.Aggregate == rules.Distinct:
-		return unit{r.DistinctField.Name, countSuffixes}
+		return unit{r.DistinctField.Name, u}
 	case r.Metric == nil && r.Rate:
-		return unit{"flows/s", countSuffixes}
+		return unit{"flows/s", u}
 	case r.Metric == nil:
-		return unit{"flows", countSuffixes}
-	case r.Metric.Name == "bytes" && r.Scale == 8:
-		return unit{"bps", bpsSuffixes}
-	case r.Metric.Name == "bytes" && r.Rate:
-		return unit{"bytes/s", bytesPerSec}
-	case r.Metric.Name == "bytes":
-		return unit{"bytes", byteSuffixes}
-	case r.Metric.Name == "packets" && r.Rate:
-		return unit{"pps", ppsSuffixes}
+		return unit{"flows", u}
 	}
-	return unit{r.Metric.Name, countSuffixes}
+	switch u {
+	case rules.UnitBitRate:
+		return unit{"bps", u}
+	case rules.UnitByteRate:
+		return unit{"bytes/s", u}
+	case rules.UnitBytes:
+		return unit{"bytes", u}
+	case rules.UnitPacketRate:
+		return unit{"pps", u}
+	}
+	return unit{r.Metric.Name, u}
 }
 
 // format spells v as a rule file would: "20MB", "1.2Gbps", "150".
-func (u unit) format(v float64) string {
-	for _, s := range u.suffixes {
-		if math.Abs(v) >= s.mult || s.mult == 1 {
-			return strconv.FormatFloat(round4(v/s.mult), 'f', -1, 64) + s.name
-		}
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
-}
+func (u unit) format(v float64) string { return rules.FormatQuantity(v, u.u) }
 
 func groupKey(g map[string]string) string {
 	keys := make([]string, 0, len(g))

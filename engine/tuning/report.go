@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
@@ -141,7 +142,19 @@ type Suggestion struct {
 	// threshold.
 	Change string `json:"change"`
 	Basis  string `json:"basis"` // why, in words
+	// Floor is the lowest threshold suggested for the rule (see Floor);
+	// Floored says the suggestion was raised to it.
+	Floor     float64 `json:"floor"`
+	FloorText string  `json:"floor_text"`
+	Floored   bool    `json:"floored,omitempty"`
+	// TooShort says the input was too short to lower the threshold
+	// (Config.MinLowerSpan): the current one is kept, and Basis names
+	// what this input alone would have suggested.
+	TooShort bool `json:"too_short,omitempty"`
 }
+
+// lowerAdvice ends the basis of a suggestion to lower a threshold.
+const lowerAdvice = "; lower only on a capture long enough to hold your busiest hours"
 
 // headroom is the margin the suggestion keeps above the background.
 const headroom = 1.2
@@ -150,12 +163,12 @@ const headroom = 1.2
 func (c *Collector) Report(t Totals) *Report {
 	rep := &Report{Totals: ReportTotals{Totals: t, SpanSeconds: t.Span().Seconds()}}
 	for _, tr := range c.order {
-		rep.Rules = append(rep.Rules, c.ruleReport(tr))
+		rep.Rules = append(rep.Rules, c.ruleReport(tr, t.Span()))
 	}
 	return rep
 }
 
-func (c *Collector) ruleReport(t *track) RuleReport {
+func (c *Collector) ruleReport(t *track, span time.Duration) RuleReport {
 	r := t.r
 	u := unitOf(r)
 	rr := RuleReport{
@@ -239,7 +252,34 @@ func (c *Collector) ruleReport(t *track) RuleReport {
 		weakest = 0
 	}
 	rr.Suggestion = suggest(r, u, background, weakest, t.firedCount > 0, all)
+	c.bound(rr.Suggestion, r, u, span)
 	return rr
+}
+
+// bound keeps a suggestion to lower the threshold at or above the rule's
+// floor, and turns it into "keep" when the input is shorter than
+// MinLowerSpan.
+func (c *Collector) bound(s *Suggestion, r *rules.Rule, u unit, span time.Duration) {
+	s.Floor = Floor(r)
+	s.FloorText = u.format(s.Floor)
+	if s.Change != "lower" {
+		return
+	}
+	s.Basis = strings.TrimSuffix(s.Basis, lowerAdvice)
+	if s.Threshold < s.Floor {
+		s.Threshold, s.Text, s.Floored = s.Floor, s.FloorText, true
+		s.Basis += "; raised to the rule's floor " + s.FloorText + " (the unit's floor or a tenth of the current threshold)"
+	}
+	switch {
+	case s.Threshold >= r.Threshold:
+		s.Threshold, s.Text, s.Change = r.Threshold, u.format(r.Threshold), "keep"
+	case c.cfg.MinLowerSpan > 0 && span < c.cfg.MinLowerSpan:
+		s.Basis = "the input spans " + span.Round(time.Second).String() + ", too short to lower a threshold (at least " +
+			c.cfg.MinLowerSpan.String() + "); this input alone suggests " + s.Text + ": " + s.Basis
+		s.Threshold, s.Text, s.Change, s.TooShort = r.Threshold, u.format(r.Threshold), "keep", true
+	default:
+		s.Basis += lowerAdvice
+	}
 }
 
 // suggest works out a Suggestion (see its documentation for the method).
@@ -278,7 +318,7 @@ func suggest(r *rules.Rule, u unit, background, weakest float64, fired bool, all
 	switch {
 	case s.Threshold < r.Threshold:
 		s.Change = "lower"
-		s.Basis += "; lower only on a capture long enough to hold your busiest hours"
+		s.Basis += lowerAdvice
 	case s.Threshold > r.Threshold:
 		s.Change = "raise"
 	default:

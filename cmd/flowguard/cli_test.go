@@ -117,6 +117,14 @@ func TestPluralCounts(t *testing.T) {
 	if got := out.String(); got != "3 rules in 2 files: ok\n" {
 		t.Errorf("rules validate said %q", got)
 	}
+	out.Reset()
+	pack, _ := filepath.Abs(filepath.Join("..", "..", "examples", "rules"))
+	if code := run([]string{"rules", "test", pack}, &out, &errb); code != 0 {
+		t.Fatalf("rules test: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "tests/blocked-country (1 alert)\n") || strings.Contains(out.String(), "(1 alerts)") {
+		t.Errorf("rules test said:\n%s", out.String())
+	}
 	for n, want := range map[int]string{0: "0 errors", 1: "1 error", 2: "2 errors"} {
 		if got := plural(n, "error"); got != want {
 			t.Errorf("plural(%d) = %q, want %q", n, got, want)

@@ -506,9 +506,9 @@ func (rs *ruleState) message(a *alert.Alert, f *flow.Flow) string {
 	lookup := func(name string) (string, bool) {
 		switch name {
 		case "value":
-			return alert.FormatNumber(a.Value), true
+			return valueText(a.Value, r), true
 		case "threshold":
-			return alert.FormatNumber(a.Threshold), true
+			return valueText(a.Threshold, r), true
 		case "window":
 			return a.Window, true
 		case "rule":
@@ -533,12 +533,12 @@ func (rs *ruleState) message(a *alert.Alert, f *flow.Flow) string {
 	if r.Aggregate == rules.PerFlow {
 		return fmt.Sprintf("%s: %s", r.Name, a.GroupString())
 	}
-	unit := "/s"
-	if !r.Rate {
+	unit := "/s" // a rate of a count; other units say per second themselves
+	if !r.Rate || r.ValueUnit() != rules.UnitNone {
 		unit = ""
 	}
-	return fmt.Sprintf("%s: %s%s >= %s within %s for %s", r.Name, alert.FormatNumber(a.Value), unit,
-		alert.FormatNumber(a.Threshold), a.Window, a.GroupString())
+	return fmt.Sprintf("%s: %s%s >= %s within %s for %s", r.Name, valueText(a.Value, r), unit,
+		valueText(a.Threshold, r), a.Window, a.GroupString())
 }
 
 // enrichment collects what enrichment says of the group's addresses.

@@ -14,7 +14,7 @@ func didYouMean(word string, candidates []string) string {
 	}
 	var close []scored
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(word), c)
+		d := EditDistance(strings.ToLower(word), c)
 		limit := 2
 		if len(word) <= 3 {
 			limit = 1
@@ -37,9 +37,10 @@ func didYouMean(word string, candidates []string) string {
 	return " (did you mean " + strings.Join(names, ", ") + "?)"
 }
 
-// editDistance is the Levenshtein distance between a and b, counting a
+// EditDistance is the Levenshtein distance between a and b, counting a
 // swap of two neighbouring letters as one edit.
-func editDistance(a, b string) int {
+// The command line uses it to suggest a flag or command for a misspelt one.
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)

@@ -40,7 +40,7 @@ func cmdGen(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, genUsage)
 		return nil
 	}
-	return usagef("gen: unknown command %q (want scenario or stream)", args[0])
+	return unknownCommand("gen", args[0], []string{"scenario", "stream"})
 }
 
 const scenarioSynopsis = `flowguard gen scenario -o FILE.pcap [options]
@@ -49,10 +49,11 @@ Writes a pcap of background traffic (internal clients in 10.10.0.0/16 on
 web, TLS, DNS, NTP and SSH with outside servers) plus the behaviours asked
 for, and FILE.pcap.truth.json naming, for each behaviour, the rule of the
 bundled pack it must fire and the group. The same seed gives the same file.
-Replay it with: flowguard replay --stats json FILE.pcap`
+Replay it with: flowguard replay --format json --stats json FILE.pcap > alerts.jsonl 2> tuning.json
+(alerts as JSON lines on stdout, the tuning report as JSON on stderr).`
 
 func cmdGenScenario(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gen scenario", scenarioSynopsis, stderr)
+	fs := newFlagSet("gen scenario", scenarioSynopsis, stdout, stderr)
 	out := fs.String("o", "", "output pcap file (required)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	duration := fs.Duration("duration", gen.DefaultDuration, "length of the background")
@@ -125,7 +126,7 @@ flows are sent or --duration passes. Only loopback destinations
 every --template-interval. With sFlow, each flow is one packet sample.`
 
 func cmdGenStream(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gen stream", streamSynopsis, stderr)
+	fs := newFlagSet("gen stream", streamSynopsis, stdout, stderr)
 	to := fs.String("to", "127.0.0.1:2055", "collector address (loopback only)")
 	proto := fs.String("proto", "v9", "export protocol: v5, v9, ipfix or sflow")
 	rate := fs.Float64("rate", 100000, "flows per second (< 0: as fast as possible)")

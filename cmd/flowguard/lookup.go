@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 
 	"github.com/flowguard/flowguard/enrich"
+	"github.com/flowguard/flowguard/enrich/networks"
 )
 
 const lookupSynopsis = `flowguard lookup [-c FILE] [--geoip FILE.mmdb]... [--format text|json] ADDRESS...
@@ -18,7 +20,7 @@ answer came from. The databases, networks and lists are the config's;
 --geoip adds (or, without -c, gives) MaxMind databases of any kind.`
 
 func cmdLookup(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("lookup", lookupSynopsis, errw)
+	fs := newFlagSet("lookup", lookupSynopsis, out, errw)
 	cfgPath := fs.String("c", "", "config file whose enrich section to use")
 	var dbs listFlag
 	fs.Var(&dbs, "geoip", "a MaxMind .mmdb database (repeatable; City, Country or ASN)")
@@ -52,6 +54,9 @@ func cmdLookup(args []string, out, errw io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	for _, n := range lookupNotes(set, *cfgPath) {
+		fmt.Fprintln(errw, "flowguard lookup:", n)
+	}
 	for i, a := range parsed {
 		r := set.Lookup(a)
 		if *format == "json" {
@@ -68,4 +73,21 @@ func cmdLookup(args []string, out, errw io.Writer) error {
 		fmt.Fprint(out, r.Text())
 	}
 	return nil
+}
+
+// lookupNotes says, for stderr, what the answers lack: without a GeoIP
+// database there is no country, city or ASN; without lists, no list entry;
+// without a config, internal means the default networks.
+func lookupNotes(set *enrich.Set, cfgPath string) []string {
+	var notes []string
+	if cfgPath == "" {
+		notes = append(notes, "no config (-c): internal means the default networks ("+strings.Join(networks.DefaultInternal, ", ")+"; loopback is not internal)")
+	}
+	if set.GeoIP == nil {
+		notes = append(notes, "no GeoIP database (--geoip FILE.mmdb, or enrich.geoip.databases in the config): no country, city or ASN")
+	}
+	if set.Intel == nil {
+		notes = append(notes, "no threat list (enrich.intel.lists in the config): no list is checked")
+	}
+	return notes
 }

@@ -73,6 +73,9 @@ Run 'flowguard COMMAND --help' for a command's options.
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
 `
 
+// commands are the top-level commands, for suggestions.
+var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "web", "version", "help"}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -92,11 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "rules":
 		err = cmdRules(args[1:], stdout, stderr)
 	case "config":
-		if len(args) < 2 || args[1] != "check" {
-			err = usagef("usage: flowguard config check -c FILE")
-			break
-		}
-		err = cmdRun(append([]string{"--check"}, args[2:]...), stdout, stderr)
+		err = cmdConfig(args[1:], stdout, stderr)
 	case "gen":
 		err = cmdGen(args[1:], stdout, stderr)
 	case "lookup":
@@ -108,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, topUsage)
 	default:
-		err = usagef("unknown command %q\n\n%s", args[0], topUsage)
+		err = unknownCommand("", args[0], commands)
 	}
 	return exitCode(err, stderr)
 }

@@ -31,10 +31,12 @@ Reads pcap/pcapng captures (packets are metered into flows), goflow2 JSON
 lines, flowguard flow JSON lines and nfdump CSV (format detected from
 content, gzip allowed), runs them through the rules on the flows' own time,
 prints alerts to stdout and a summary to stderr. Without --rules (or a
-config naming rules) the bundled example rules are used.`
+config naming rules) the bundled example rules are used. Alerts are
+written in time order (fired_at; 10,000 held at most) at the end, or as
+they fire with --speed.`
 
 func cmdReplay(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("replay", replaySynopsis, errw)
+	fs := newFlagSet("replay", replaySynopsis, out, errw)
 	var rulePaths listFlag
 	fs.Var(&rulePaths, "rules", "rule file or folder (repeatable; default: the bundled examples/rules)")
 	format := fs.String("format", "text", "alert output: json (one object a line) or text")
@@ -108,6 +110,15 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		}()
 	}
 	var sinkErr error
+	order := &alertOrder{warn: errw, write: func(a *alert.Alert) {
+		if err := sink.Notify(ctx, a); err != nil && sinkErr == nil {
+			sinkErr = err
+		}
+	}}
+	if *speed == 0 {
+		order.max = maxHeldAlerts
+	}
+	defer order.flush()
 	col := tuning.New(set, tuning.Config{})
 	ecfg := engine.Config{
 		Store:    store,
@@ -121,9 +132,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 			if disp != nil {
 				disp.Send(a)
 			}
-			if err := sink.Notify(ctx, a); err != nil && sinkErr == nil {
-				sinkErr = err
-			}
+			order.add(a)
 		},
 	}
 	if *stats != "none" {
@@ -182,6 +191,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		lastExchange(ctx)
 	}
 	eng.Flush()
+	order.flush()
 	if sinkErr != nil {
 		return sinkErr
 	}
@@ -316,7 +326,7 @@ type fileTotals struct{ records, flows, malformed uint64 }
 func (t *fileTotals) add(r, f, m uint64) { t.records += r; t.flows += f; t.malformed += m }
 
 func printSummary(w io.Writer, st engine.Stats, t fileTotals, took time.Duration) {
-	fmt.Fprintf(w, "replayed %d flows (%d records, %d malformed) in %s\n", st.Flows, t.records, t.malformed, took.Round(time.Millisecond))
+	fmt.Fprintf(w, "replayed %s (%s, %d malformed) in %s\n", plural(int(st.Flows), "flow"), plural(int(t.records), "record"), t.malformed, took.Round(time.Millisecond))
 	rs := append([]engine.RuleStats(nil), st.Rules...)
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > rs[j].Alerts })
 	printTime(w, st.Time)

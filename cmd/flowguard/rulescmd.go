@@ -35,11 +35,11 @@ func cmdRules(args []string, out, errw io.Writer) error {
 	case "test":
 		return cmdRulesTest(args[1:], out, errw)
 	}
-	return usagef("rules: unknown subcommand %q\n%s", args[0], rulesUsage)
+	return unknownCommand("rules", args[0], []string{"validate", "test"})
 }
 
 func cmdRulesValidate(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("rules validate", "flowguard rules validate [--cost] [--allow-empty] [-c CONFIG] PATH...", errw)
+	fs := newFlagSet("rules validate", "flowguard rules validate [--cost] [--allow-empty] [-c CONFIG] PATH...", out, errw)
 	cost := fs.Bool("cost", false, "print each rule's estimated worst-case cost per flow")
 	allowEmpty := fs.Bool("allow-empty", false, "accept rule files that define nothing (rules_allow_empty)")
 	cfgPath := fs.String("c", "", "take rules_limits and rules_allow_empty from this config file")
@@ -69,16 +69,16 @@ func cmdRulesValidate(args []string, out, errw io.Writer) error {
 			for _, e := range list {
 				fmt.Fprintln(errw, e)
 			}
-			return usagef("%d errors in rules", len(list))
+			return usagef("%s in rules", plural(len(list), "error"))
 		}
 		return usageError{err}
 	}
-	fmt.Fprintf(out, "%d rules in %d files: ok\n", len(set.Rules), len(set.Files))
+	fmt.Fprintf(out, "%s in %s: ok\n", plural(len(set.Rules), "rule"), plural(len(set.Files), "file"))
 	return nil
 }
 
 func cmdRulesTest(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("rules test", "flowguard rules test PATH...", errw)
+	fs := newFlagSet("rules test", "flowguard rules test PATH...", out, errw)
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ func cmdRulesTest(args []string, out, errw io.Writer) error {
 	}
 	fmt.Fprintf(out, "%d passed, %d failed\n", total-failed, failed)
 	if failed > 0 {
-		return fmt.Errorf("rules test: %d of %d cases failed", failed, total)
+		return fmt.Errorf("rules test: %d of %s failed", failed, plural(total, "case"))
 	}
 	return nil
 }
@@ -143,7 +143,7 @@ func loadRulesWith(paths []string, opts rules.Options, errw io.Writer) (*rules.S
 			for _, e := range list {
 				fmt.Fprintln(errw, e)
 			}
-			return nil, usagef("%d errors in rules", len(list))
+			return nil, usagef("%s in rules", plural(len(list), "error"))
 		}
 		return nil, usageError{err}
 	}

@@ -51,7 +51,7 @@ SIGHUP reloads the config (sections only a restart applies are named in
 SIGINT or SIGTERM stop it cleanly.`
 
 func cmdRun(args []string, out, errw io.Writer) error {
-	fs := newFlagSet("run", runSynopsis, errw)
+	fs := newFlagSet("run", runSynopsis, out, errw)
 	cfgPath := fs.String("c", "", "config file (see examples/flowguard.yaml)")
 	format := fs.String("format", "json", "alerts on stdout when no notifier is configured: json or text")
 	check := fs.Bool("check", false, "validate the config, rules, databases and notifiers, then exit")
@@ -676,6 +676,6 @@ func checkConfig(path string, out, errw io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "config ok: %d rules, %d listeners, %d notifiers\n", len(set.Rules), len(cfg.Listen), max(1, len(cfg.Notifiers.Notifiers)))
+	fmt.Fprintf(out, "config ok: %s, %s, %s\n", plural(len(set.Rules), "rule"), plural(len(cfg.Listen), "listener"), plural(max(1, len(cfg.Notifiers.Notifiers)), "notifier"))
 	return nil
 }

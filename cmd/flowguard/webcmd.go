@@ -28,7 +28,7 @@ func cmdWeb(args []string, in io.Reader, out, errw io.Writer) error {
 	}
 	switch args[0] {
 	case "hash-password":
-		fs := newFlagSet("web hash-password", "flowguard web hash-password [--cost N] < password", errw)
+		fs := newFlagSet("web hash-password", "flowguard web hash-password [--cost N] < password", out, errw)
 		cost := fs.Int("cost", 0, "bcrypt cost, 4 to 31 (0: 10)")
 		if pos, err := parseInterleaved(fs, args[1:]); err != nil || len(pos) > 0 {
 			return cmp.Or(err, usagef("web hash-password: the password is read from stdin, not the command line"))
@@ -44,6 +44,10 @@ func cmdWeb(args []string, in io.Reader, out, errw io.Writer) error {
 		fmt.Fprintln(out, h)
 		return nil
 	case "new-token":
+		fs := newFlagSet("web new-token", "flowguard web new-token", out, errw)
+		if pos, err := parseInterleaved(fs, args[1:]); err != nil || len(pos) > 0 {
+			return cmp.Or(err, usagef("web new-token: takes no argument"))
+		}
 		tok, h, err := web.NewToken()
 		if err != nil {
 			return fmt.Errorf("web new-token: %w", err)
@@ -51,6 +55,10 @@ func cmdWeb(args []string, in io.Reader, out, errw io.Writer) error {
 		fmt.Fprintf(out, "%s\n%s\n", tok, h)
 		return nil
 	case "hash-token":
+		fs := newFlagSet("web hash-token", "flowguard web hash-token < token", out, errw)
+		if pos, err := parseInterleaved(fs, args[1:]); err != nil || len(pos) > 0 {
+			return cmp.Or(err, usagef("web hash-token: the token is read from stdin, not the command line"))
+		}
 		tok, err := readSecret(in)
 		if err != nil {
 			return err
@@ -58,7 +66,7 @@ func cmdWeb(args []string, in io.Reader, out, errw io.Writer) error {
 		fmt.Fprintln(out, web.TokenHash(tok))
 		return nil
 	}
-	return usagef("web: unknown subcommand %q\n%s", args[0], webUsage)
+	return unknownCommand("web", args[0], []string{"hash-password", "new-token", "hash-token"})
 }
 
 // readSecret reads the first line of in, without its line end.

@@ -47,13 +47,17 @@ func (r Result) Passed() bool { return r.Err == nil && len(r.Missing) == 0 && le
 // String says how the case went, with every difference.
 func (r Result) String() string {
 	var b strings.Builder
+	alerts := fmt.Sprintf("%d alerts", r.Alerts)
+	if r.Alerts == 1 {
+		alerts = "1 alert"
+	}
 	switch {
 	case r.Err != nil:
 		fmt.Fprintf(&b, "FAIL %s: %v", r.Case, r.Err)
 	case r.Passed():
-		fmt.Fprintf(&b, "ok   %s (%d alerts)", r.Case, r.Alerts)
+		fmt.Fprintf(&b, "ok   %s (%s)", r.Case, alerts)
 	default:
-		fmt.Fprintf(&b, "FAIL %s (%d alerts)", r.Case, r.Alerts)
+		fmt.Fprintf(&b, "FAIL %s (%s)", r.Case, alerts)
 		for _, m := range r.Missing {
 			fmt.Fprintf(&b, "\n     missing:    %s", m)
 		}

@@ -13,6 +13,7 @@ package tuning
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -38,6 +39,11 @@ type Config struct {
 	// MaxFired is how many of the groups that fired the report names per
 	// rule, highest first (DefaultMaxFired); all are counted.
 	MaxFired int
+	// MinLowerSpan is the shortest input (time from its first to its last
+	// flow) from which a threshold is suggested lower; on a shorter one the
+	// current threshold is kept and the report says why
+	// (DefaultMinLowerSpan; negative: any span).
+	MinLowerSpan time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -49,6 +55,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxFired <= 0 {
 		c.MaxFired = DefaultMaxFired
+	}
+	if c.MinLowerSpan == 0 {
+		c.MinLowerSpan = DefaultMinLowerSpan
 	}
 	return c
 }

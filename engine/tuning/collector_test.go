@@ -108,7 +108,7 @@ func TestReport(t *testing.T) {
 	flows = append(flows, tcp("10.2.0.2", "198.51.100.8", 443, flow.TCPAck, 12e6, at))
 	flows = append(flows, tcp("10.2.0.3", "198.51.100.8", 23, flow.TCPAck, 100, at))
 
-	rep, alerts := run(t, tuning.Config{}, flows)
+	rep, alerts := run(t, tuning.Config{MinLowerSpan: -1}, flows)
 	if len(alerts) != 3 {
 		t.Fatalf("got %d alerts, want 3", len(alerts))
 	}
@@ -161,7 +161,7 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"scan (distinct dst_port over 1m0s, threshold 100): 1 alerts from 1 groups",
+		"scan (distinct dst_port over 1m0s, threshold 100): 1 alert from 1 group",
 		"near miss   dst_addr=198.51.100.1 src_addr=10.1.0.8",
 		"suggestion  threshold: 40 (lower; now 100)",
 		"suggestion  threshold: 15MB (lower; now 20MB)",
@@ -241,5 +241,91 @@ func BenchmarkObserve(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		k := i % len(keys)
 		c.Observe(r, keys[k], float64(i/len(keys)+1)+float64(k), &fl[k])
+	}
+}
+
+// A suggestion never goes below the rule's floor: a tenth of the current
+// threshold or the unit's floor, whichever is higher.
+func TestSuggestionFloor(t *testing.T) {
+	// A scan of 150 ports fires; the background touches one port each.
+	flows := scanWithBackground(1, t0)
+	// The 20MB upload rule sees 30 MB fire and 1 KB of background.
+	flows = append(flows, tcp("10.2.0.1", "198.51.100.7", 443, flow.TCPAck, 30e6, t0))
+	flows = append(flows, tcp("10.2.0.2", "198.51.100.8", 443, flow.TCPAck, 1000, t0))
+	rep, _ := run(t, tuning.Config{MinLowerSpan: -1}, flows)
+	scan := ruleReport(t, rep, "scan")
+	// Background 1 → 2 alone; the floor is max(10, 100/10) = 10.
+	if s := scan.Suggestion; s == nil || s.Threshold != 10 || s.Text != "10" || !s.Floored || s.Floor != 10 || s.Change != "lower" ||
+		!strings.Contains(s.Basis, "raised to the rule's floor 10") {
+		t.Errorf("scan suggestion %+v", scan.Suggestion)
+	}
+	up := ruleReport(t, rep, "upload")
+	// 1 KB × 1.2 → 1.2KB alone; the floor is max(1MB, 20MB/10) = 2MB.
+	if s := up.Suggestion; s == nil || s.Threshold != 2e6 || s.Text != "2MB" || !s.Floored || s.FloorText != "2MB" {
+		t.Errorf("upload suggestion %+v", up.Suggestion)
+	}
+}
+
+// On an input shorter than MinLowerSpan (default an hour) the report keeps
+// the threshold, says the capture is too short, and names what it alone
+// would suggest; raising is still suggested.
+func TestSuggestionTooShortToLower(t *testing.T) {
+	flows := scanWithBackground(30, t0.Add(time.Minute))
+	rep, _ := run(t, tuning.Config{}, flows)
+	if span := rep.Totals.SpanSeconds; span != 60 {
+		t.Fatalf("span %vs, want 60", span)
+	}
+	scan := ruleReport(t, rep, "scan")
+	if s := scan.Suggestion; s == nil || s.Change != "keep" || s.Threshold != 100 || !s.TooShort ||
+		!strings.Contains(s.Basis, "the input spans 1m0s, too short to lower a threshold (at least 1h0m0s); this input alone suggests 40") {
+		t.Errorf("scan suggestion %+v", scan.Suggestion)
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "threshold: 100 (keep; now 100): the input spans 1m0s, too short") {
+		t.Errorf("text report:\n%s", text.String())
+	}
+	rep, _ = run(t, tuning.Config{MinLowerSpan: time.Minute}, flows)
+	if s := ruleReport(t, rep, "scan").Suggestion; s.Change != "lower" || s.TooShort || s.Threshold != 40 {
+		t.Errorf("with a minimum of 1m, 1m of input lowers: %+v", s)
+	}
+}
+
+// scanWithBackground returns a scan of 150 ports at t0 and 20 clients each
+// touching that many distinct ports of one server at bgAt.
+func scanWithBackground(ports int, bgAt time.Time) []flow.Flow {
+	var flows []flow.Flow
+	for p := range 150 {
+		flows = append(flows, tcp("203.0.113.5", "10.0.0.9", uint16(1000+p), flow.TCPSyn, 44, t0))
+	}
+	for c := range 20 {
+		src := netip.AddrFrom4([4]byte{10, 1, 0, byte(c + 1)}).String()
+		for p := range ports {
+			flows = append(flows, tcp(src, "198.51.100.1", uint16(443+p), flow.TCPSyn, 60, bgAt))
+		}
+	}
+	return flows
+}
+
+// Each unit's floor, a tenth of the threshold when higher, and never above
+// the threshold itself.
+func TestFloor(t *testing.T) {
+	set, err := rules.LoadBytes("floors.yaml", []byte(`
+rules:
+  - {id: ports, severity: low, distinct: dst_port, group_by: [src_addr], window: 1m, threshold: 50}
+  - {id: upload, severity: low, sum: bytes, group_by: [src_addr], window: 1m, threshold: 200MB}
+  - {id: flood, severity: low, sum: packets, rate: true, group_by: [dst_addr], window: 10s, threshold: 100pps}
+  - {id: small, severity: low, sum: packets, rate: true, group_by: [dst_addr], window: 10s, threshold: 20pps}
+  - {id: bits, severity: low, group_by: [dst_addr], window: 10s, threshold: 5Mbps}
+  - {id: flows, severity: low, count: flows, rate: true, group_by: [dst_addr], window: 10s, threshold: 5}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"ports": 10, "upload": 20e6, "flood": 100, "small": 20, "bits": 1e6, "flows": 1}
+	for _, r := range set.Rules {
+		if got := tuning.Floor(r); got != want[r.ID] {
+			t.Errorf("Floor(%s) = %v, want %v", r.ID, got, want[r.ID])
+		}
 	}
 }

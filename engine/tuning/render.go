@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/flowguard/flowguard/rules"
 )
 
 // WriteJSON writes the report as one indented JSON object (--stats json).
@@ -47,24 +49,24 @@ func (rep *Report) WriteText(w io.Writer) error {
 	return err
 }
 
-var byteUnit = unit{"bytes", byteSuffixes}
+var byteUnit = unit{"bytes", rules.UnitBytes}
 
 func writeRule(b *strings.Builder, r *RuleReport) {
-	u := unit{suffixes: countSuffixes}
+	u := unit{r.Unit, rules.UnitNone}
 	switch r.Unit {
 	case "bytes":
-		u = byteUnit
+		u.u = rules.UnitBytes
 	case "bps":
-		u = unit{suffixes: bpsSuffixes}
+		u.u = rules.UnitBitRate
 	case "pps":
-		u = unit{suffixes: ppsSuffixes}
+		u.u = rules.UnitPacketRate
 	case "bytes/s":
-		u = unit{suffixes: bytesPerSec}
+		u.u = rules.UnitByteRate
 	}
 	if r.Aggregate == "match" {
-		fmt.Fprintf(b, "%s (per flow): %d alerts from %d groups\n", r.Rule, r.Alerts, r.FiredGroups)
+		fmt.Fprintf(b, "%s (per flow): %s from %s\n", r.Rule, count(r.Alerts, "alert"), count(r.FiredGroups, "group"))
 		for _, g := range r.Fired {
-			fmt.Fprintf(b, "  fired       %-44s %d alerts\n", groupText(g.Group), g.Alerts)
+			fmt.Fprintf(b, "  fired       %-44s %s\n", groupText(g.Group), count(g.Alerts, "alert"))
 		}
 		return
 	}
@@ -72,18 +74,18 @@ func writeRule(b *strings.Builder, r *RuleReport) {
 	if strings.HasPrefix(r.Unit, "flows") {
 		what = "count " + r.Unit
 	}
-	fmt.Fprintf(b, "%s (%s over %s, threshold %s): %d alerts from %d groups, %d values\n",
-		r.Rule, what, r.Window, r.ThresholdText, r.Alerts, r.FiredGroups, r.Observations)
+	fmt.Fprintf(b, "%s (%s over %s, threshold %s): %s from %s, %s\n",
+		r.Rule, what, r.Window, r.ThresholdText, count(r.Alerts, "alert"), count(r.FiredGroups, "group"), count(r.Observations, "value"))
 	if p := r.Percentiles; p != nil {
 		more := ""
 		if r.GroupsEvicted > 0 {
 			more = fmt.Sprintf(" (the highest kept; %d evicted)", r.GroupsEvicted)
 		}
-		fmt.Fprintf(b, "  group peaks %d groups%s: p50 %s  p90 %s  p99 %s  max %s\n", r.Groups, more,
+		fmt.Fprintf(b, "  group peaks %s%s: p50 %s  p90 %s  p99 %s  max %s\n", count(r.Groups, "group"), more,
 			u.format(p.P50), u.format(p.P90), u.format(p.P99), u.format(p.Max))
 	}
 	for _, g := range r.Fired {
-		fmt.Fprintf(b, "  fired       %-44s peak %-10s %6.2f× threshold, %d alerts\n", groupText(g.Group), u.format(g.Peak), g.Ratio, g.Alerts)
+		fmt.Fprintf(b, "  fired       %-44s peak %-10s %6.2f× threshold, %s\n", groupText(g.Group), u.format(g.Peak), g.Ratio, count(g.Alerts, "alert"))
 	}
 	if n := r.FiredGroups - len(r.Fired); n > 0 {
 		fmt.Fprintf(b, "  fired       ... and %d more groups\n", n)
@@ -101,4 +103,12 @@ func writeRule(b *strings.Builder, r *RuleReport) {
 func groupText(g map[string]string) string {
 	s := groupKey(g)
 	return strings.TrimSuffix(s, " ")
+}
+
+// count writes n and the noun, plural unless n is 1: "1 alert", "2 alerts".
+func count[N int | uint64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -4,7 +4,7 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
@@ -142,7 +142,19 @@ type Suggestion struct {
 	// threshold.
 	Change string `json:"change"`
 	Basis  string `json:"basis"` // why, in words
+	// Floor is the lowest threshold suggested for the rule (see Floor);
+	// Floored says the suggestion was raised to it.
+	Floor     float64 `json:"floor"`
+	FloorText string  `json:"floor_text"`
+	Floored   bool    `json:"floored,omitempty"`
+	// TooShort says the input was too short to lower the threshold
+	// (Config.MinLowerSpan): the current one is kept, and Basis names
+	// what this input alone would have suggested.
+	TooShort bool `json:"too_short,omitempty"`
 }
+
+// lowerAdvice ends the basis of a suggestion to lower a threshold.
+const lowerAdvice = "; lower only on a capture long enough to hold your busiest hours"
 
 // headroom is the margin the suggestion keeps above the background.
 const headroom = 1.2
@@ -151,12 +163,12 @@ const headroom = 1.2
 func (c *Collector) Report(t Totals) *Report {
 	rep := &Report{Totals: ReportTotals{Totals: t, SpanSeconds: t.Span().Seconds()}}
 	for _, tr := range c.order {
-		rep.Rules = append(rep.Rules, c.ruleReport(tr))
+		rep.Rules = append(rep.Rules, c.ruleReport(tr, t.Span()))
 	}
 	return rep
 }
 
-func (c *Collector) ruleReport(t *track) RuleReport {
+func (c *Collector) ruleReport(t *track, span time.Duration) RuleReport {
 	r := t.r
 	u := unitOf(r)
 	rr := RuleReport{
@@ -240,7 +252,34 @@ func (c *Collector) ruleReport(t *track) RuleReport {
 		weakest = 0
 	}
 	rr.Suggestion = suggest(r, u, background, weakest, t.firedCount > 0, all)
+	c.bound(rr.Suggestion, r, u, span)
 	return rr
+}
+
+// bound keeps a suggestion to lower the threshold at or above the rule's
+// floor, and turns it into "keep" when the input is shorter than
+// MinLowerSpan.
+func (c *Collector) bound(s *Suggestion, r *rules.Rule, u unit, span time.Duration) {
+	s.Floor = Floor(r)
+	s.FloorText = u.format(s.Floor)
+	if s.Change != "lower" {
+		return
+	}
+	s.Basis = strings.TrimSuffix(s.Basis, lowerAdvice)
+	if s.Threshold < s.Floor {
+		s.Threshold, s.Text, s.Floored = s.Floor, s.FloorText, true
+		s.Basis += "; raised to the rule's floor " + s.FloorText + " (the unit's floor or a tenth of the current threshold)"
+	}
+	switch {
+	case s.Threshold >= r.Threshold:
+		s.Threshold, s.Text, s.Change = r.Threshold, u.format(r.Threshold), "keep"
+	case c.cfg.MinLowerSpan > 0 && span < c.cfg.MinLowerSpan:
+		s.Basis = "the input spans " + span.Round(time.Second).String() + ", too short to lower a threshold (at least " +
+			c.cfg.MinLowerSpan.String() + "); this input alone suggests " + s.Text + ": " + s.Basis
+		s.Threshold, s.Text, s.Change, s.TooShort = r.Threshold, u.format(r.Threshold), "keep", true
+	default:
+		s.Basis += lowerAdvice
+	}
 }
 
 // suggest works out a Suggestion (see its documentation for the method).
@@ -279,7 +318,7 @@ func suggest(r *rules.Rule, u unit, background, weakest float64, fired bool, all
 	switch {
 	case s.Threshold < r.Threshold:
 		s.Change = "lower"
-		s.Basis += "; lower only on a capture long enough to hold your busiest hours"
+		s.Basis += lowerAdvice
 	case s.Threshold > r.Threshold:
 		s.Change = "raise"
 	default:
@@ -346,57 +385,39 @@ func round(v float64) float64 {
 	return math.Round(v*1000) / 1000
 }
 
-// unit is how a rule's values are spelled.
+// unit is how a rule's values are spelled: what they count (the label of
+// the report) and their rules.Unit (the suffixes of a rule file).
 type unit struct {
-	label    string // what the values count
-	suffixes []suffix
+	label string
+	u     rules.Unit
 }
 
-type suffix struct {
-	mult float64
-	name string
-}
-
-var (
-	countSuffixes = []suffix{{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}, {1, ""}}
-	byteSuffixes  = []suffix{{1e12, "TB"}, {1e9, "GB"}, {1e6, "MB"}, {1e3, "KB"}, {1, "B"}}
-	bpsSuffixes   = []suffix{{1e12, "Tbps"}, {1e9, "Gbps"}, {1e6, "Mbps"}, {1e3, "kbps"}, {1, "bps"}}
-	ppsSuffixes   = []suffix{{1e9, "Gpps"}, {1e6, "Mpps"}, {1e3, "kpps"}, {1, "pps"}}
-	bytesPerSec   = []suffix{{1e12, "TB/s"}, {1e9, "GB/s"}, {1e6, "MB/s"}, {1e3, "KB/s"}, {1, "B/s"}}
-)
-
-// unitOf tells what a rule's values count, from what the rule sums and
-// whether it is a rate: the Rule keeps no unit, but the loader only lets
-// these combinations through.
+// unitOf tells what a rule's values count.
 func unitOf(r *rules.Rule) unit {
+	u := r.ValueUnit()
 	switch {
 	case r.Aggregate == rules.Distinct:
-		return unit{r.DistinctField.Name, countSuffixes}
+		return unit{r.DistinctField.Name, u}
 	case r.Metric == nil && r.Rate:
-		return unit{"flows/s", countSuffixes}
+		return unit{"flows/s", u}
 	case r.Metric == nil:
-		return unit{"flows", countSuffixes}
-	case r.Metric.Name == "bytes" && r.Scale == 8:
-		return unit{"bps", bpsSuffixes}
-	case r.Metric.Name == "bytes" && r.Rate:
-		return unit{"bytes/s", bytesPerSec}
-	case r.Metric.Name == "bytes":
-		return unit{"bytes", byteSuffixes}
-	case r.Metric.Name == "packets" && r.Rate:
-		return unit{"pps", ppsSuffixes}
+		return unit{"flows", u}
 	}
-	return unit{r.Metric.Name, countSuffixes}
+	switch u {
+	case rules.UnitBitRate:
+		return unit{"bps", u}
+	case rules.UnitByteRate:
+		return unit{"bytes/s", u}
+	case rules.UnitBytes:
+		return unit{"bytes", u}
+	case rules.UnitPacketRate:
+		return unit{"pps", u}
+	}
+	return unit{r.Metric.Name, u}
 }
 
 // format spells v as a rule file would: "20MB", "1.2Gbps", "150".
-func (u unit) format(v float64) string {
-	for _, s := range u.suffixes {
-		if math.Abs(v) >= s.mult || s.mult == 1 {
-			return strconv.FormatFloat(round4(v/s.mult), 'f', -1, 64) + s.name
-		}
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
-}
+func (u unit) format(v float64) string { return rules.FormatQuantity(v, u.u) }
 
 func groupKey(g map[string]string) string {
 	keys := make([]string, 0, len(g))

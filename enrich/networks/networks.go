@@ -15,15 +15,19 @@ import (
 )
 
 // DefaultInternal are the internal networks when none are configured:
-// private (RFC 1918, RFC 4193), shared (RFC 6598), link-local and loopback.
+// private (RFC 1918, RFC 4193), shared (RFC 6598) and link-local. The
+// bundled rule pack's internal_nets list holds the same networks.
+//
+// Loopback (127.0.0.0/8, ::1) is not internal: no router exports flows of
+// it, so loopback flows come from captures and tests made on one host,
+// where they stand for traffic with the outside (the demo captures' scans
+// and uploads). Configure it in enrich.networks.internal to count it as ours.
 var DefaultInternal = []string{
 	"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", // RFC 1918
 	"100.64.0.0/10",  // RFC 6598 shared address space (CGNAT)
 	"169.254.0.0/16", // link-local
-	"127.0.0.0/8",    // loopback
 	"fc00::/7",       // unique local
 	"fe80::/10",      // link-local
-	"::1/128",        // loopback
 }
 
 // Config is the networks section of the enrichment configuration.

@@ -17,8 +17,8 @@ func TestDefaultInternal(t *testing.T) {
 	}
 	for a, want := range map[string]bool{
 		"10.1.2.3": true, "172.16.0.1": true, "172.32.0.1": false, "192.168.1.1": true,
-		"100.64.0.1": true, "100.128.0.1": false, "169.254.1.1": true, "127.0.0.1": true,
-		"fd12::1": true, "fe80::1": true, "::1": true, "::2": false, "2001:db8::1": false,
+		"100.64.0.1": true, "100.128.0.1": false, "169.254.1.1": true, "127.0.0.1": false,
+		"fd12::1": true, "fe80::1": true, "::1": false, "::2": false, "2001:db8::1": false,
 		"8.8.8.8": false, "::ffff:10.0.0.1": true,
 	} {
 		if got := n.Internal(addr(a)); got != want {

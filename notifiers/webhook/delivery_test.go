@@ -265,8 +265,11 @@ func TestReadOnlySpoolTellsTheTruth(t *testing.T) {
 	}
 	waitFor(t, "the spool errors", func() bool { return d.Stats()[0].SpoolErrors >= sent })
 	s := d.Stats()[0]
-	if s.Queued != dl.QueueSize || s.Spooled != 0 || s.DroppedSpoolError != sent-uint64(dl.QueueSize) || s.Dropped != s.DroppedSpoolError {
-		t.Errorf("read-only spool: %+v; want queued %d, spooled 0, dropped (spool error) %d", s, dl.QueueSize, sent-dl.QueueSize)
+	// The worker may hold one alert in its delivery attempt besides the
+	// full queue, so 499 or 500 are dropped.
+	if lo, hi := uint64(sent-dl.QueueSize-1), uint64(sent-dl.QueueSize); s.Queued != dl.QueueSize || s.Spooled != 0 ||
+		s.DroppedSpoolError < lo || s.DroppedSpoolError > hi || s.Dropped != s.DroppedSpoolError {
+		t.Errorf("read-only spool: %+v; want queued %d, spooled 0, dropped (spool error) %d to %d", s, dl.QueueSize, lo, hi)
 	}
 	logMu.Lock()
 	lines := strings.Count(logBuf.String(), "spool write failed")
@@ -277,11 +280,12 @@ func TestReadOnlySpoolTellsTheTruth(t *testing.T) {
 	t.Logf("%d spool errors, %d log line(s); stats %+v", s.SpoolErrors, lines, s)
 
 	// The receiver is back: what waited in memory is delivered.
+	held := sent - int(s.DroppedSpoolError)
 	r.down.Store(false)
-	waitFor(t, "the alerts held in memory", func() bool { n, _ := r.distinct(); return n == dl.QueueSize })
+	waitFor(t, "the alerts held in memory", func() bool { n, _ := r.distinct(); return n == held })
 	closeWithin(t, d, 5*time.Second)
-	if s := d.Stats()[0]; s.Queued != 0 || s.Sent != uint64(dl.QueueSize) {
-		t.Errorf("after recovery: %+v", s)
+	if s := d.Stats()[0]; s.Queued != 0 || s.Sent != uint64(held) {
+		t.Errorf("after recovery: %+v, want %d sent", s, held)
 	}
 }
 

@@ -295,9 +295,12 @@ func TestReadOnlySpoolMetricsTellTheTruth(t *testing.T) {
 	queued, spooled := d.metric(t, "flowguard_notifier_queued"), d.metric(t, "flowguard_notifier_spooled")
 	dropped := d.metric(t, `flowguard_notifier_dropped_total{notifier="hook",reason="spool_error"}`)
 	errs := d.metric(t, "flowguard_notifier_spool_errors_total")
-	if queued != min(float64(emitted), 1000) || spooled != 0 || dropped != float64(max(emitted-1000, 0)) {
-		t.Errorf("%d alerts with a read-only spool: queued %v, spooled %v, dropped (spool_error) %v; want %d, 0, %d",
-			emitted, queued, spooled, dropped, min(emitted, 1000), max(emitted-1000, 0))
+	// The worker may hold one alert in its delivery attempt beside the
+	// full queue, so one fewer may be dropped.
+	if lo, hi := float64(max(emitted-1001, 0)), float64(max(emitted-1000, 0)); queued != min(float64(emitted), 1000) ||
+		spooled != 0 || dropped < lo || dropped > hi {
+		t.Errorf("%d alerts with a read-only spool: queued %v, spooled %v, dropped (spool_error) %v; want %d, 0, %v to %v",
+			emitted, queued, spooled, dropped, min(emitted, 1000), lo, hi)
 	}
 	d.stop(t)
 	lines := strings.Count(d.stderr.String(), "spool write failed")

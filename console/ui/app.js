@@ -10,6 +10,7 @@ function h(tag, attrs, ...kids) {
     if (v == null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
+    else if (k === 'style') Object.assign(el.style, v); // CSSOM: allowed by the page's CSP, unlike a style attribute
     else el.setAttribute(k, v === true ? '' : v);
   }
   for (const kid of kids.flat()) {
@@ -130,7 +131,7 @@ async function alertsPage() {
     (!f.rule || a.rule === f.rule) && (!f.addr || Object.values(a.group || {}).some((v) => String(v) === f.addr) ||
       (a.samples || []).some((s) => s.src_addr === f.addr || s.dst_addr === f.addr));
   const row = (a) => h('tr', { class: 'link', 'data-id': a.id, onclick: () => { location.hash = '#/alert/' + encodeURIComponent(a.id); } },
-    h('td', {}, h('span', { class: 'state ' + statusOf(a) }, statusOf(a)), (a.silenced_by || []).length ? h('span', { class: 'muted' }, ' silenced') : null),
+    h('td', {}, h('span', { class: 'state ' + statusOf(a) }, statusOf(a)), (a.silenced_by || []).length ? h('span', { class: 'muted silenced' }, ' silenced') : null),
     h('td', {}, h('span', { class: 'sev ' + a.severity }, a.severity)),
     h('td', {}, a.rule), h('td', {}, h('code', {}, groupText(a.group))),
     h('td', { class: 'num' }, fmtNum(a.value)), h('td', { class: 'num' }, fmtNum(a.threshold)),
@@ -325,8 +326,8 @@ function bars(rows, scale, mark) {
   return h('div', { class: 'bars' }, rows.map((r) => {
     const pct = Math.min(100, scale > 0 ? r.value / scale * 100 : 0);
     return h('div', { class: 'bar' }, h('span', { title: r.label }, r.label),
-      h('div', { class: 'track' }, h('div', { class: 'fill' + (mark != null && r.value >= mark ? ' over' : ''), style: `width:${pct.toFixed(1)}%` }),
-        mark != null && scale > 0 ? h('div', { class: 'mark', style: `left:${Math.min(100, mark / scale * 100).toFixed(1)}%` }) : null),
+      h('div', { class: 'track' }, h('div', { class: 'fill' + (mark != null && r.value >= mark ? ' over' : ''), style: { width: pct.toFixed(1) + '%' } }),
+        mark != null && scale > 0 ? h('div', { class: 'mark', style: { left: Math.min(100, mark / scale * 100).toFixed(1) + '%' } }) : null),
       h('span', { class: 'num' }, r.text));
   }));
 }
@@ -346,7 +347,7 @@ async function rulesPage() {
         const scale = Math.max(isFinite(th) ? th * 1.2 : 0, ...groups.map((g) => g.value));
         return h('tr', {}, h('td', {}, r.id, r.last_error ? h('div', { class: 'muted' }, r.last_error) : null),
           ...[r.evaluations, r.matches, r.alerts, r.suppressed, r.errors, r.window_keys, r.window_evicted, r.window_late].map((v) => h('td', { class: 'num' }, fmtNum(v))),
-          h('td', { style: 'min-width:28em' }, groups.length ? bars(groups, scale, isFinite(th) ? th : null) : h('span', { class: 'muted' }, 'none near the threshold')));
+          h('td', { class: 'groups' }, groups.length ? bars(groups, scale, isFinite(th) ? th : null) : h('span', { class: 'muted' }, 'none near the threshold')));
       }))));
   });
 }

@@ -168,15 +168,15 @@ func readKeys(in io.Reader, keys chan<- byte) {
 	}
 }
 
-// rawMode turns off line buffering and echo on a terminal (Ctrl-C still
-// interrupts) and returns what restores it.
+// rawMode turns off line buffering, echo and signal keys on a terminal
+// (Ctrl-C arrives as a key, read like q) and returns what restores it.
 func rawMode(fd int) (func(), error) {
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
 		return nil, err
 	}
 	t := *old
-	t.Lflag &^= unix.ICANON | unix.ECHO
+	t.Lflag &^= unix.ICANON | unix.ECHO | unix.ISIG
 	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
 		return nil, err
@@ -310,7 +310,7 @@ func rowText(rows []talkers.Row, i, width int, first bool) string {
 		return ""
 	}
 	r := rows[i]
-	return clip(fmt.Sprintf("  %-*s %9s %9s pkts", max(10, width-26), r.Key, bytesText(r.Bytes), num(float64(r.Packets))), width)
+	return clip(fmt.Sprintf("  %-*s %9s %9s pkts", max(10, width-28), r.Key, bytesText(r.Bytes), num(float64(r.Packets))), width)
 }
 
 func groupText(g map[string]any) string {

@@ -2,10 +2,10 @@
 // receives: the sources, destinations, destination ports and AS numbers
 // with the most bytes and packets over the last 1, 5 and 15 minutes.
 //
-// Memory is bounded whatever the traffic: each dimension, ranking (bytes,
-// packets) and 30-second bucket of time is a space-saving sketch of a fixed
-// number of keys, all allocated up front. Counting a flow allocates
-// nothing.
+// Memory is bounded whatever the traffic: each dimension and 30-second
+// bucket of time is a table of a fixed number of keys, allocated up front;
+// a full table forgets all but its heaviest keys (see table). Counting a
+// flow allocates nothing.
 package talkers
 
 import (
@@ -29,8 +29,9 @@ var Windows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
 // buckets: 15 minutes of whole buckets and the current, partial one.
 const buckets = int(15*time.Minute/Bucket) + 1
 
-// DefaultCapacity is how many keys each sketch holds by default.
-const DefaultCapacity = 128
+// DefaultCapacity is how many keys each table holds by default: a prune
+// keeps 128 by bytes and 128 by packets, more than MaxTop.
+const DefaultCapacity = 512
 
 // Dimension is what talkers are counted by.
 type Dimension int
@@ -59,8 +60,8 @@ const (
 )
 
 type bucket struct {
-	start    int64 // unix seconds; 0: unused
-	sketches [dimensions][rankings]*sketch
+	start  int64 // unix seconds; 0: unused
+	tables [dimensions]*table
 }
 
 // Talkers counts flows into buckets. Safe for concurrent use.
@@ -69,11 +70,11 @@ type Talkers struct {
 	b        [buckets]bucket
 	now      func() time.Time
 	flows    uint64
-	replaced uint64 // keys replaced in buckets since dropped
+	pruned   uint64 // keys pruned in buckets since reused
 	capacity int
 }
 
-// New returns Talkers whose sketches hold capacity keys each (0:
+// New returns Talkers whose tables hold capacity keys each (0:
 // DefaultCapacity); now is the clock (nil: time.Now).
 func New(capacity int, now func() time.Time) *Talkers {
 	if capacity <= 0 {
@@ -85,9 +86,7 @@ func New(capacity int, now func() time.Time) *Talkers {
 	t := &Talkers{now: now, capacity: capacity}
 	for i := range t.b {
 		for d := range dimensions {
-			for r := range rankings {
-				t.b[i].sketches[d][r] = newSketch(capacity, rand.Uint64())
-			}
+			t.b[i].tables[d] = newTable(capacity, rand.Uint64())
 		}
 	}
 	return t
@@ -104,12 +103,10 @@ func (t *Talkers) Handle(batch []flow.Flow) {
 	t.mu.Lock()
 	b := &t.b[(start/int64(Bucket/time.Second))%int64(buckets)]
 	if b.start != start {
-		for d := range dimensions {
-			for r := range rankings {
-				t.replaced += b.sketches[d][r].replaced
-				b.sketches[d][r].replaced = 0
-				b.sketches[d][r].reset()
-			}
+		for _, tb := range b.tables {
+			t.pruned += tb.pruned
+			tb.pruned = 0
+			tb.reset()
 		}
 		b.start = start
 	}
@@ -132,8 +129,7 @@ func beUint64(b []byte) uint64 {
 }
 
 func (b *bucket) put(d Dimension, k key, f *flow.Flow) {
-	b.sketches[d][ByBytes].add(k, f.Bytes, f.Bytes, f.Packets)
-	b.sketches[d][ByPackets].add(k, f.Packets, f.Bytes, f.Packets)
+	b.tables[d].add(k, f.Bytes, f.Packets)
 }
 
 func (b *bucket) count(f *flow.Flow) {
@@ -159,9 +155,6 @@ type Row struct {
 	Bytes   uint64 `json:"bytes"`
 	Packets uint64 `json:"packets"`
 	Flows   uint64 `json:"flows"`
-	// Over is the most Bytes or Packets (the ranking's) may overstate:
-	// counts a key inherited from the keys it replaced in a full sketch.
-	Over uint64 `json:"over,omitempty"`
 }
 
 // Top is the answer for one window and ranking.
@@ -177,20 +170,18 @@ type Top struct {
 
 // Stats are totals since New.
 type Stats struct {
-	Flows    uint64 // flows counted
-	Replaced uint64 // keys that took the place of others in full sketches
+	Flows  uint64 // flows counted
+	Pruned uint64 // keys forgotten by full tables (their counts were the lightest)
 }
 
 // Stats returns the totals.
 func (t *Talkers) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Stats{Flows: t.flows, Replaced: t.replaced}
+	s := Stats{Flows: t.flows, Pruned: t.pruned}
 	for i := range t.b {
-		for d := range dimensions {
-			for r := range rankings {
-				s.Replaced += t.b[i].sketches[d][r].replaced
-			}
+		for _, tb := range t.b[i].tables {
+			s.Pruned += tb.pruned
 		}
 	}
 	return s
@@ -218,8 +209,8 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 			continue
 		}
 		for d := range dimensions {
-			s := b.sketches[d][by]
-			for _, e := range s.ents[:s.n] {
+			tb := b.tables[d]
+			for _, e := range tb.ents[:tb.n] {
 				r := merged[d][e.k]
 				if r == nil {
 					r = &Row{}
@@ -228,7 +219,6 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 				r.Bytes += e.bytes
 				r.Packets += e.packets
 				r.Flows += e.flows
-				r.Over += e.over
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/gen"
 )
 
 type clock struct {
@@ -62,10 +63,10 @@ func TestHeavyHittersAmongNoise(t *testing.T) {
 	if len(top.ASNs) != 1 || top.ASNs[0].Key != "AS64500" || top.ASNs[0].Flows != 50000 {
 		t.Errorf("asns: %+v", top.ASNs)
 	}
-	if s := tk.Stats(); s.Flows != 50000 || s.Replaced == 0 {
-		t.Errorf("stats %+v: want 50000 flows and replacements", s)
+	if s := tk.Stats(); s.Flows != 50000 || s.Pruned == 0 {
+		t.Errorf("stats %+v: want 50000 flows and pruned keys", s)
 	}
-	if got := len(tk.b[0].sketches[Sources][ByBytes].ents); got != 64 {
+	if got := len(tk.b[0].tables[Sources].ents); got != 64 {
 		t.Errorf("sketch grew to %d", got)
 	}
 }
@@ -110,28 +111,36 @@ func TestWindows(t *testing.T) {
 	}
 }
 
-// The sketch's table stays consistent through many replacements.
-func TestSketchConsistent(t *testing.T) {
-	s := newSketch(8, 7)
+// The table's index stays consistent through many prunes, and a prune
+// keeps the heaviest keys.
+func TestTableConsistent(t *testing.T) {
+	tb := newTable(16, 7)
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
-		k := key{lo: uint64(r.IntN(40))}
-		s.add(k, uint64(1+i%7), 1, 1)
+		k := key{lo: uint64(r.IntN(200))}
+		tb.add(k, uint64(1+i%7), 1)
+		tb.add(key{lo: 1000}, 100, 1) // heavy by bytes
+		tb.add(key{lo: 1001}, 1, 50)  // heavy by packets
 		if i%7 == 0 {
-			for e := range s.n {
-				if sl := s.slots[s.find(s.ents[e].k)]; sl != int32(e)+1 {
-					t.Fatalf("step %d: key %v at entry %d found as %d", i, s.ents[e].k, e, sl-1)
-				}
-				if p := s.pos[e]; s.heap[p] != int32(e) {
-					t.Fatalf("heap position broken")
-				}
-			}
-			for p := 1; p < s.n; p++ {
-				if s.ents[s.heap[(p-1)/2]].weight > s.ents[s.heap[p]].weight {
-					t.Fatalf("heap order broken at %d", p)
+			for e := range tb.n {
+				j := tb.hash(tb.ents[e].k) & tb.mask
+				for tb.slots[j] != int32(e)+1 {
+					if tb.slots[j] == 0 {
+						t.Fatalf("step %d: key %v at entry %d not indexed", i, tb.ents[e].k, e)
+					}
+					j = (j + 1) & tb.mask
 				}
 			}
 		}
+	}
+	var heavy int
+	for _, e := range tb.ents[:tb.n] {
+		if e.k.lo == 1000 && e.flows == 20000 || e.k.lo == 1001 && e.flows == 20000 {
+			heavy++
+		}
+	}
+	if heavy != 2 || tb.pruned == 0 {
+		t.Errorf("the heavy keys were forgotten (%d kept whole), %d pruned", heavy, tb.pruned)
 	}
 }
 
@@ -171,6 +180,22 @@ func BenchmarkHandle(b *testing.B) {
 		n++
 		if n%256 == 0 {
 			tk.Handle(batch)
+		}
+	}
+}
+
+// BenchmarkHandleBackground counts gen's background mix (internal clients
+// and outside servers) in 256-flow batches; ns/op is per flow.
+func BenchmarkHandleBackground(b *testing.B) {
+	tk := New(0, nil)
+	flows := gen.BackgroundFlows(1, 1<<16)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		if n%256 == 0 {
+			i := (n - 256) % len(flows)
+			tk.Handle(flows[i : i+256])
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/talkers"
@@ -235,3 +237,32 @@ func TestPagesEmbedded(t *testing.T) {
 }
 
 func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// With credentials configured, the pages, the stream and the top talkers
+// need them like any /api path.
+func TestBehindAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, &Console{Hub: NewHub(0), Talkers: talkers.New(8, nil)}, web.Config{BasicAuthUsers: map[string]string{"ops": string(hash)}})
+	for _, path := range []string{"/", "/ui/app.js", "/api/top", EventsPath} {
+		for _, c := range []struct {
+			user, pass string
+			want       int
+		}{{"", "", 401}, {"ops", "wrong", 401}, {"ops", "s3cret", 200}} {
+			req, _ := http.NewRequest("GET", base+path, nil)
+			if c.user != "" {
+				req.SetBasicAuth(c.user, c.pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("%s as %q/%q: %s, want %d", path, c.user, c.pass, resp.Status, c.want)
+			}
+		}
+	}
+}

@@ -73,11 +73,17 @@ const statusOf = (a) => a.status || 'firing';
 // ---- alert store, fed by the list API and the event stream
 const alerts = new Map(); // id -> alert
 let onAlert = null; // the current page's hook for a changed alert
+let onReconnect = null; // the current page's hook for a stream opened again (events may be lost)
 
 function startEvents() {
   const live = document.getElementById('live');
   const es = new EventSource('/api/events');
-  es.onopen = () => { live.textContent = 'live'; live.className = 'live on'; };
+  let opened = false;
+  es.onopen = () => {
+    live.textContent = 'live'; live.className = 'live on';
+    if (opened && onReconnect) onReconnect();
+    opened = true;
+  };
   es.onerror = () => { live.textContent = 'reconnecting'; live.className = 'live off'; };
   es.addEventListener('alert', (ev) => {
     let a;
@@ -95,6 +101,7 @@ function route() {
   for (const fn of cleanup) fn();
   cleanup = [];
   onAlert = null;
+  onReconnect = null;
   const parts = (location.hash.replace(/^#\/?/, '') || 'alerts').split('/');
   const name = pages[parts[0]] ? parts[0] : 'alerts';
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.page === name || (name === 'alert' && a.dataset.page === 'alerts'));
@@ -151,11 +158,15 @@ async function alertsPage() {
     history.replaceState(null, '', u);
     try {
       const list = await api('/api/alerts?' + p);
-      for (const a of list) if (!alerts.has(a.id) || !alerts.get(a.id).status) alerts.set(a.id, a);
+      for (const a of list) {
+        const old = alerts.get(a.id); // the stream may have brought a newer state meanwhile
+        if (!old || (a.notifications ?? 0) >= (old.notifications ?? 0)) alerts.set(a.id, a);
+      }
       shown = list.map((a) => alerts.get(a.id)).filter(matches);
       render();
     } catch (e) { showError(e.message); }
   }
+  onReconnect = load;
   onAlert = (a) => {
     shown = shown.filter((x) => x.id !== a.id);
     if (matches(a)) shown.push(a);

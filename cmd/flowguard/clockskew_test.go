@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/flowguard/flowguard/daemon"
+
 	"encoding/json"
 	"fmt"
 	"net"
@@ -58,7 +60,7 @@ func probes(src, dst string, n int) []flow.Flow {
 }
 
 // status reads /api/status's "time" object.
-func (d *daemonProc) timeStatus(t *testing.T) timeObject {
+func (d *daemonProc) timeStatus(t *testing.T) daemon.TimeObject {
 	t.Helper()
 	resp, err := http.Get("http://" + d.http + "/api/status")
 	if err != nil {
@@ -66,7 +68,7 @@ func (d *daemonProc) timeStatus(t *testing.T) timeObject {
 	}
 	defer resp.Body.Close()
 	var st struct {
-		Time timeObject `json:"time"`
+		Time daemon.TimeObject `json:"time"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)

@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"time"
 
 	"github.com/flowguard/flowguard/config"
-	"github.com/flowguard/flowguard/engine/window"
-	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/flow"
 )
 
@@ -20,45 +15,6 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, usageError{err}
 	}
 	return c, nil
-}
-
-// newLogger builds the daemon's logger from the log section.
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated with the config
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func timeSince(t time.Time) float64 {
-	if t.IsZero() {
-		return 0
-	}
-	return time.Since(t).Seconds()
-}
-
-// openStore opens the window store the config names. close flushes and
-// releases it.
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (window.Store, func(), error) {
-	if cfg.Store.Redis == nil {
-		s := window.NewMemoryStore()
-		return s, func() { s.Close() }, nil
-	}
-	rc := *cfg.Store.Redis
-	rc.Logger = log
-	s, err := rediswindow.Open(ctx, rc)
-	if err != nil {
-		return nil, nil, usageError{fmt.Errorf("store: %w", err)}
-	}
-	return s, func() {
-		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s.Flush(fctx)
-		cancel()
-		s.Close()
-	}, nil
 }
 
 // pacer replays flows at speed times their own pace (0: as fast as
@@ -110,28 +66,6 @@ func (p *pacer) tick() {
 	}
 	p.idle()
 	p.idleAt = time.Now().Add(p.idleEvery)
-}
-
-// sharedExchange returns what a replay runs while pacing and at its end
-// so that groups of windows shared through Redis fire on other instances'
-// totals as the daemon's do: the engine's exchange every flush interval,
-// and a last flush and exchange. Both are nil for a memory store.
-func sharedExchange(store window.Store, cfg *config.Config, exchange func() int) (idle func(), every time.Duration, last func(context.Context)) {
-	s, ok := store.(*rediswindow.Store)
-	if !ok {
-		return nil, 0, nil
-	}
-	every = cfg.Store.Redis.FlushInterval
-	if every <= 0 {
-		every = rediswindow.DefaultFlushInterval
-	}
-	return func() { exchange() }, every, func(ctx context.Context) {
-		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if s.Flush(fctx) == nil {
-			exchange()
-		}
-	}
 }
 
 func (p *pacer) handle(b []flow.Flow) {

@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/flowguard/flowguard/daemon"
 )
 
 // Exit codes (README.md).
@@ -124,7 +126,8 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
+	var ce daemon.ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
 		return exitUsage
 	}
 	return exitFailure

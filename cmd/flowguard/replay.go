@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/flowguard/flowguard/daemon"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
@@ -19,7 +17,6 @@ import (
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/file"
-	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
 	"github.com/flowguard/flowguard/notifiers/stdout"
@@ -87,7 +84,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	store, closeStore, err := openStore(ctx, cfg, log)
+	store, closeStore, err := daemon.OpenStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -120,21 +117,13 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	}
 	defer order.flush()
 	col := tuning.New(set, tuning.Config{})
-	ecfg := engine.Config{
-		Store:    store,
-		MaxKeys:  cfg.Engine.MaxKeys,
-		Enricher: enr,
-		// Event time (README "Time").
-		AllowedLateness: time.Duration(cfg.Engine.AllowedLateness),
-		FutureTolerance: time.Duration(cfg.Engine.FutureTolerance),
-		Emit: func(a *alert.Alert) {
-			col.OnAlert(a)
-			if disp != nil {
-				disp.Send(a)
-			}
-			order.add(a)
-		},
-	}
+	ecfg := daemon.EngineConfig(cfg, store, enr, func(a *alert.Alert) {
+		col.OnAlert(a)
+		if disp != nil {
+			disp.Send(a)
+		}
+		order.add(a)
+	})
 	if *stats != "none" {
 		ecfg.Observe = col.Observe
 	}
@@ -148,13 +137,12 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		eng.Process(b)
 	}}
 	var lastExchange func(context.Context)
-	pace.idle, pace.idleEvery, lastExchange = sharedExchange(store, cfg, eng.Exchange)
-	var onSkew func(netflow.ClockSkewEvent)
+	pace.idle, pace.idleEvery, lastExchange = daemon.SharedExchange(store, cfg, eng.Exchange)
+	var skewLog *slog.Logger
 	if *stats == "text" {
-		onSkew = logSkew(log, "replay", cfg.ExporterClock.Corrects())
+		skewLog = log
 	}
-	export, err := newExportDecoder(*exportPorts, pace.handle,
-		decoderSettings{cfg: cfg, budget: netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal), onSkew: onSkew})
+	export, err := daemon.NewExportDecoder(*exportPorts, cfg, pace.handle, skewLog)
 	if err != nil {
 		return usagef("--export-ports: %v", err)
 	}
@@ -162,7 +150,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	var totals fileTotals
 	var interrupted error // Ctrl-C: what was read is evaluated and reported
 	for _, path := range files {
-		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig(), Datagram: export.datagram})
+		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig(), Datagram: export.Datagram})
 		if err != nil {
 			return err
 		}
@@ -170,15 +158,16 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		err = src.Run(ctx, pace.handle)
 		stopProgress()
 		st := src.Stats()
-		totals.add(st.Packets, st.Flows+export.flows, st.Malformed+export.malformed)
+		ex := export.Counts()
+		totals.add(st.Packets, st.Flows+ex.Flows, st.Malformed+ex.Malformed)
 		if *stats == "text" {
 			fmt.Fprintf(errw, "%s: %s, %d records, %d flows, %d malformed", path, kind, st.Packets, st.Flows, st.Malformed)
-			if export.datagrams > 0 {
-				fmt.Fprintf(errw, "; flow export: %d datagrams, %d flows, %d malformed", export.datagrams, export.flows, export.malformed)
+			if ex.Datagrams > 0 {
+				fmt.Fprintf(errw, "; flow export: %d datagrams, %d flows, %d malformed", ex.Datagrams, ex.Flows, ex.Malformed)
 			}
 			fmt.Fprintln(errw)
 		}
-		export.reset()
+		export.Reset()
 		if ctx.Err() != nil {
 			interrupted = fmt.Errorf("%s: %w", path, errInterrupted)
 			break
@@ -254,73 +243,6 @@ func progress(w io.Writer, path string, src file.Source, quiet bool) func() {
 	return func() { close(done); <-stopped }
 }
 
-// exportDecoder decodes NetFlow/IPFIX/sFlow datagrams found in a capture
-// with the collector's decoders, configured as `run` configures them, and
-// the capture's packet times as receive times: a pcap of export traffic
-// replays as the flows the collector got from it.
-type exportDecoder struct {
-	ports   map[uint16]bool // nil: auto
-	off     bool
-	decs    []namedDecoder // one per registered protocol
-	process func([]flow.Flow)
-	out     []flow.Flow
-
-	datagrams, flows, malformed uint64
-}
-
-func newExportDecoder(spec string, process func([]flow.Flow), s decoderSettings) (*exportDecoder, error) {
-	d := &exportDecoder{
-		decs:    protocolDecoders(s),
-		process: process,
-	}
-	switch spec {
-	case "auto", "":
-	case "none":
-		d.off = true
-	default:
-		d.ports = map[uint16]bool{}
-		for _, p := range strings.Split(spec, ",") {
-			n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16)
-			if err != nil || n == 0 {
-				return nil, fmt.Errorf("%q is not a port", p)
-			}
-			d.ports[uint16(n)] = true
-		}
-	}
-	return d, nil
-}
-
-// datagram is the pcap reader's hook: it reports whether it consumed the
-// datagram as flow export.
-func (d *exportDecoder) datagram(ts time.Time, src, dst netip.AddrPort, p []byte) bool {
-	if d.off || (d.ports != nil && !d.ports[dst.Port()]) {
-		return false
-	}
-	i := 0
-	for i < len(d.decs) && !d.decs[i].detect(p) {
-		i++
-	}
-	if i == len(d.decs) {
-		return false
-	}
-	var err error
-	d.out, err = d.decs[i].Decode(src, ts, p, d.out[:0])
-	if err != nil {
-		if d.ports == nil {
-			return false // auto: not export after all; meter it
-		}
-		d.datagrams++
-		d.malformed++
-		return true
-	}
-	d.datagrams++
-	d.flows += uint64(len(d.out))
-	d.process(d.out)
-	return true
-}
-
-func (d *exportDecoder) reset() { d.datagrams, d.flows, d.malformed = 0, 0, 0 }
-
 type fileTotals struct{ records, flows, malformed uint64 }
 
 func (t *fileTotals) add(r, f, m uint64) { t.records += r; t.flows += f; t.malformed += m }
@@ -343,7 +265,7 @@ const maxSourceLines = 10
 // flows, and the sources that had any or whose clock was shifted.
 func printTime(w io.Writer, ts engine.TimeStats) {
 	fmt.Fprintf(w, "event time: watermark %s, %d late (allowed lateness %s), %d future (tolerance %s)\n",
-		unixText(ts.Watermark), ts.Late, ts.AllowedLateness, ts.Future, ts.FutureTolerance)
+		daemon.TimeText(ts.Watermark), ts.Late, ts.AllowedLateness, ts.Future, ts.FutureTolerance)
 	n := 0
 	for _, s := range ts.Sources {
 		if s.Late == 0 && s.Future == 0 && s.Shift == 0 {
@@ -354,24 +276,6 @@ func printTime(w io.Writer, ts engine.TimeStats) {
 			break
 		}
 		fmt.Fprintf(w, "  source %s: %d flows, %d late, %d future, clock %s, shifted %s\n",
-			sourceName(s), s.Flows, s.Late, s.Future, unixText(s.Clock), time.Duration(s.Shift))
+			daemon.SourceName(s), s.Flows, s.Late, s.Future, daemon.TimeText(s.Clock), time.Duration(s.Shift))
 	}
-}
-
-// sourceName names a source as the summary and the API do.
-func sourceName(s engine.SourceStats) string {
-	if s.Address.IsValid() {
-		return s.Type + " " + s.Address.String()
-	}
-	if s.Type == "" {
-		return "file"
-	}
-	return s.Type
-}
-
-func unixText(ns int64) string {
-	if ns == 0 {
-		return "-"
-	}
-	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/engine/window"
+	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/netflow"
@@ -176,8 +177,8 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 		return err
 	}
 	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
-	if rc := d.cfg.Store.Redis; rc != nil {
-		d.pipe.ExchangeEvery(rc.FlushInterval) // zero: the default, which is the store's
+	if rs, ok := d.store.(*rediswindow.Store); ok {
+		d.pipe.ExchangeEvery(rs.FlushInterval())
 	}
 	d.templateBudget = netflow.NewTemplateBudget(d.cfg.Ingest.TemplateBytesTotal)
 	known := d.cfg.KnownExporters()
@@ -204,7 +205,7 @@ func (d *Daemon) stop() {
 		d.httpLn.Close()
 	}
 	if n := d.notify(); n != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), abortCloseTimeout)
 		n.Close(ctx)
 		cancel()
 	}
@@ -315,7 +316,7 @@ func Check(cfg *config.Config, path, version string, errw io.Writer) (Checked, e
 			return Checked{}, ConfigError{fmt.Errorf("%s: %w", path, err)}
 		}
 		err = checkNotify(set, n)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), discardCloseTimeout)
 		n.Close(ctx)
 		cancel()
 		if err != nil {

@@ -18,10 +18,6 @@ const (
 	HealthFailing  = "failing"
 )
 
-// pipelineStallAfter is how long batches may wait while the engine
-// processes no flow before /healthz calls the pipeline failing.
-const pipelineStallAfter = 10 * time.Second
-
 // HealthCheck is one component's part of /healthz.
 type HealthCheck struct {
 	Status string `json:"status"`

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -66,7 +65,7 @@ func (d *Daemon) httpComponent(failed func(error)) lifecycle.Component {
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
-			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			sctx, cancel := context.WithTimeout(ctx, HTTPDrainTimeout)
 			defer cancel()
 			if d.http.Shutdown(sctx) != nil {
 				d.http.Close() // the shutdown deadline has passed: requests in flight are cut

@@ -90,7 +90,7 @@ func (d *Daemon) reload() {
 		d.pipe.Do(func(e *engine.Engine) { err = e.Reload(set) })
 	}
 	if err != nil && newDisp != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), discardCloseTimeout)
 		newDisp.Close(ctx)
 		cancel()
 	}
@@ -100,7 +100,7 @@ func (d *Daemon) reload() {
 		old := d.notifyPtr.Swap(newDisp)
 		d.cfg.Notifiers = newCfg.Notifiers
 		d.drains.Go(func() {
-			ctx, cancel := context.WithTimeout(d.drainCtx, 30*time.Second)
+			ctx, cancel := context.WithTimeout(d.drainCtx, NotifierDrainTimeout)
 			defer cancel()
 			if err := old.Close(ctx); err != nil {
 				d.log.Warn("notifiers replaced by a reload", "err", err)

@@ -32,7 +32,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (windo
 		return nil, nil, ConfigError{fmt.Errorf("store: %w", err)}
 	}
 	return s, func() {
-		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		fctx, cancel := context.WithTimeout(context.Background(), StoreFlushTimeout)
 		s.Flush(fctx)
 		cancel()
 		s.Close()
@@ -43,17 +43,13 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (windo
 // so that groups of windows shared through Redis fire on other instances'
 // totals as the daemon's do: the engine's exchange every flush interval,
 // and a last flush and exchange. Both are nil for a memory store.
-func SharedExchange(store window.Store, cfg *config.Config, exchange func() int) (idle func(), every time.Duration, last func(context.Context)) {
+func SharedExchange(store window.Store, exchange func() int) (idle func(), every time.Duration, last func(context.Context)) {
 	s, ok := store.(*rediswindow.Store)
 	if !ok {
 		return nil, 0, nil
 	}
-	every = cfg.Store.Redis.FlushInterval
-	if every <= 0 {
-		every = rediswindow.DefaultFlushInterval
-	}
-	return func() { exchange() }, every, func(ctx context.Context) {
-		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	return func() { exchange() }, s.FlushInterval(), func(ctx context.Context) {
+		fctx, cancel := context.WithTimeout(ctx, StoreFlushTimeout)
 		defer cancel()
 		if s.Flush(fctx) == nil {
 			exchange()

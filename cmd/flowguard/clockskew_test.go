@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/flowguard/flowguard/daemon"
-
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/gen"
 )

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/flowguard/flowguard/daemon"
-
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/daemon"
 )
 
 type healthAnswer struct {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/flowguard/flowguard/daemon"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/engine/tuning"
 	"github.com/flowguard/flowguard/enrich"
@@ -99,7 +99,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 			return usageError{err}
 		}
 		defer func() {
-			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			dctx, cancel := context.WithTimeout(context.Background(), daemon.NotifierDrainTimeout)
 			defer cancel()
 			if err := disp.Close(dctx); err != nil {
 				fmt.Fprintln(errw, "notifiers:", err)
@@ -137,7 +137,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 		eng.Process(b)
 	}}
 	var lastExchange func(context.Context)
-	pace.idle, pace.idleEvery, lastExchange = daemon.SharedExchange(store, cfg, eng.Exchange)
+	pace.idle, pace.idleEvery, lastExchange = daemon.SharedExchange(store, eng.Exchange)
 	var skewLog *slog.Logger
 	if *stats == "text" {
 		skewLog = log

@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/flowguard/flowguard/daemon"
 	"io"
 	"os"
 
+	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/engine/ruletest"
 	"github.com/flowguard/flowguard/rules"
 )

@@ -14,7 +14,7 @@ import (
 // Register call; replay then reads it, and its error for an unknown file
 // names it.
 var (
-	Pcap      = Register(Kind{Name: "pcap", Describe: "pcap", Detect: pcap.IsCapture, Open: openCapture})
+	Pcap      = Register(Kind{Name: "pcap", Describe: "pcap", Detect: isPcap, Open: openCapture})
 	PcapNG    = Register(Kind{Name: "pcapng", Describe: "pcapng", Detect: isPcapNG, Open: openCapture})
 	JSONLines = Register(Kind{Name: "json lines", Describe: "JSON lines", Detect: isFlowFile(flowfile.JSONLines), Open: openFlowFile(flowfile.JSONLines)})
 	NfdumpCSV = Register(Kind{Name: "nfdump csv", Describe: "nfdump CSV", Detect: isFlowFile(flowfile.NfdumpCSV), Open: openFlowFile(flowfile.NfdumpCSV)})
@@ -100,6 +100,9 @@ func expected() string {
 // pcapNGMagic is the block type of a pcapng Section Header Block, the same
 // in either byte order.
 const pcapNGMagic = 0x0a0d0d0a
+
+// isPcap: pcap.IsCapture also takes pcapng, which has a Kind of its own.
+func isPcap(head []byte) bool { return !isPcapNG(head) && pcap.IsCapture(head) }
 
 func isPcapNG(head []byte) bool {
 	return len(head) >= 4 && binary.BigEndian.Uint32(head) == pcapNGMagic

@@ -201,7 +201,7 @@ func (d *Daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 		Exporters    int       `json:"exporters,omitempty"`
 	}
 	out := []exp{}
-	for _, l := range d.listenerList() {
+	for _, l := range d.listeners.list() {
 		for _, row := range exporterRows(l, d.knownExporterSet(), d.cfg.Ingest.MetricsLimit()) {
 			e := exp{Listener: l.Name(), Exporter: row.exporter, Version: row.version,
 				Datagrams: row.packets, Flows: row.flows, FlowsPerSec: d.rates.rate(l.Name()+row.exporter+row.version, row.flows),

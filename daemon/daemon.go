@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -22,7 +20,6 @@ import (
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
-	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/lifecycle"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
@@ -49,15 +46,10 @@ type Daemon struct {
 	notifyPtr  atomic.Pointer[notifiers.Dispatcher]
 	format     string
 	out        io.Writer
-	lmu        sync.Mutex // guards listeners against reloads
-	lctx       context.Context
-	lerr       chan error
 	engine     *engine.Engine
 	pipe       *engine.Pipeline
-	listeners  []*listener
-	web        *web.Server
-	httpLn     net.Listener
-	http       *http.Server
+	listeners  *listenerSet
+	api        *apiServer // nil: http.listen is off
 	started    time.Time
 
 	recent  *recentAlerts
@@ -65,9 +57,7 @@ type Daemon struct {
 	health  health
 	lastErr atomic.Pointer[string]
 
-	// Ingest budgets: the template memory all listeners share, and the
-	// exporters /metrics always names.
-	templateBudget *netflow.TemplateBudget
+	// The exporters /metrics always names.
 	knownExporters atomic.Pointer[map[netip.Addr]bool] // recomputed on reload
 
 	rulePaths   atomic.Pointer[[]string] // as loaded; read by the API
@@ -106,9 +96,9 @@ type Options struct {
 	Version string
 }
 
-// New builds the daemon's components in dependency order (rules,
-// enrichment, notifiers, store, engine, listeners bound, HTTP bound)
-// without starting any. On error what was built is released.
+// New builds the daemon's components in dependency order (rules, the
+// evaluator: enrichment, store and engine; notifiers; the engine's queue;
+// listeners and HTTP, their ports bound) without starting any. On error what was built is released.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Stdout == nil {
 		opts.Stdout = io.Discard
@@ -131,7 +121,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 // on SIGHUP (and on file changes when reload.watch is set), then stops
 // them in reverse within the shutdown deadline.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.log.Info("flowguard started", "version", d.opts.Version, "rules", d.ruleCount.Load(), "listeners", len(d.listeners), "http", d.cfg.HTTP.Listen)
+	d.log.Info("flowguard started", "version", d.opts.Version, "rules", d.ruleCount.Load(), "listeners", len(d.listeners.list()), "http", d.cfg.HTTP.Listen)
 	err := d.run(ctx)
 	d.log.Info("flowguard stopped")
 	return err
@@ -147,10 +137,19 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	d.ruleCount.Store(int64(len(set.Rules)))
 	paths := d.cfg.Rules
 	d.rulePaths.Store(&paths)
-	d.enrich, err = enrich.Build(d.cfg.Enrich, d.log)
+	d.recent = newRecentAlerts(1000)
+	ev, err := NewEvaluator(context.Background(), d.cfg, EvaluatorDeps{Rules: set, Logger: d.log, Emit: func(a *alert.Alert) {
+		d.alerts.Add(1)
+		d.recent.add(a)
+		for _, o := range d.alertObservers {
+			o(a)
+		}
+		d.notify().Send(a)
+	}})
 	if err != nil {
-		return ConfigError{err}
+		return err
 	}
+	d.enrich, d.store, d.engine, d.closeStore = ev.Enrich, ev.Store, ev.Engine, ev.Close
 	d.format, d.out = format, out
 	n, err := d.buildNotify(d.cfg.Notifiers)
 	if err != nil {
@@ -160,49 +159,29 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	if err := checkNotify(set, n); err != nil {
 		return err
 	}
-	d.recent = newRecentAlerts(1000)
-	d.store, d.closeStore, err = OpenStore(context.Background(), d.cfg, d.log)
-	if err != nil {
-		return err
-	}
-	d.engine, err = engine.New(EngineConfig(d.cfg, d.store, d.enrich, func(a *alert.Alert) {
-		d.alerts.Add(1)
-		d.recent.add(a)
-		for _, o := range d.alertObservers {
-			o(a)
-		}
-		d.notify().Send(a)
-	}), set)
-	if err != nil {
-		return err
-	}
 	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
 	if rs, ok := d.store.(*rediswindow.Store); ok {
 		d.pipe.ExchangeEvery(rs.FlushInterval())
 	}
-	d.templateBudget = netflow.NewTemplateBudget(d.cfg.Ingest.TemplateBytesTotal)
 	known := d.cfg.KnownExporters()
 	d.knownExporters.Store(&known)
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 
-	for _, lc := range d.cfg.Listen {
-		l, err := d.newListener(lc)
-		if err != nil {
-			return err
-		}
-		d.listeners = append(d.listeners, l)
+	if d.listeners, err = newListenerSet(d.cfg, d.log, d.handleFlows); err != nil {
+		return err
 	}
-	return d.newHTTP()
+	d.api, err = newAPIServer(d.cfg.HTTP, d.log, d.mux)
+	return err
 }
 
 // stop releases what start built, for a start that failed half way.
 func (d *Daemon) stop() {
-	for _, l := range d.listeners {
-		l.Close()
+	if d.listeners != nil {
+		d.listeners.close()
 	}
-	if d.httpLn != nil {
-		d.httpLn.Close()
+	if d.api != nil {
+		d.api.close()
 	}
 	if n := d.notify(); n != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), abortCloseTimeout)
@@ -218,7 +197,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	d.started = time.Now()
 	d.drainCtx, d.drainCancel = context.WithCancel(context.Background())
 	defer d.drainCancel()
-	errc := make(chan error, len(d.listeners)+4)
+	errc := make(chan error, 1)
 	failed := func(err error) {
 		select {
 		case errc <- err:
@@ -226,7 +205,7 @@ func (d *Daemon) run(ctx context.Context) error {
 		}
 	}
 	var group lifecycle.Group
-	if err := group.Start(ctx, d.components(errc, failed)...); err != nil {
+	if err := group.Start(ctx, d.components(failed)...); err != nil {
 		return err
 	}
 	d.health.ready.Store(true) // listeners bound, rules loaded
@@ -279,17 +258,19 @@ loop:
 // answer through start-up and the whole shutdown), notifiers, enrichment
 // reloads, store, engine (drains its queue when stopped, after the
 // listeners), listeners. They stop in reverse.
-func (d *Daemon) components(errc chan error, failed func(error)) []lifecycle.Component {
+func (d *Daemon) components(failed func(error)) []lifecycle.Component {
+	d.listeners.failed = failed
 	var cs []lifecycle.Component
-	if d.httpLn != nil {
-		cs = append(cs, d.httpComponent(failed))
+	if d.api != nil {
+		d.api.failed = failed
+		cs = append(cs, d.api)
 	}
 	return append(cs,
 		d.notifiersComponent(),
 		lifecycle.Run("enrich", d.enrich.Run, failed),
 		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
 		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
-		d.listenersComponent(errc))
+		d.listeners)
 }
 
 // Checked is what Check found valid.

@@ -49,20 +49,7 @@ func worse(a, b string) string {
 func (d *Daemon) healthChecks(now time.Time) (string, map[string]HealthCheck) {
 	checks := map[string]HealthCheck{}
 
-	running := 0
-	d.lmu.Lock() // guards each listener's done, which startListener sets
-	for _, l := range d.listeners {
-		if l.done == nil {
-			continue
-		}
-		select {
-		case <-l.done:
-		default:
-			running++
-		}
-	}
-	d.lmu.Unlock()
-	want := len(d.listenWanted())
+	running, want := d.listeners.running()
 	switch {
 	case running < want:
 		checks["listeners"] = HealthCheck{HealthFailing, fmt.Sprintf("%d of %d listeners running", running, want)}
@@ -113,17 +100,6 @@ func (d *Daemon) healthChecks(now time.Time) (string, map[string]HealthCheck) {
 	return status, checks
 }
 
-// listenWanted returns the listeners the config in service asks for.
-func (d *Daemon) listenWanted() []string {
-	d.lmu.Lock()
-	defer d.lmu.Unlock()
-	names := make([]string, len(d.cfg.Listen))
-	for i, lc := range d.cfg.Listen {
-		names[i] = lc.Name
-	}
-	return names
-}
-
 // apiHealth: GET /healthz, 200 while ok or degraded, 503 when failing.
 func (d *Daemon) apiHealth(w http.ResponseWriter, _ *http.Request) {
 	status, checks := d.healthChecks(time.Now())
@@ -141,5 +117,5 @@ func (d *Daemon) apiReady(w http.ResponseWriter, _ *http.Request) {
 		writeJSONStatus(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
 		return
 	}
-	writeJSONStatus(w, http.StatusOK, map[string]any{"ready": true, "rules": d.ruleCount.Load(), "listeners": len(d.listenerList())})
+	writeJSONStatus(w, http.StatusOK, map[string]any{"ready": true, "rules": d.ruleCount.Load(), "listeners": len(d.listeners.list())})
 }

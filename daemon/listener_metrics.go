@@ -39,7 +39,7 @@ var (
 // listenerMetrics reads every listener in service.
 func (d *Daemon) listenerMetrics() metricSet {
 	return func(m emit) {
-		for _, l := range d.listenerList() {
+		for _, l := range d.listeners.list() {
 			s := l.Stats()
 			n := l.Name()
 			m.counter(datagramsDesc, s.Datagrams, n)

@@ -4,18 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/flowguard/flowguard/config"
+	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/ingest/sflow"
-	"github.com/flowguard/flowguard/lifecycle"
 )
 
-// The listeners: one per listen entry, each with a decoder of every
-// registered UDP protocol (sources.go), rebound by reloads that change them.
+// listenerSet is the listeners component: one listener per listen entry,
+// each with a decoder of every registered UDP protocol (sources.go) and a
+// goroutine of its own from Start to Stop, handing its batches to handle.
+// Reloads rebind those whose settings changed (reconfigure).
+type listenerSet struct {
+	log    *slog.Logger
+	handle func([]flow.Flow)
+	budget *netflow.TemplateBudget // the template memory all listeners share
+	// failed hears of a listener that stops on an error (the daemon then
+	// stops); set before Start.
+	failed func(error)
+
+	mu  sync.Mutex     // guards what follows against reloads and readers
+	cfg *config.Config // listen, sampling, exporter_clock, ingest in service
+	ls  []*listener
+	ctx context.Context // the listeners' parent context, from Start
+	end context.CancelFunc
+}
 
 type listener struct {
 	*collector.Listener
@@ -25,17 +43,63 @@ type listener struct {
 	netflow *netflow.Decoder
 	sflow   *sflow.Decoder
 	cancel  context.CancelFunc
-	done    chan struct{}
+	done    chan struct{} // nil until started
 }
 
-// newListener binds one listener with decoders of its own.
-func (d *Daemon) newListener(lc collector.Config) (*listener, error) {
+// newListenerSet binds a listener per listen entry of cfg, none started.
+func newListenerSet(cfg *config.Config, log *slog.Logger, handle func([]flow.Flow)) (*listenerSet, error) {
+	c := *cfg
+	s := &listenerSet{log: log, handle: handle, cfg: &c, budget: netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal)}
+	for _, lc := range cfg.Listen {
+		l, err := s.bind(lc)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.ls = append(s.ls, l)
+	}
+	return s, nil
+}
+
+// Name names the component.
+func (s *listenerSet) Name() string { return "listeners" }
+
+// Start runs every bound listener.
+func (s *listenerSet) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctx, s.end = context.WithCancel(context.Background())
+	for _, l := range s.ls {
+		s.run(l)
+	}
+	return nil
+}
+
+// Stop ends every listener and waits for its goroutine.
+func (s *listenerSet) Stop(context.Context) error {
+	s.end()
+	for _, l := range s.list() {
+		<-l.done
+	}
+	return nil
+}
+
+// close releases the sockets of a set never started.
+func (s *listenerSet) close() {
+	for _, l := range s.ls {
+		l.Close()
+	}
+}
+
+// bind binds one listener with decoders of its own. Called with mu held
+// (or before the set is shared).
+func (s *listenerSet) bind(lc collector.Config) (*listener, error) {
 	name := lc.Name
 	if name == "" {
 		name = lc.Address
 	}
-	l := &listener{cfg: lc, decs: protocolDecoders(decoderSettings{cfg: d.cfg, budget: d.templateBudget,
-		onSkew: logSkew(d.log, name, d.cfg.ExporterClock.Corrects())})}
+	l := &listener{cfg: lc, decs: protocolDecoders(decoderSettings{cfg: s.cfg, budget: s.budget,
+		onSkew: logSkew(s.log, name, s.cfg.ExporterClock.Corrects())})}
 	for _, n := range l.decs {
 		switch dec := n.udpDecoder.(type) {
 		case netflowDecoder:
@@ -52,40 +116,65 @@ func (d *Daemon) newListener(lc collector.Config) (*listener, error) {
 	return l, nil
 }
 
-// startListener runs a bound listener on its own goroutine. The caller
-// holds d.lmu.
-func (d *Daemon) startListener(l *listener) {
-	ctx, cancel := context.WithCancel(d.lctx)
+// run runs a bound listener on its own goroutine. Called with mu held.
+func (s *listenerSet) run(l *listener) {
+	ctx, cancel := context.WithCancel(s.ctx)
 	l.cancel, l.done = cancel, make(chan struct{})
 	go func() {
 		defer close(l.done)
-		d.log.Info("listening", "name", l.Name(), "address", l.Addr().String())
-		if err := l.Run(ctx, d.handleFlows); err != nil && !errors.Is(err, context.Canceled) {
-			d.lerr <- fmt.Errorf("listener %s: %w", l.Name(), err)
+		s.log.Info("listening", "name", l.Name(), "address", l.Addr().String())
+		if err := l.Run(ctx, s.handle); err != nil && !errors.Is(err, context.Canceled) {
+			s.failed(fmt.Errorf("listener %s: %w", l.Name(), err))
 		}
 	}()
 }
 
-// listenerList returns the listeners in service.
-func (d *Daemon) listenerList() []*listener {
-	d.lmu.Lock()
-	defer d.lmu.Unlock()
-	return append([]*listener(nil), d.listeners...)
+// list returns the listeners in service.
+func (s *listenerSet) list() []*listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*listener(nil), s.ls...)
 }
 
-// restartListeners brings the listeners to a new configuration: unchanged
-// ones keep running (and their templates), changed ones are stopped and
-// bound again, removed ones stopped, new ones started. With fresh (the
-// sampling or exporter clock settings changed) every listener is rebound
-// with decoders built from to. A listener that cannot bind is logged and
-// left out.
-func (d *Daemon) restartListeners(to *config.Config, fresh bool) {
-	d.lmu.Lock()
-	defer d.lmu.Unlock()
+// running returns how many listeners run and how many the config in
+// service asks for.
+func (s *listenerSet) running() (running, want int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.ls {
+		if l.done == nil {
+			continue
+		}
+		select {
+		case <-l.done:
+		default:
+			running++
+		}
+	}
+	return running, len(s.cfg.Listen)
+}
+
+// needsReconfigure tells whether a config changes the listeners or what
+// their decoders are built from (then every one is rebound: fresh).
+func (s *listenerSet) needsReconfigure(to *config.Config) (needed, fresh bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh = !reflect.DeepEqual(to.Sampling, s.cfg.Sampling) || !reflect.DeepEqual(to.ExporterClock, s.cfg.ExporterClock)
+	return fresh || !reflect.DeepEqual(to.Listen, s.cfg.Listen), fresh
+}
+
+// reconfigure brings the listeners to a new configuration: unchanged ones
+// keep running (and their templates), changed ones are stopped and bound
+// again, removed ones stopped, new ones started. With fresh every listener
+// is rebound with decoders built from to. A listener that cannot bind is
+// logged, left out and counted in the result.
+func (s *listenerSet) reconfigure(to *config.Config, fresh bool) (failed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	want := to.Listen
-	d.cfg.Sampling, d.cfg.ExporterClock = to.Sampling, to.ExporterClock // what newListener builds decoders from
+	s.cfg.Sampling, s.cfg.ExporterClock = to.Sampling, to.ExporterClock // what bind builds decoders from
 	old := map[string]*listener{}
-	for _, l := range d.listeners {
+	for _, l := range s.ls {
 		old[l.cfg.Name] = l
 	}
 	var keep []*listener
@@ -101,49 +190,23 @@ func (d *Daemon) restartListeners(to *config.Config, fresh bool) {
 		for _, n := range l.decs {
 			n.release() // its templates no longer count in the shared budget
 		}
-		d.log.Info("listener stopped by reload", "name", l.cfg.Name)
+		s.log.Info("listener stopped by reload", "name", l.cfg.Name)
 	}
 	next := keep
 	for _, lc := range want {
 		if slices.ContainsFunc(keep, func(l *listener) bool { return l.cfg.Name == lc.Name }) {
 			continue
 		}
-		l, err := d.newListener(lc)
+		l, err := s.bind(lc)
 		if err != nil {
-			d.reloadErrs.Add(1)
-			d.log.Error("reload: listener not started", "name", lc.Name, "err", err)
+			failed++
+			s.log.Error("reload: listener not started", "name", lc.Name, "err", err)
 			continue
 		}
-		d.startListener(l)
+		s.run(l)
 		next = append(next, l)
 	}
-	d.listeners = next
-	d.cfg.Listen = want
-}
-
-// listenersComponent runs the bound listeners, each on a goroutine of its
-// own handing its batches to handleFlows; a listener that fails sends its
-// error to errc, which stops the daemon. Stop waits for every one.
-func (d *Daemon) listenersComponent(errc chan error) lifecycle.Component {
-	var lstop context.CancelFunc
-	return lifecycle.Funcs{N: "listeners",
-		OnStart: func(context.Context) error {
-			d.lctx, lstop = context.WithCancel(context.Background())
-			d.lerr = errc
-			// Under lmu: /healthz (served already) reads each listener's
-			// done channel, which startListener sets.
-			d.lmu.Lock()
-			defer d.lmu.Unlock()
-			for _, l := range d.listeners {
-				d.startListener(l)
-			}
-			return nil
-		},
-		OnStop: func(context.Context) error {
-			lstop()
-			for _, l := range d.listenerList() {
-				<-l.done
-			}
-			return nil
-		}}
+	s.ls = next
+	s.cfg.Listen = want
+	return failed
 }

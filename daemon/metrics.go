@@ -55,8 +55,8 @@ func (d *Daemon) registry() *prometheus.Registry {
 		d.enrichMetrics(), d.reloadMetrics(),
 		metricSet(func(m emit) { m.gauge(uptimeDesc, timeSince(d.started)) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	if d.web != nil {
-		reg.MustRegister(d.web)
+	if d.api != nil {
+		reg.MustRegister(d.api.web)
 	}
 	return reg
 }

@@ -109,8 +109,9 @@ func (d *Daemon) reload() {
 		d.log.Info("notifiers reloaded")
 	}
 	if err == nil && newCfg != nil {
-		if fresh := decodersChanged(newCfg, d.cfg); fresh || !reflect.DeepEqual(newCfg.Listen, d.cfg.Listen) {
-			d.restartListeners(newCfg, fresh)
+		if needed, fresh := d.listeners.needsReconfigure(newCfg); needed {
+			d.reloadErrs.Add(uint64(d.listeners.reconfigure(newCfg, fresh)))
+			d.cfg.Listen, d.cfg.Sampling, d.cfg.ExporterClock = newCfg.Listen, newCfg.Sampling, newCfg.ExporterClock
 		}
 		d.cfg.Shutdown = newCfg.Shutdown
 		known := newCfg.KnownExporters()

@@ -73,9 +73,3 @@ func (d *Daemon) reloadMetrics() metricSet {
 		}
 	}
 }
-
-// decodersChanged tells whether a config changes what the listeners'
-// decoders are built from, so that every listener is rebound.
-func decodersChanged(next, running *config.Config) bool {
-	return !reflect.DeepEqual(next.Sampling, running.Sampling) || !reflect.DeepEqual(next.ExporterClock, running.ExporterClock)
-}

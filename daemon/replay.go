@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -15,24 +16,64 @@ import (
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/netflow"
+	"github.com/flowguard/flowguard/rules"
 )
 
 // What `flowguard replay` builds its pipeline from, shared with Run: the
-// engine's settings and the decoders of captured flow export.
+// evaluator (enrichment, window store, engine) and the decoders of
+// captured flow export, both from the same config.
 
-// EngineConfig returns the engine settings a config gives, as Run builds
-// its engine: the store, the enrichment, the key bound, event time (README
-// "Time"); emit receives the alerts.
-func EngineConfig(cfg *config.Config, store window.Store, enr *enrich.Set, emit func(*alert.Alert)) engine.Config {
-	return engine.Config{
+// Evaluator evaluates flows: the enrichment, the window store and the
+// engine over the rules, built by NewEvaluator alike for Run and replay.
+type Evaluator struct {
+	Enrich *enrich.Set
+	Store  window.Store
+	Engine *engine.Engine
+
+	closeStore func()
+}
+
+// EvaluatorDeps are what NewEvaluator takes besides the config.
+type EvaluatorDeps struct {
+	Rules *rules.Set
+	// Emit receives the alerts, on the goroutine that processes flows.
+	Emit func(*alert.Alert)
+	// Observe, when set, sees every value an aggregate rule computes
+	// (replay's tuning report).
+	Observe func(r *rules.Rule, group []byte, value float64, f *flow.Flow)
+	Logger  *slog.Logger
+}
+
+// NewEvaluator builds the enrichment, opens the window store and builds
+// the engine the config describes: its key bound and event time (README
+// "Time"). Close releases them.
+func NewEvaluator(ctx context.Context, cfg *config.Config, deps EvaluatorDeps) (*Evaluator, error) {
+	enr, err := enrich.Build(cfg.Enrich, deps.Logger)
+	if err != nil {
+		return nil, ConfigError{err}
+	}
+	store, closeStore, err := OpenStore(ctx, cfg, deps.Logger)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(engine.Config{
 		Store:           store,
 		MaxKeys:         cfg.Engine.MaxKeys,
 		Enricher:        enr,
 		AllowedLateness: time.Duration(cfg.Engine.AllowedLateness),
 		FutureTolerance: time.Duration(cfg.Engine.FutureTolerance),
-		Emit:            emit,
+		Emit:            deps.Emit,
+		Observe:         deps.Observe,
+	}, deps.Rules)
+	if err != nil {
+		closeStore()
+		return nil, err
 	}
+	return &Evaluator{Enrich: enr, Store: store, Engine: eng, closeStore: closeStore}, nil
 }
+
+// Close flushes a shared store's last deltas and releases the store.
+func (e *Evaluator) Close() { e.closeStore() }
 
 // ExportDecoder decodes NetFlow/IPFIX/sFlow datagrams found in a capture
 // with the collector's decoders, configured as `run` configures them, and

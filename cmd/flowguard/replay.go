@@ -14,7 +14,6 @@ import (
 	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/engine/tuning"
-	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/file"
 	"github.com/flowguard/flowguard/notifiers"
@@ -80,15 +79,6 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	defer context.AfterFunc(ctx, stop)()
 
 	log := slog.New(slog.NewTextHandler(errw, nil))
-	enr, err := enrich.Build(cfg.Enrich, log)
-	if err != nil {
-		return usageError{err}
-	}
-	store, closeStore, err := daemon.OpenStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
 	var disp *notifiers.Dispatcher
 	if *live {
 		if len(cfg.Notifiers.Notifiers) == 0 {
@@ -117,27 +107,29 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	}
 	defer order.flush()
 	col := tuning.New(set, tuning.Config{})
-	ecfg := daemon.EngineConfig(cfg, store, enr, func(a *alert.Alert) {
+	deps := daemon.EvaluatorDeps{Rules: set, Logger: log, Emit: func(a *alert.Alert) {
 		col.OnAlert(a)
 		if disp != nil {
 			disp.Send(a)
 		}
 		order.add(a)
-	})
+	}}
 	if *stats != "none" {
-		ecfg.Observe = col.Observe
+		deps.Observe = col.Observe
 	}
-	eng, err := engine.New(ecfg, set)
+	ev, err := daemon.NewEvaluator(ctx, cfg, deps)
 	if err != nil {
 		return err
 	}
+	defer ev.Close()
+	eng := ev.Engine
 	var ttotals tuning.Totals
 	pace := &pacer{speed: *speed, ctx: ctx, next: func(b []flow.Flow) {
 		ttotals.Add(b)
 		eng.Process(b)
 	}}
 	var lastExchange func(context.Context)
-	pace.idle, pace.idleEvery, lastExchange = daemon.SharedExchange(store, eng.Exchange)
+	pace.idle, pace.idleEvery, lastExchange = daemon.SharedExchange(ev.Store, eng.Exchange)
 	var skewLog *slog.Logger
 	if *stats == "text" {
 		skewLog = log

@@ -96,6 +96,13 @@ type testDaemon struct {
 // it until the test ends.
 func runDaemon(t *testing.T, extra string) *testDaemon {
 	t.Helper()
+	return runDaemonWith(t, extra, nil)
+}
+
+// runDaemonWith is runDaemon that hands the daemon to setup between New
+// and Run.
+func runDaemonWith(t *testing.T, extra string, setup func(*Daemon)) *testDaemon {
+	t.Helper()
 	td := &testDaemon{udp: freePort(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
 		cfg: filepath.Join(t.TempDir(), "flowguard.yaml")}
 	td.writeConfig(t, extra)
@@ -106,6 +113,9 @@ func runDaemon(t *testing.T, extra string) *testDaemon {
 	td.Daemon, err = New(cfg, Options{ConfigPath: td.cfg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(td.Daemon)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)

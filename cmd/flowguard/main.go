@@ -24,6 +24,7 @@ import (
 	"os"
 
 	"github.com/flowguard/flowguard/daemon"
+	"github.com/flowguard/flowguard/daemon/replay"
 )
 
 // Exit codes (README.md).
@@ -40,7 +41,7 @@ const (
 var version = "dev"
 
 // errInterrupted ends a command stopped by Ctrl-C before its end.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted = replay.ErrInterrupted
 
 // usageError marks errors that are the caller's: bad flags, config, rules.
 type usageError struct{ err error }

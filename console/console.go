@@ -27,6 +27,12 @@ type Console struct {
 	Talkers *talkers.Talkers
 }
 
+// New returns a console with a hub of DefaultMaxStreams streams and top
+// talkers of talkers.DefaultCapacity keys per table.
+func New() *Console {
+	return &Console{Hub: NewHub(0), Talkers: talkers.New(0, nil)}
+}
+
 // EventsPath is the path of the event stream, which holds its connection
 // open (the web server does not count it among short API requests).
 const EventsPath = "/api/events"
@@ -34,6 +40,13 @@ const EventsPath = "/api/events"
 // Register adds the routes to mux: GET / and /ui/... (the pages), GET
 // /api/events, GET /api/top.
 func (c *Console) Register(mux *http.ServeMux) {
+	c.RegisterPages(mux.Handle)
+	mux.Handle("GET "+EventsPath, c.Hub)
+}
+
+// RegisterPages adds every route but the event stream (which a server
+// mounts as a stream: see web.Server.Streams).
+func (c *Console) RegisterPages(handle func(pattern string, h http.Handler)) {
 	ui, _ := fs.Sub(assets, "ui")
 	files := http.FileServerFS(ui)
 	page := func(w http.ResponseWriter, r *http.Request) {
@@ -41,14 +54,13 @@ func (c *Console) Register(mux *http.ServeMux) {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, ui, "index.html")
 	}
-	mux.HandleFunc("GET /{$}", page)
-	mux.Handle("GET /ui/", http.StripPrefix("/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /{$}", http.HandlerFunc(page))
+	handle("GET /ui/", http.StripPrefix("/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secure(w)
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})))
-	mux.Handle("GET "+EventsPath, c.Hub)
-	mux.HandleFunc("GET /api/top", c.serveTop)
+	handle("GET /api/top", http.HandlerFunc(c.serveTop))
 }
 
 // secure keeps the pages to their own origin: no script, style or

@@ -41,6 +41,7 @@ type Hub struct {
 	subs    map[*stream]struct{}
 	max     int
 	ping    time.Duration
+	closed  bool
 	sent    atomic.Uint64
 	dropped atomic.Uint64
 	refused atomic.Uint64
@@ -106,10 +107,22 @@ func (h *Hub) Stats() HubStats {
 	return HubStats{Streams: n, Sent: h.sent.Load(), Dropped: h.dropped.Load(), Refused: h.refused.Load()}
 }
 
+// Close ends every open stream and refuses new ones (the server is
+// shutting down).
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		delete(h.subs, s)
+		close(s.gone)
+	}
+}
+
 func (h *Hub) join() *stream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.subs) >= h.max {
+	if h.closed || len(h.subs) >= h.max {
 		return nil
 	}
 	s := &stream{ch: make(chan []byte, streamBuffer), gone: make(chan struct{})}

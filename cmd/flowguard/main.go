@@ -11,6 +11,7 @@
 //	flowguard config check -c FILE
 //	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
 //	flowguard gen scenario|stream ...
+//	flowguard top [--url URL]
 //	flowguard web hash-password|new-token|hash-token
 //	flowguard version
 //
@@ -57,7 +58,7 @@ const topUsage = `flowguard: flow-based security alerting
 
 Usage:
   flowguard run [-c flowguard.yaml] the collector daemon: NetFlow/IPFIX/sFlow in,
-                                  alerts out, /metrics and /healthz
+                                  alerts out, /metrics, /healthz and the web view
   flowguard replay [-c FILE] [--rules PATH]... [--format json|text] FILE...
                                   replay pcap/pcapng, goflow2 JSON or nfdump CSV
                                   files through the rules on event time
@@ -68,6 +69,8 @@ Usage:
                                   what enrichment says of an address
   flowguard gen scenario|stream ...  write scenario pcaps with ground truth, or stream
                                   NetFlow/IPFIX/sFlow at a rate to a loopback collector
+  flowguard top [--url http://127.0.0.1:9310]
+                                  a daemon's top talkers and firing alerts, live
   flowguard web hash-password|new-token|hash-token
                                   make credentials for the http section
   flowguard version                 print the version
@@ -77,7 +80,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
 `
 
 // commands are the top-level commands, for suggestions.
-var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "web", "version", "help"}
+var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "top", "web", "version", "help"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -103,6 +106,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdGen(args[1:], stdout, stderr)
 	case "lookup":
 		err = cmdLookup(args[1:], stdout, stderr)
+	case "top":
+		err = cmdTop(args[1:], os.Stdin, stdout, stderr)
 	case "web":
 		err = cmdWeb(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":

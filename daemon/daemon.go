@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/engine"
@@ -38,6 +40,7 @@ type Daemon struct {
 	// Extensions added before Run (see README.md).
 	handlers       []handler
 	streams        []stream
+	collectors     []prometheus.Collector
 	flowObservers  []func([]flow.Flow)
 	alertObservers []func(*alert.Alert)
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/flow"
 )
@@ -40,6 +42,12 @@ type stream struct {
 // rather than at the drain deadline.
 func (d *Daemon) HandleStream(path string, h http.Handler, closeAll func()) {
 	d.streams = append(d.streams, stream{path, h, closeAll})
+}
+
+// Collect adds a collector to the registry /metrics serves (the
+// extension's own metrics, named flowguard_...).
+func (d *Daemon) Collect(c prometheus.Collector) {
+	d.collectors = append(d.collectors, c)
 }
 
 // ObserveFlows adds a stage that sees every batch of flows the listeners

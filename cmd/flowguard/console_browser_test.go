@@ -92,11 +92,15 @@ func value[T any](t *testing.T, ctx context.Context, d time.Duration, a chromedp
 
 type css = chromedp.CSS
 
-// canvasInk counts the pixels of a canvas that are not background.
-const canvasInk = `(() => { const c = document.querySelector('%s'); if (!c) return -1;
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
-  for (let i = 0; i < d.length; i += 4) if (d[i+3] > 0 && (d[i] < 230 || d[i+1] < 230 || d[i+2] < 230)) n++;
-  return n; })()`
+// canvasInk counts the pixels of a canvas in the value's colour (blue,
+// #1f5fa8) and in the threshold's (red, #b3261e).
+const canvasInk = `(() => { const c = document.querySelector('%s'); if (!c) return null;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let blue = 0, red = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i+2] > 120 && d[i+2] - d[i] > 50) blue++;
+    if (d[i] > 150 && d[i] - d[i+1] > 60 && d[i] - d[i+2] > 60) red++;
+  }
+  return {blue, red}; })()`
 
 // A port scan sent as NetFlow shows on the open Alerts page within 2 s,
 // without a reload; its page draws the value against the threshold; every
@@ -119,8 +123,11 @@ func TestBrowserAlertsLive(t *testing.T) {
 	// The alert's page: the chart has ink, samples and the group are shown.
 	browse(t, ctx, 10*time.Second, chromedp.Click(css("#alert-rows tr[data-id]")), chromedp.WaitVisible(css("#chart")),
 		chromedp.WaitVisible(css("#samples tbody tr")))
-	if ink := value(t, ctx, 5*time.Second, chromedp.Evaluate[int](fmt.Sprintf(canvasInk, "#chart"))); ink < 200 {
-		t.Errorf("the chart drew %d pixels", ink)
+	type ink struct{ Blue, Red int }
+	got := value(t, ctx, 5*time.Second, chromedp.Evaluate[ink](fmt.Sprintf(canvasInk, "#chart")))
+	t.Logf("chart: %d pixels of the value, %d of the threshold", got.Blue, got.Red)
+	if got.Blue < 20 || got.Red < 200 {
+		t.Error("the chart is missing the value or the threshold")
 	}
 
 	// The other pages render from the live APIs.

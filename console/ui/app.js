@@ -197,7 +197,7 @@ async function alertPage(id) {
       ['peak', fmtNum(a.peak ?? a.value)], ['window', a.window], ['first seen', fmtTime(a.first_seen)], ['last seen', fmtTime(a.last_seen)],
       ['fired', fmtTime(a.fired_at)], ['ended', fmtTime(a.ended_at)], ['notifications', a.notifications ?? ''],
       ['silenced by', (a.silenced_by || []).join(', ')], ['tags', (a.tags || []).join(', ')], ['id', h('code', {}, a.id)]];
-    const enr = Object.entries(a.enrichment || {});
+    const enr = Object.entries(a.enrichment || {}).filter(([, e]) => Object.values(e || {}).some((v) => v !== '' && v != null && v !== false && !(Array.isArray(v) && !v.length)));
     info.replaceChildren(h('h1', {}, a.name || a.rule), h('p', {}, a.message),
       h('table', { class: 'kv' }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, v))))),
       h('h2', {}, 'Enrichment'),
@@ -257,15 +257,18 @@ function drawChart(canvas, series, threshold) {
   const end = new Date(t1).toLocaleTimeString();
   c.fillText(end, w - pad.r - c.measureText(end).width, ht - 8);
   if (isFinite(threshold)) {
-    c.strokeStyle = '#b3261e'; c.setLineDash([6, 4]); c.lineWidth = 1.5;
-    c.beginPath(); c.moveTo(pad.l, y(threshold)); c.lineTo(w - pad.r, y(threshold)); c.stroke();
+    const ty = Math.round(y(threshold)); // on the pixel grid: a crisp line
+    c.strokeStyle = '#b3261e'; c.setLineDash([6, 4]); c.lineWidth = 2;
+    c.beginPath(); c.moveTo(pad.l, ty); c.lineTo(w - pad.r, ty); c.stroke();
     c.setLineDash([]); c.fillStyle = '#b3261e'; c.fillText('threshold ' + fmtNum(threshold), pad.l + 4, y(threshold) - 4);
   }
   c.strokeStyle = '#1f5fa8'; c.fillStyle = '#1f5fa8'; c.lineWidth = 2;
   c.beginPath();
   series.forEach((p, i) => (i ? c.lineTo(x(p.t), y(p.v)) : c.moveTo(x(p.t), y(p.v))));
   c.stroke();
-  for (const p of series) { c.beginPath(); c.arc(x(p.t), y(p.v), 2.5, 0, 2 * Math.PI); c.fill(); }
+  for (const p of series) { c.beginPath(); c.arc(x(p.t), y(p.v), series.length > 30 ? 2 : 4, 0, 2 * Math.PI); c.fill(); }
+  const last = series[series.length - 1];
+  if (last) c.fillText(fmtNum(last.v), Math.min(x(last.t) + 6, w - pad.r - 40), y(last.v) + 14);
 }
 
 // Silences: list, create, expire.

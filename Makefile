@@ -5,7 +5,7 @@ BIN     ?= bin/flowguard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Packages that run goroutines: the race detector runs on these.
-RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/... ./cmd/...
+RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/... ./cmd/... ./daemon/... ./web/... ./console/... ./talkers/...
 FUZZTIME ?= 10s
 # Decoders of untrusted input: their fuzz targets run briefly in `make test`,
 # bounded by a count of inputs rather than a duration (a duration can end

@@ -41,7 +41,7 @@ const (
 	Sources Dimension = iota
 	Destinations
 	Ports // destination port and protocol
-	ASNs  // source and destination AS (the enriched ASN, else the exporter's)
+	ASNs  // source and destination AS: the enriched ASN when set, else the exporter's (BGP)
 	dimensions
 )
 

@@ -95,7 +95,8 @@ func TestTopUnderTmux(t *testing.T) {
 	t.Cleanup(func() { stream.Process.Kill(); stream.Wait() })
 	exportV5(t, d, "127.0.0.3:0", probes("127.0.0.5", "127.0.0.9", 150), 0)
 
-	top := fmt.Sprintf("%s top --url http://%s --interval 300ms --window 1m", binary(t), d.http)
+	// A binary built with -race sleeps a second at exit unless told not to.
+	top := fmt.Sprintf("GORACE=atexit_sleep_ms=0 %s top --url http://%s --interval 300ms --window 1m", binary(t), d.http)
 	s := newTmux(t, "top", top)
 	screen := s.waitScreen(15*time.Second, "window 1m by bytes", "FIRING ALERTS (1)", "vertical-port-scan", "127.0.0.5", "SOURCES", "DESTINATIONS", "443/tcp", "pkts")
 	t.Logf("screen:\n%s", screen)

@@ -120,6 +120,20 @@ func TestBrowserAlertsLive(t *testing.T) {
 		t.Errorf("alert row: %q", rowText)
 	}
 
+	// The filters: an address or a severity it does not have hides it,
+	// its own address shows it again.
+	filter := func(sel, v string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const i = document.querySelector(%q); i.value = %q;
+				i.dispatchEvent(new Event('change')); return true; })()`, sel, v))(ctx, tg)
+			return err
+		})
+	}
+	browse(t, ctx, 5*time.Second, filter("input[name=addr]", "127.0.0.77"), chromedp.WaitNotPresent(css("#alert-rows tr[data-id]")),
+		filter("input[name=addr]", "127.0.0.5"), chromedp.WaitVisible(css("#alert-rows tr[data-id]")),
+		filter("select[name=severity]", "low"), chromedp.WaitNotPresent(css("#alert-rows tr[data-id]")),
+		filter("select[name=severity]", "high"), chromedp.WaitVisible(css("#alert-rows tr[data-id]")))
+
 	// The alert's page: the chart has ink, samples and the group are shown.
 	browse(t, ctx, 10*time.Second, chromedp.Click(css("#alert-rows tr[data-id]")), chromedp.WaitVisible(css("#chart")),
 		chromedp.WaitVisible(css("#samples tbody tr")))

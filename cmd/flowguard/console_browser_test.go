@@ -150,6 +150,10 @@ func TestBrowserAlertsLive(t *testing.T) {
 	}
 	browse(t, ctx, 15*time.Second, chromedp.Navigate(base+"/#/rules"), chromedp.WaitVisible(css("#rules tbody tr")))
 	rules := count("#rules tbody tr")
+	// The scan's group is a bar over the rule's threshold (its mark).
+	if marks, over := count("#rules .bar .mark"), count("#rules .bar .fill.over"); marks == 0 || over == 0 {
+		t.Errorf("rules page: %d threshold marks, %d groups over the threshold", marks, over)
+	}
 	browse(t, ctx, 15*time.Second, chromedp.Navigate(base+"/#/exporters"), chromedp.WaitVisible(css("#exporters tbody tr")))
 	exporters := count("#exporters tbody tr")
 	browse(t, ctx, 15*time.Second, chromedp.Navigate(base+"/#/top"), chromedp.WaitVisible(css("#top .bar")))

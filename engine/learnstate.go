@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// LearnedState is what an engine's learning rules learned, as it is saved
+// (a file, Redis) and loaded: per rule id and LearnVersion, every group.
+// Loading merges into what the engine holds (see each kind's load), so
+// states saved by several instances, or a replay's and a daemon's, can be
+// loaded one after another.
+type LearnedState struct {
+	Format int           `json:"format"` // LearnedFormat
+	Saved  int64         `json:"saved"`  // the engine's watermark when saved, Unix ns
+	Rules  []LearnedRule `json:"rules"`
+}
+
+// LearnedFormat is the version of LearnedState's JSON.
+const LearnedFormat = 1
+
+// LearnedRule is one rule's learned groups; keys are group keys, as the
+// windows key them.
+type LearnedRule struct {
+	ID       string          `json:"id"`
+	Version  string          `json:"version"`
+	Baseline []BaselineGroup `json:"baseline,omitempty"`
+	Terms    []TermsGroup    `json:"terms,omitempty"`
+	Beacons  []BeaconGroup   `json:"beacons,omitempty"`
+}
+
+// BaselineGroup is one group's baseline.
+type BaselineGroup struct {
+	Key     []byte           `json:"key"`
+	Step    int64            `json:"step"`
+	Peak    float64          `json:"peak"`
+	Seasons []BaselineSeason `json:"seasons"`
+}
+
+// BaselineSeason is one season's mean and variance.
+type BaselineSeason struct {
+	Season int     `json:"season"`
+	Mean   float64 `json:"mean"`
+	Var    float64 `json:"var"`
+	N      uint32  `json:"n"`
+	At     int64   `json:"at"`
+}
+
+// TermsGroup is one group's terms.
+type TermsGroup struct {
+	Key   []byte     `json:"key"`
+	First int64      `json:"first"`
+	Terms []TermSeen `json:"terms"`
+}
+
+// TermSeen is one term's hash and when it was last seen.
+type TermSeen struct {
+	Hash uint64 `json:"h"`
+	Seen int64  `json:"t"`
+}
+
+// BeaconGroup is one group's latest connection starts.
+type BeaconGroup struct {
+	Key    []byte    `json:"key"`
+	Starts []int64   `json:"starts"`
+	Sizes  []float64 `json:"sizes"`
+}
+
+// SaveLearned returns what every learning rule learned. Call it from the
+// goroutine that calls Process (Pipeline.Do).
+func (e *Engine) SaveLearned() *LearnedState {
+	st := &LearnedState{Format: LearnedFormat, Saved: e.watermark, Rules: []LearnedRule{}}
+	for _, rs := range e.rules {
+		if rs.learn == nil {
+			continue
+		}
+		lr := LearnedRule{ID: rs.r.ID, Version: rs.learnVersion}
+		rs.learn.save(&lr)
+		st.Rules = append(st.Rules, lr)
+	}
+	return st
+}
+
+// LoadLearned merges st into the learning rules of the same id and
+// LearnVersion, and returns how many rules took something. Rules that
+// changed since st was saved start afresh. Call it from the goroutine that
+// calls Process (Pipeline.Do), before or between batches.
+func (e *Engine) LoadLearned(st *LearnedState) int {
+	if st == nil || st.Format != LearnedFormat {
+		return 0
+	}
+	n := 0
+	for i := range st.Rules {
+		lr := &st.Rules[i]
+		for _, rs := range e.rules {
+			if rs.learn != nil && rs.r.ID == lr.ID && rs.learnVersion == lr.Version {
+				rs.learn.load(lr)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// MaxLearnedBytes bounds a learned state read back (256 MiB).
+const MaxLearnedBytes = 256 << 20
+
+// ReadLearned decodes a LearnedState of at most MaxLearnedBytes.
+func ReadLearned(r io.Reader) (*LearnedState, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxLearnedBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxLearnedBytes {
+		return nil, fmt.Errorf("learned state larger than %d bytes", MaxLearnedBytes)
+	}
+	var st LearnedState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("learned state: %w", err)
+	}
+	if st.Format != LearnedFormat {
+		return nil, fmt.Errorf("learned state: format %d, this flowguard reads %d", st.Format, LearnedFormat)
+	}
+	return &st, nil
+}
+
+// LearnedFile is the file name of the learned state in a state directory.
+const LearnedFile = "learned.json"
+
+// WriteLearnedFile writes st to path atomically (a temporary file in the
+// same directory, renamed), creating the directory.
+func WriteLearnedFile(path string, st *LearnedState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".learned-*.tmp")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// ReadLearnedFile reads the learned state at path; a missing file is no
+// state and no error.
+func ReadLearnedFile(path string) (*LearnedState, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := ReadLearned(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
+}

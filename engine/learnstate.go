@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,13 +133,18 @@ func ReadLearned(r io.Reader) (*LearnedState, error) {
 // LearnedFile is the file name of the learned state in a state directory.
 const LearnedFile = "learned.json"
 
-// WriteLearnedFile writes st to path atomically (a temporary file in the
-// same directory, renamed), creating the directory.
+// WriteLearnedFile writes st to path atomically, creating the directory.
 func WriteLearnedFile(path string, st *LearnedState) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
+	return writeFileAtomic(path, data)
+}
+
+// writeFileAtomic writes data to a temporary file in path's directory
+// (created if need be) and renames it to path.
+func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
@@ -163,7 +170,32 @@ func WriteLearnedFile(path string, st *LearnedState) error {
 // ReadLearnedFile reads the learned state at path; a missing file is no
 // state and no error.
 func ReadLearnedFile(path string) (*LearnedState, error) {
-	f, err := os.Open(path)
+	data, err := LearnedFileStore{Path: path}.LoadLearned(context.Background())
+	if err != nil || data == nil {
+		return nil, err
+	}
+	st, err := ReadLearned(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
+}
+
+// LearnedStore keeps learned state between runs and instances: a file
+// (LearnedFileStore), or the Redis window store, which shares it.
+type LearnedStore interface {
+	// LoadLearned returns the stored state's JSON, nil when there is none.
+	LoadLearned(ctx context.Context) ([]byte, error)
+	// SaveLearned replaces the stored state.
+	SaveLearned(ctx context.Context, data []byte) error
+}
+
+// LearnedFileStore is a LearnedStore in a file, written atomically.
+type LearnedFileStore struct{ Path string }
+
+// LoadLearned reads the file; a missing file is no state.
+func (s LearnedFileStore) LoadLearned(context.Context) ([]byte, error) {
+	f, err := os.Open(s.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -171,9 +203,46 @@ func ReadLearnedFile(path string) (*LearnedState, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := ReadLearned(f)
+	data, err := io.ReadAll(io.LimitReader(f, MaxLearnedBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
-	return st, nil
+	if len(data) > MaxLearnedBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", s.Path, MaxLearnedBytes)
+	}
+	return data, nil
+}
+
+// SaveLearned writes the file atomically.
+func (s LearnedFileStore) SaveLearned(_ context.Context, data []byte) error {
+	return writeFileAtomic(s.Path, data)
+}
+
+// SyncLearned merges what store holds into the engine, then saves the
+// engine's state (what it learned and what it merged) back to store. do
+// runs a function on the engine's goroutine (Pipeline.Do, or a direct call
+// when no pipeline runs); store I/O happens outside it. It returns how many
+// rules took stored state. A stored state that does not decode is
+// reported and then replaced.
+func SyncLearned(ctx context.Context, store LearnedStore, do func(func(*Engine))) (int, error) {
+	data, err := store.LoadLearned(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var st *LearnedState
+	var readErr error
+	if data != nil {
+		st, readErr = ReadLearned(bytes.NewReader(data))
+	}
+	loaded := 0
+	var snap *LearnedState
+	do(func(e *Engine) {
+		loaded = e.LoadLearned(st)
+		snap = e.SaveLearned()
+	})
+	out, err := json.Marshal(snap)
+	if err != nil {
+		return loaded, err
+	}
+	return loaded, errors.Join(readErr, store.SaveLearned(ctx, out))
 }

@@ -22,7 +22,8 @@ import (
 //   - the period P is their median;
 //   - an interval d is a hit when it is m×P (m from 1 to MaxMissed+1: m-1
 //     beats missed) within Jitter×P×√m;
-//   - the interval score is the share of hits, the size score 1 minus the
+//   - the interval score is the hits over the intervals plus the missed
+//     beats (a missed beat counts as a miss), the size score 1 minus the
 //     median absolute deviation of the beats' bytes over their median
 //     (floored at 0);
 //   - the score is 3/4 the interval score plus 1/4 the size score.
@@ -151,7 +152,7 @@ func (s *beaconState) score(g *beaconGroup) (beaconScore, bool) {
 	}
 	sc.interval = sum / float64(hits)
 	sc.jitter = dev / float64(hits) / period
-	sc.score = (3*float64(hits)/float64(n) + sc.sizeScore) / 4
+	sc.score = (3*float64(hits)/float64(n+sc.missed) + sc.sizeScore) / 4
 	return sc, sc.score >= s.b.MinScore
 }
 

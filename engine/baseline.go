@@ -24,9 +24,6 @@ import (
 // least a tenth of the mean so that a group whose value never varied does
 // not fire on a one per cent rise.
 
-// maxSeasons bounds the seasons of any seasonality.
-const maxSeasons = 24
-
 // baseSlot is one season's learned mean and variance.
 type baseSlot struct {
 	mean, vari float64
@@ -34,19 +31,21 @@ type baseSlot struct {
 	n          uint32
 }
 
-// baseGroup is one group's baseline: its seasons and the current step.
+// baseGroup is one group's current step; its seasons are in
+// baselineState.slots.
 type baseGroup struct {
-	step  int64   // current step: event time / step length
-	peak  float64 // highest value of the current step, sampled when it ends
-	slots [maxSeasons]baseSlot
+	step int64   // current step: event time / step length
+	peak float64 // highest value of the current step, sampled when it ends
 }
 
 func (g *baseGroup) reset() { *g = baseGroup{step: math.MinInt64} }
 
 type baselineState struct {
-	b      *rules.Baseline
-	step   int64 // ns
-	groups *learnGroups[baseGroup, *baseGroup]
+	b       *rules.Baseline
+	step    int64 // ns
+	seasons int   // slots per group
+	groups  *learnGroups[baseGroup, *baseGroup]
+	slots   []baseSlot // by group id × seasons
 
 	// The latest comparison, for the alert it may fire.
 	last struct {
@@ -61,8 +60,28 @@ func newBaselineState(r *rules.Rule) *baselineState {
 	if step <= 0 {
 		step = int64(1e9)
 	}
-	return &baselineState{b: r.Baseline, step: step,
+	return &baselineState{b: r.Baseline, step: step, seasons: r.Baseline.Seasonality.Slots(),
 		groups: newLearnGroups[baseGroup](r.Baseline.MaxGroups)}
+}
+
+// group returns key's step and seasons, creating them.
+func (s *baselineState) group(key []byte) (*baseGroup, []baseSlot, bool) {
+	g, id, fresh := s.groups.getID(key)
+	lo := int(id) * s.seasons
+	if lo+s.seasons > len(s.slots) {
+		s.slots = append(s.slots, make([]baseSlot, lo+s.seasons-len(s.slots))...)
+	}
+	slots := s.slots[lo : lo+s.seasons : lo+s.seasons]
+	if fresh {
+		clear(slots)
+	}
+	return g, slots, fresh
+}
+
+// seasonsOf returns group id's seasons.
+func (s *baselineState) seasonsOf(id int32) []baseSlot {
+	lo := int(id) * s.seasons
+	return s.slots[lo : lo+s.seasons]
 }
 
 // season is the season index of event time t.
@@ -88,19 +107,19 @@ func floorDivInt(a, b int64) int64 {
 // exceeds the group's learned normal. It allocates nothing once the group
 // is held.
 func (s *baselineState) observe(key []byte, now int64, value float64) bool {
-	g, _ := s.groups.get(key)
+	g, slots, _ := s.group(key)
 	step := floorDivInt(now, s.step)
 	switch {
 	case g.step == math.MinInt64:
 		g.step, g.peak = step, value
 	case step > g.step:
-		s.fold(g)
+		s.fold(g, slots)
 		g.step, g.peak = step, value
 	default: // this step, or an earlier one out of order: the step's peak
 		g.peak = max(g.peak, value)
 	}
 	season := s.season(now)
-	sl := &g.slots[season]
+	sl := &slots[season]
 	if int(sl.n) < s.b.Warmup {
 		return false
 	}
@@ -114,9 +133,9 @@ func (s *baselineState) observe(key []byte, now int64, value float64) bool {
 }
 
 // fold adds the ended step's peak to the group's baseline.
-func (s *baselineState) fold(g *baseGroup) {
+func (s *baselineState) fold(g *baseGroup, slots []baseSlot) {
 	t := g.step * s.step
-	sl := &g.slots[s.season(t)]
+	sl := &slots[s.season(t)]
 	alpha := 1 / float64(sl.n+1)
 	if sl.n > 0 && t > sl.at {
 		alpha = max(alpha, 1-math.Exp2(-float64(t-sl.at)/float64(s.b.HalfLife)))
@@ -172,17 +191,18 @@ func (s *baselineState) counts() (int64, uint64) { return s.groups.counts() }
 // summaries lists the groups by their latest season's mean, highest first.
 func (s *baselineState) summaries(r *rules.Rule, n int) []LearnedGroup {
 	var out []LearnedGroup
-	s.groups.each(func(key []byte, g *baseGroup) {
+	s.groups.each(func(key []byte, id int32, g *baseGroup) {
+		slots := s.seasonsOf(id)
 		best := -1
-		for i := range s.b.Seasonality.Slots() {
-			if g.slots[i].n > 0 && (best < 0 || g.slots[i].at > g.slots[best].at) {
+		for i := range slots {
+			if slots[i].n > 0 && (best < 0 || slots[i].at > slots[best].at) {
 				best = i
 			}
 		}
 		if best < 0 {
 			return
 		}
-		sl := &g.slots[best]
+		sl := &slots[best]
 		out = append(out, LearnedGroup{Group: decodeGroup(r, key), Mean: round(sl.mean),
 			Spread: round(math.Sqrt(sl.vari)), Samples: int(sl.n), Season: s.seasonName(best)})
 	})
@@ -190,10 +210,10 @@ func (s *baselineState) summaries(r *rules.Rule, n int) []LearnedGroup {
 }
 
 func (s *baselineState) save(lr *LearnedRule) {
-	s.groups.each(func(key []byte, g *baseGroup) {
+	s.groups.each(func(key []byte, id int32, g *baseGroup) {
 		bg := BaselineGroup{Key: append([]byte(nil), key...), Step: g.step, Peak: g.peak}
-		for i := range s.b.Seasonality.Slots() {
-			if sl := &g.slots[i]; sl.n > 0 {
+		for i, sl := range s.seasonsOf(id) {
+			if sl.n > 0 {
 				bg.Seasons = append(bg.Seasons, BaselineSeason{Season: i, Mean: sl.mean, Var: sl.vari,
 					N: sl.n, At: sl.at})
 			}
@@ -207,15 +227,15 @@ func (s *baselineState) save(lr *LearnedRule) {
 func (s *baselineState) load(lr *LearnedRule) {
 	for i := len(lr.Baseline) - 1; i >= 0; i-- { // stalest first: the LRU order survives
 		bg := &lr.Baseline[i]
-		g, fresh := s.groups.get(bg.Key)
+		g, slots, fresh := s.group(bg.Key)
 		if fresh || bg.Step > g.step {
 			g.step, g.peak = bg.Step, bg.Peak
 		}
 		for _, ss := range bg.Seasons {
-			if ss.Season < 0 || ss.Season >= s.b.Seasonality.Slots() {
+			if ss.Season < 0 || ss.Season >= len(slots) {
 				continue
 			}
-			if sl := &g.slots[ss.Season]; ss.N > sl.n || (ss.N == sl.n && ss.At > sl.at) {
+			if sl := &slots[ss.Season]; ss.N > sl.n || (ss.N == sl.n && ss.At > sl.at) {
 				*sl = baseSlot{mean: ss.Mean, vari: max(ss.Var, 0), at: ss.At, n: ss.N}
 			}
 		}

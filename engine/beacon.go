@@ -200,7 +200,7 @@ func (s *beaconState) counts() (int64, uint64) { return s.groups.counts() }
 // summaries scores every group holding MinCount starts, best first.
 func (s *beaconState) summaries(r *rules.Rule, n int) []LearnedGroup {
 	var out []LearnedGroup
-	s.groups.each(func(key []byte, g *beaconGroup) {
+	s.groups.each(func(key []byte, _ int32, g *beaconGroup) {
 		if g.n < s.b.MinCount {
 			return
 		}
@@ -212,7 +212,7 @@ func (s *beaconState) summaries(r *rules.Rule, n int) []LearnedGroup {
 }
 
 func (s *beaconState) save(lr *LearnedRule) {
-	s.groups.each(func(key []byte, g *beaconGroup) {
+	s.groups.each(func(key []byte, _ int32, g *beaconGroup) {
 		lr.Beacons = append(lr.Beacons, BeaconGroup{Key: append([]byte(nil), key...),
 			Starts: append([]int64(nil), g.starts[:g.n]...), Sizes: append([]float64(nil), g.sizes[:g.n]...)})
 	})

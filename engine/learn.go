@@ -58,10 +58,17 @@ func newLearnGroups[T any, P interface {
 
 // get returns key's state, and whether it was just created (reset).
 func (g *learnGroups[T, P]) get(key []byte) (*T, bool) {
+	s, _, fresh := g.getID(key)
+	return s, fresh
+}
+
+// getID is get that also returns the group's id (dense, below the most
+// groups ever held), for state kept beside T.
+func (g *learnGroups[T, P]) getID(key []byte) (*T, int32, bool) {
 	h := g.keys.Hash(key)
 	if id := g.keys.Find(key, h); id >= 0 {
 		g.keys.Touch(id)
-		return &g.state[id], false
+		return &g.state[id], id, false
 	}
 	if g.keys.Len() >= g.max {
 		g.keys.Remove(g.keys.Stalest())
@@ -74,12 +81,12 @@ func (g *learnGroups[T, P]) get(key []byte) (*T, bool) {
 	}
 	g.n.Store(int64(g.keys.Len()))
 	P(&g.state[id]).reset()
-	return &g.state[id], true
+	return &g.state[id], id, true
 }
 
 // each calls fn for every group, most recently seen first.
-func (g *learnGroups[T, P]) each(fn func(key []byte, s *T)) {
-	g.keys.Each(func(id int32, key []byte) { fn(key, &g.state[id]) })
+func (g *learnGroups[T, P]) each(fn func(key []byte, id int32, s *T)) {
+	g.keys.Each(func(id int32, key []byte) { fn(key, id, &g.state[id]) })
 }
 
 func (g *learnGroups[T, P]) counts() (int64, uint64) { return g.n.Load(), g.evicted.Load() }

@@ -210,14 +210,14 @@ func (s *termsState) counts() (int64, uint64) {
 // summaries lists the groups by the number of terms they showed, most first.
 func (s *termsState) summaries(r *rules.Rule, n int) []LearnedGroup {
 	var out []LearnedGroup
-	s.groups.each(func(key []byte, g *termGroup) {
+	s.groups.each(func(key []byte, _ int32, g *termGroup) {
 		out = append(out, LearnedGroup{Group: decodeGroup(r, key), Terms: g.n})
 	})
 	return firstLearned(out, n, func(g *LearnedGroup) float64 { return float64(g.Terms) })
 }
 
 func (s *termsState) save(lr *LearnedRule) {
-	s.groups.each(func(key []byte, g *termGroup) {
+	s.groups.each(func(key []byte, _ int32, g *termGroup) {
 		tg := TermsGroup{Key: append([]byte(nil), key...), First: g.first}
 		for _, e := range g.set {
 			if e.hash != 0 {

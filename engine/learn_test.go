@@ -2,11 +2,13 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -434,5 +436,43 @@ func TestLearningAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per flow", allocs)
+	}
+}
+
+// KeepLearned loads the state file at start and saves it at stop: a
+// second engine started on the same file knows what the first learned.
+func TestKeepLearnedFile(t *testing.T) {
+	store := LearnedFileStore{Path: filepath.Join(t.TempDir(), "learned", LearnedFile)}
+	run := func(port uint16, at time.Time) []string {
+		e, got := collect(t, mustRules(t, termsRule))
+		ctx, cancel := context.WithCancel(context.Background())
+		var stats LearnedStoreStats
+		done := make(chan struct{})
+		var mu sync.Mutex
+		do := func(fn func(*Engine)) { mu.Lock(); defer mu.Unlock(); fn(e) }
+		go func() { KeepLearned(ctx, []LearnedStore{store}, time.Hour, do, nil, &stats); close(done) }()
+		time.Sleep(50 * time.Millisecond) // the first sync loads; flows come later as from listeners
+		do(func(e *Engine) {
+			clock := volumeFlow("10.9.9.9", "198.51.100.9", 53, 100, at)
+			clock.SetProto(flow.ProtoUDP)
+			e.Process([]flow.Flow{clock, clock, volumeFlow("10.0.0.1", "198.51.100.9", port, 100, at), clock})
+		})
+		cancel()
+		<-done
+		if stats.Syncs.Load() != 2 || stats.Errors.Load() != 0 {
+			t.Fatalf("syncs %d errors %d", stats.Syncs.Load(), stats.Errors.Load())
+		}
+		var terms []string
+		for _, a := range *got {
+			terms = append(terms, a.NewTerm.Term)
+		}
+		return terms
+	}
+	run(443, t0)                                             // learning: no alert, 443 learned
+	if got := run(443, t0.Add(2*time.Hour)); len(got) != 0 { // known after the restart
+		t.Fatalf("after a restart: alerts for %v", got)
+	}
+	if got := run(22, t0.Add(3*time.Hour)); len(got) != 1 || got[0] != "22" {
+		t.Fatalf("after a restart: alerts for %v, want 22", got)
 	}
 }

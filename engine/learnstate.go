@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 )
 
 // LearnedState is what an engine's learning rules learned, as it is saved
@@ -246,3 +249,60 @@ func SyncLearned(ctx context.Context, store LearnedStore, do func(func(*Engine))
 	}
 	return loaded, errors.Join(readErr, store.SaveLearned(ctx, out))
 }
+
+// KeepLearned keeps the engine's learned state in stores: it syncs with
+// each (SyncLearned: what a store holds is merged in, then the engine's
+// state is saved to it) at once, then every every, and a last time when
+// ctx ends, before it returns. Failures are logged and counted in the
+// returned stats; the engine runs on regardless. do runs a function on
+// the engine's goroutine (Pipeline.Do): it must keep serving until
+// KeepLearned returns.
+func KeepLearned(ctx context.Context, stores []LearnedStore, every time.Duration, do func(func(*Engine)),
+	log *slog.Logger, stats *LearnedStoreStats) {
+	if len(stores) == 0 {
+		return
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if stats == nil {
+		stats = &LearnedStoreStats{}
+	}
+	sync := func(ctx context.Context, first bool) {
+		for _, st := range stores {
+			n, err := SyncLearned(ctx, st, do)
+			if err != nil {
+				stats.Errors.Add(1)
+				log.Warn("learned state: sync failed", "store", fmt.Sprint(st), "err", err)
+				continue
+			}
+			stats.Syncs.Add(1)
+			if first && n > 0 {
+				log.Info("learned state loaded", "store", fmt.Sprint(st), "rules", n)
+			}
+		}
+	}
+	sync(ctx, true)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			sync(final, false)
+			cancel()
+			return
+		case <-t.C:
+			sync(ctx, false)
+		}
+	}
+}
+
+// LearnedStoreStats counts KeepLearned's syncs, for metrics.
+type LearnedStoreStats struct {
+	Syncs  atomic.Uint64 // syncs done (loads and saves), per store
+	Errors atomic.Uint64 // syncs that failed
+}
+
+// String names the file store in logs.
+func (s LearnedFileStore) String() string { return "file " + s.Path }

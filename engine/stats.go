@@ -14,6 +14,10 @@ type RuleStats struct {
 	// Window is the window's figures; Late also counts the flows the
 	// engine kept from it for being beyond the allowed lateness.
 	Window window.Stats
+	// Learned counts the groups a learning rule holds and those it
+	// evicted past its cap (and, for new_terms, terms evicted).
+	LearnedGroups  int64
+	LearnedEvicted uint64
 }
 
 // Stats counts what the engine did.
@@ -44,6 +48,9 @@ func (e *Engine) Stats() Stats {
 			st.Window = *p
 		}
 		st.Window.Late += rs.late.Load()
+		if rs.learn != nil {
+			st.LearnedGroups, st.LearnedEvicted = rs.learn.counts()
+		}
 		s.Rules = append(s.Rules, st)
 	}
 	return s

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowguard/flowguard/engine/window"
 )
 
 // LearnedState is what an engine's learning rules learned, as it is saved
@@ -273,12 +275,12 @@ func KeepLearned(ctx context.Context, stores []LearnedStore, every time.Duration
 			n, err := SyncLearned(ctx, st, do)
 			if err != nil {
 				stats.Errors.Add(1)
-				log.Warn("learned state: sync failed", "store", fmt.Sprint(st), "err", err)
+				log.Warn("learned state: sync failed", "store", storeName(st), "err", err)
 				continue
 			}
 			stats.Syncs.Add(1)
 			if first && n > 0 {
-				log.Info("learned state loaded", "store", fmt.Sprint(st), "rules", n)
+				log.Info("learned state loaded", "store", storeName(st), "rules", n)
 			}
 		}
 	}
@@ -304,5 +306,27 @@ type LearnedStoreStats struct {
 	Errors atomic.Uint64 // syncs that failed
 }
 
+// storeName names a learned store in logs.
+func storeName(st LearnedStore) string {
+	if s, ok := st.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", st)
+}
+
 // String names the file store in logs.
 func (s LearnedFileStore) String() string { return "file " + s.Path }
+
+// LearnedStores returns where a daemon keeps learned state: the file
+// learned.json in dir (when dir is not ""), and the window store when it
+// keeps learned state itself (the Redis store, shared by instances).
+func LearnedStores(dir string, store window.Store) []LearnedStore {
+	var out []LearnedStore
+	if dir != "" {
+		out = append(out, LearnedFileStore{Path: filepath.Join(dir, LearnedFile)})
+	}
+	if ls, ok := store.(LearnedStore); ok {
+		out = append(out, ls)
+	}
+	return out
+}

@@ -232,8 +232,8 @@ func (s *baselineState) load(lr *LearnedRule) {
 			g.step, g.peak = bg.Step, bg.Peak
 		}
 		for _, ss := range bg.Seasons {
-			if ss.Season < 0 || ss.Season >= len(slots) {
-				continue
+			if ss.Season < 0 || ss.Season >= len(slots) || !finite(ss.Mean) || !finite(ss.Var) {
+				continue // not what a baseline saves: a damaged or hostile file
 			}
 			if sl := &slots[ss.Season]; ss.N > sl.n || (ss.N == sl.n && ss.At > sl.at) {
 				*sl = baseSlot{mean: ss.Mean, vari: max(ss.Var, 0), at: ss.At, n: ss.N}
@@ -241,3 +241,5 @@ func (s *baselineState) load(lr *LearnedRule) {
 		}
 	}
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -67,6 +67,11 @@ func newBaselineState(r *rules.Rule) *baselineState {
 // group returns key's step and seasons, creating them.
 func (s *baselineState) group(key []byte) (*baseGroup, []baseSlot, bool) {
 	g, id, fresh := s.groups.getID(key)
+	return g, s.seasonsFor(id, fresh), fresh
+}
+
+// seasonsFor returns group id's seasons, cleared when the group is fresh.
+func (s *baselineState) seasonsFor(id int32, fresh bool) []baseSlot {
 	lo := int(id) * s.seasons
 	if lo+s.seasons > len(s.slots) {
 		s.slots = append(s.slots, make([]baseSlot, lo+s.seasons-len(s.slots))...)
@@ -75,7 +80,7 @@ func (s *baselineState) group(key []byte) (*baseGroup, []baseSlot, bool) {
 	if fresh {
 		clear(slots)
 	}
-	return g, slots, fresh
+	return slots
 }
 
 // seasonsOf returns group id's seasons.
@@ -227,7 +232,11 @@ func (s *baselineState) save(lr *LearnedRule) {
 func (s *baselineState) load(lr *LearnedRule) {
 	for i := len(lr.Baseline) - 1; i >= 0; i-- { // stalest first: the LRU order survives
 		bg := &lr.Baseline[i]
-		g, slots, fresh := s.group(bg.Key)
+		g, id, fresh := s.groups.getIfRoom(bg.Key)
+		if g == nil {
+			continue // full: saved state never evicts a group
+		}
+		slots := s.seasonsFor(id, fresh)
 		if fresh || bg.Step > g.step {
 			g.step, g.peak = bg.Step, bg.Peak
 		}

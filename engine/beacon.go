@@ -231,7 +231,10 @@ func (s *beaconState) load(lr *LearnedRule) {
 		if !sort.SliceIsSorted(starts, func(a, b int) bool { return starts[a] < starts[b] }) {
 			continue
 		}
-		g, fresh := s.groups.get(bg.Key)
+		g, _, fresh := s.groups.getIfRoom(bg.Key)
+		if g == nil {
+			continue // full: saved state never evicts a group
+		}
 		if !fresh && g.n > 0 && g.starts[g.n-1] >= starts[k-1] {
 			continue
 		}

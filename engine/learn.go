@@ -84,6 +84,16 @@ func (g *learnGroups[T, P]) getID(key []byte) (*T, int32, bool) {
 	return &g.state[id], id, true
 }
 
+// getIfRoom is getID for loading saved state: a group not held is created
+// only while the table has room, so that merging saved state never evicts
+// a group (nil when it would).
+func (g *learnGroups[T, P]) getIfRoom(key []byte) (*T, int32, bool) {
+	if g.keys.Len() >= g.max && g.keys.Find(key, g.keys.Hash(key)) < 0 {
+		return nil, -1, false
+	}
+	return g.getID(key)
+}
+
 // each calls fn for every group, most recently seen first.
 func (g *learnGroups[T, P]) each(fn func(key []byte, id int32, s *T)) {
 	g.keys.Each(func(id int32, key []byte) { fn(key, id, &g.state[id]) })

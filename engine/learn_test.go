@@ -476,3 +476,32 @@ func TestKeepLearnedFile(t *testing.T) {
 		t.Fatalf("after a restart: alerts for %v, want 22", got)
 	}
 }
+
+// Loading saved state never evicts: groups past the cap are left out.
+func TestLoadLearnedNeverEvicts(t *testing.T) {
+	src := `
+rules:
+  - id: capped
+    severity: low
+    group_by: [src_addr]
+    new_terms: {field: dst_port, max_groups: 2}
+`
+	e1, _ := collect(t, mustRules(t, src))
+	for i, s := range []string{"10.0.0.1", "10.0.0.2"} {
+		e1.Process([]flow.Flow{volumeFlow(s, "198.51.100.9", 443, 100, t0.Add(time.Duration(i)*time.Second))})
+	}
+	e2, _ := collect(t, mustRules(t, src))
+	e2.Process([]flow.Flow{volumeFlow("10.0.0.3", "198.51.100.9", 443, 100, t0)})
+	e2.LoadLearned(e1.SaveLearned())
+	s, _ := e2.Learned("capped", 0)
+	if s.Groups != 2 || s.Evicted != 0 || s.Top[0].Group["src_addr"] == s.Top[1].Group["src_addr"] {
+		t.Fatalf("after load: %+v", s)
+	}
+	found := false
+	for _, g := range s.Top {
+		found = found || g.Group["src_addr"] == "10.0.0.3"
+	}
+	if !found {
+		t.Fatal("loading evicted the engine's own group")
+	}
+}

@@ -230,14 +230,21 @@ func (s LearnedFileStore) SaveLearned(_ context.Context, data []byte) error {
 // rules took stored state. A stored state that does not decode is
 // reported and then replaced.
 func SyncLearned(ctx context.Context, store LearnedStore, do func(func(*Engine))) (int, error) {
-	data, err := store.LoadLearned(ctx)
-	if err != nil {
-		return 0, err
-	}
+	return syncLearned(ctx, store, do, true)
+}
+
+// syncLearned is SyncLearned; without merge it only saves.
+func syncLearned(ctx context.Context, store LearnedStore, do func(func(*Engine)), merge bool) (int, error) {
 	var st *LearnedState
 	var readErr error
-	if data != nil {
-		st, readErr = ReadLearned(bytes.NewReader(data))
+	if merge {
+		data, err := store.LoadLearned(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if data != nil {
+			st, readErr = ReadLearned(bytes.NewReader(data))
+		}
 	}
 	loaded := 0
 	var snap *LearnedState
@@ -255,7 +262,8 @@ func SyncLearned(ctx context.Context, store LearnedStore, do func(func(*Engine))
 // KeepLearned keeps the engine's learned state in stores: it syncs with
 // each (SyncLearned: what a store holds is merged in, then the engine's
 // state is saved to it) at once, then every every, and a last time when
-// ctx ends, before it returns. Failures are logged and counted in the
+// ctx ends, before it returns. A file store is merged in at the first
+// sync only (later ones just save): it holds this instance's own state. Failures are logged and counted in the
 // returned stats; the engine runs on regardless. do runs a function on
 // the engine's goroutine (Pipeline.Do): it must keep serving until
 // KeepLearned returns.
@@ -270,9 +278,16 @@ func KeepLearned(ctx context.Context, stores []LearnedStore, every time.Duration
 	if stats == nil {
 		stats = &LearnedStoreStats{}
 	}
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
 	sync := func(ctx context.Context, first bool) {
 		for _, st := range stores {
-			n, err := SyncLearned(ctx, st, do)
+			// A file is this instance's own: read at start only. A shared
+			// store (Redis) is merged at every sync, to take what the
+			// other instances learned.
+			_, own := st.(LearnedFileStore)
+			n, err := syncLearned(ctx, st, do, first || !own)
 			if err != nil {
 				stats.Errors.Add(1)
 				log.Warn("learned state: sync failed", "store", storeName(st), "err", err)

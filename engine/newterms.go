@@ -232,7 +232,10 @@ func (s *termsState) save(lr *LearnedRule) {
 func (s *termsState) load(lr *LearnedRule) {
 	for i := len(lr.Terms) - 1; i >= 0; i-- {
 		tg := &lr.Terms[i]
-		g, fresh := s.groups.get(tg.Key)
+		g, _, fresh := s.groups.getIfRoom(tg.Key)
+		if g == nil {
+			continue // full: saved state never evicts a group
+		}
 		if fresh || tg.First < g.first {
 			g.first = tg.First
 		}

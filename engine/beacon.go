@@ -34,9 +34,14 @@ import (
 
 // beaconGroup is one group's latest connection starts, oldest first.
 type beaconGroup struct {
-	starts [rules.BeaconHistory]int64
-	sizes  [rules.BeaconHistory]float64
-	n      int
+	n     int // first: a new group's insert touches one cache line
+	beats [rules.BeaconHistory]beat
+}
+
+// beat is one connection start (or starts merged into one) and its bytes.
+type beat struct {
+	t    int64
+	size float64
 }
 
 func (g *beaconGroup) reset() { g.n = 0 }
@@ -75,34 +80,32 @@ func (s *beaconState) observe(key []byte, f *flow.Flow, now int64) bool {
 	merge := int64(s.b.MinInterval) / 2
 	// Where t goes: after the starts at or before it.
 	p := g.n
-	for p > 0 && g.starts[p-1] > t {
+	for p > 0 && g.beats[p-1].t > t {
 		p--
 	}
-	if p > 0 && t-g.starts[p-1] < merge {
-		g.sizes[p-1] += size
+	if p > 0 && t-g.beats[p-1].t < merge {
+		g.beats[p-1].size += size
 		return false
 	}
-	if p < g.n && g.starts[p]-t < merge {
-		g.sizes[p] += size
+	if p < g.n && g.beats[p].t-t < merge {
+		g.beats[p].size += size
 		return false
 	}
-	if g.n == len(g.starts) {
+	if g.n == len(g.beats) {
 		if p == 0 {
 			return false // older than every start held
 		}
-		copy(g.starts[:], g.starts[1:])
-		copy(g.sizes[:], g.sizes[1:])
+		copy(g.beats[:], g.beats[1:])
 		g.n--
 		p--
 	}
-	copy(g.starts[p+1:g.n+1], g.starts[p:g.n])
-	copy(g.sizes[p+1:g.n+1], g.sizes[p:g.n])
-	g.starts[p], g.sizes[p] = t, size
+	copy(g.beats[p+1:g.n+1], g.beats[p:g.n])
+	g.beats[p] = beat{t: t, size: size}
 	g.n++
 	if p != g.n-1 || g.n < s.b.MinCount {
 		return false
 	}
-	if d := t - g.starts[p-1]; d < int64(s.b.MinInterval) || d > int64(s.b.MaxInterval)*int64(s.b.MaxMissed+1) {
+	if d := t - g.beats[p-1].t; d < int64(s.b.MinInterval) || d > int64(s.b.MaxInterval)*int64(s.b.MaxMissed+1) {
 		return false
 	}
 	sc, ok := s.score(g)
@@ -117,11 +120,11 @@ func (s *beaconState) score(g *beaconGroup) (beaconScore, bool) {
 	var ivl [rules.BeaconHistory]float64
 	n := g.n - 1
 	for i := range n {
-		ivl[i] = float64(g.starts[i+1] - g.starts[i])
+		ivl[i] = float64(g.beats[i+1].t - g.beats[i].t)
 	}
 	sorted := ivl
 	period := median(sorted[:n])
-	sc := beaconScore{period: period, count: g.n, first: g.starts[0], latest: g.starts[g.n-1]}
+	sc := beaconScore{period: period, count: g.n, first: g.beats[0].t, latest: g.beats[g.n-1].t}
 	if period < float64(s.b.MinInterval) || period > float64(s.b.MaxInterval) {
 		return sc, false
 	}
@@ -140,13 +143,16 @@ func (s *beaconState) score(g *beaconGroup) (beaconScore, bool) {
 	if hits == 0 {
 		return sc, false
 	}
-	sizes := g.sizes
+	var sizes [rules.BeaconHistory]float64
+	for i := range g.n {
+		sizes[i] = g.beats[i].size
+	}
 	mid := median(sizes[:g.n])
 	sc.sizeScore = 1
 	if mid > 0 {
 		var absdev [rules.BeaconHistory]float64
 		for i := range g.n {
-			absdev[i] = math.Abs(g.sizes[i] - mid)
+			absdev[i] = math.Abs(g.beats[i].size - mid)
 		}
 		sc.sizeScore = max(0, 1-median(absdev[:g.n])/mid)
 	}
@@ -213,8 +219,11 @@ func (s *beaconState) summaries(r *rules.Rule, n int) []LearnedGroup {
 
 func (s *beaconState) save(lr *LearnedRule) {
 	s.groups.each(func(key []byte, _ int32, g *beaconGroup) {
-		lr.Beacons = append(lr.Beacons, BeaconGroup{Key: append([]byte(nil), key...),
-			Starts: append([]int64(nil), g.starts[:g.n]...), Sizes: append([]float64(nil), g.sizes[:g.n]...)})
+		bg := BeaconGroup{Key: append([]byte(nil), key...), Starts: make([]int64, g.n), Sizes: make([]float64, g.n)}
+		for i, b := range g.beats[:g.n] {
+			bg.Starts[i], bg.Sizes[i] = b.t, b.size
+		}
+		lr.Beacons = append(lr.Beacons, bg)
 	})
 }
 
@@ -235,11 +244,12 @@ func (s *beaconState) load(lr *LearnedRule) {
 		if g == nil {
 			continue // full: saved state never evicts a group
 		}
-		if !fresh && g.n > 0 && g.starts[g.n-1] >= starts[k-1] {
+		if !fresh && g.n > 0 && g.beats[g.n-1].t >= starts[k-1] {
 			continue
 		}
 		g.n = k
-		copy(g.starts[:], starts)
-		copy(g.sizes[:], sizes)
+		for i := range k {
+			g.beats[i] = beat{t: starts[i], size: sizes[i]}
+		}
 	}
 }

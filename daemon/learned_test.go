@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flowguard/flowguard/engine"
@@ -28,18 +29,19 @@ func toyPorts(ports ...uint16) []byte {
 func TestLearnedStateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "rules.yaml")
-	os.WriteFile(rulesPath, []byte(`
+	ruleText := `
 rules:
   - id: new-port
     severity: low
     group_by: [src_addr]
     new_terms: {field: dst_port, learning: 0s}
     suppress: 1s
-`), 0o644)
+`
+	os.WriteFile(rulesPath, []byte(ruleText), 0o644)
 	stateDir := filepath.Join(dir, "learned")
 	start := func() (*testDaemon, func()) {
 		td := newTestDaemon(t)
-		td.writeConfig(t, fmt.Sprintf("rules: [%q]\nlearn: {state_dir: %q, save_every: 1h}\nnotifiers:\n  - {name: out, type: file, path: %q}\n",
+		td.writeConfig(t, fmt.Sprintf("rules: [%q]\nlearn: {state_dir: %q, save_every: 1h}\nreload: {watch: 50ms}\nnotifiers:\n  - {name: out, type: file, path: %q}\n",
 			rulesPath, stateDir, filepath.Join(t.TempDir(), "alerts.jsonl")))
 		return td, td.start(t, nil)
 	}
@@ -58,6 +60,15 @@ rules:
 		len(rules[0].Learned.Top) != 1 || rules[0].Learned.Top[0].Terms != 3 {
 		t.Fatalf("/api/rules: %+v", rules)
 	}
+	// A reload that changes the rule's severity keeps what it learned.
+	os.WriteFile(rulesPath, []byte(strings.Replace(ruleText, "severity: low", "severity: medium", 1)), 0o644)
+	d1.waitMetric(t, "flowguard_reloads_total", 1)
+	getJSON(t, "http://"+d1.http+"/api/rules", &rules)
+	if rules[0].Learned == nil || len(rules[0].Learned.Top) != 1 || rules[0].Learned.Top[0].Terms != 3 {
+		t.Fatalf("/api/rules after a reload: %+v", rules)
+	}
+	os.WriteFile(rulesPath, []byte(ruleText), 0o644)
+	d1.waitMetric(t, "flowguard_reloads_total", 2)
 	stop1()
 	if _, err := os.Stat(filepath.Join(stateDir, engine.LearnedFile)); err != nil {
 		t.Fatalf("no state saved at stop: %v", err)

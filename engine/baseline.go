@@ -41,6 +41,7 @@ type baseGroup struct {
 func (g *baseGroup) reset() { *g = baseGroup{step: math.MinInt64} }
 
 type baselineState struct {
+	r       *rules.Rule // for the unit of {mean} and {spread}
 	b       *rules.Baseline
 	step    int64 // ns
 	seasons int   // slots per group
@@ -60,7 +61,7 @@ func newBaselineState(r *rules.Rule) *baselineState {
 	if step <= 0 {
 		step = int64(1e9)
 	}
-	return &baselineState{b: r.Baseline, step: step, seasons: r.Baseline.Seasonality.Slots(),
+	return &baselineState{r: r, b: r.Baseline, step: step, seasons: r.Baseline.Seasonality.Slots(),
 		groups: newLearnGroups[baseGroup](r.Baseline.MaxGroups)}
 }
 
@@ -179,9 +180,9 @@ func (s *baselineState) text(name string) (string, bool) {
 	l := &s.last
 	switch name {
 	case "mean":
-		return strconv.FormatFloat(round(l.mean), 'f', -1, 64), true
+		return valueText(round(l.mean), s.r), true
 	case "spread":
-		return strconv.FormatFloat(round(l.spread), 'f', -1, 64), true
+		return valueText(round(l.spread), s.r), true
 	case "deviation":
 		if l.spread == 0 {
 			return "inf", true

@@ -249,7 +249,7 @@ func (rs *ruleState) newLearned(r *rules.Rule) {
 func (rs *ruleState) useRule(r *rules.Rule) {
 	switch {
 	case rs.base != nil:
-		rs.base.b = r.Baseline
+		rs.base.r, rs.base.b = r, r.Baseline
 		rs.base.groups.max = r.Baseline.MaxGroups
 	case rs.terms != nil:
 		rs.terms.t = r.NewTerms

@@ -29,12 +29,14 @@ import (
 //   - the score is 3/4 the interval score plus 1/4 the size score.
 //
 // The rule fires when P lies within [MinInterval, MaxInterval] and the
-// score reaches MinScore. Long-lived connections re-exported every active
+// score reaches MinScore; a group that fired is not scored again for the
+// rule's suppress (its alert would be suppressed). Long-lived connections re-exported every active
 // timeout have no SYN after the first record and so are no beacon.
 
 // beaconGroup is one group's latest connection starts, oldest first.
 type beaconGroup struct {
-	n     int // first: a new group's insert touches one cache line
+	n     int   // first: a new group's insert touches one cache line
+	quiet int64 // after the group fired: not scored again before this time
 	beats [rules.BeaconHistory]beat
 }
 
@@ -44,12 +46,13 @@ type beat struct {
 	size float64
 }
 
-func (g *beaconGroup) reset() { g.n = 0 }
+func (g *beaconGroup) reset() { g.n, g.quiet = 0, 0 }
 
 type beaconState struct {
-	b      *rules.Beacon
-	groups *learnGroups[beaconGroup, *beaconGroup]
-	last   beaconScore // the latest scoring that fired
+	b        *rules.Beacon
+	suppress int64 // the rule's cooldown: a group that fired is not scored for as long
+	groups   *learnGroups[beaconGroup, *beaconGroup]
+	last     beaconScore // the latest scoring that fired
 }
 
 // beaconScore is what scoring a group found.
@@ -61,7 +64,7 @@ type beaconScore struct {
 }
 
 func newBeaconState(r *rules.Rule) *beaconState {
-	return &beaconState{b: r.Beacon, groups: newLearnGroups[beaconGroup](r.Beacon.MaxPairs)}
+	return &beaconState{b: r.Beacon, suppress: int64(r.Suppress), groups: newLearnGroups[beaconGroup](r.Beacon.MaxPairs)}
 }
 
 // observe records f as a connection start of key's group (at its start
@@ -105,12 +108,13 @@ func (s *beaconState) observe(key []byte, f *flow.Flow, now int64) bool {
 	if p != g.n-1 || g.n < s.b.MinCount {
 		return false
 	}
-	if d := t - g.beats[p-1].t; d < int64(s.b.MinInterval) || d > int64(s.b.MaxInterval)*int64(s.b.MaxMissed+1) {
+	if d := t - g.beats[p-1].t; d < int64(s.b.MinInterval) || d > int64(s.b.MaxInterval)*int64(s.b.MaxMissed+1) || t < g.quiet {
 		return false
 	}
 	sc, ok := s.score(g)
 	if ok {
 		s.last = sc
+		g.quiet = t + s.suppress // its alert would be suppressed until then: spare the scoring
 	}
 	return ok
 }

@@ -255,7 +255,7 @@ func (rs *ruleState) useRule(r *rules.Rule) {
 		rs.terms.t = r.NewTerms
 		rs.terms.groups.max = r.NewTerms.MaxGroups
 	case rs.beacon != nil:
-		rs.beacon.b = r.Beacon
+		rs.beacon.b, rs.beacon.suppress = r.Beacon, int64(r.Suppress)
 		rs.beacon.groups.max = r.Beacon.MaxPairs
 	}
 }

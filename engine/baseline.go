@@ -196,7 +196,7 @@ func (s *baselineState) counts() (int64, uint64) { return s.groups.counts() }
 
 // summaries lists the groups by their latest season's mean, highest first.
 func (s *baselineState) summaries(r *rules.Rule, n int) []LearnedGroup {
-	var out []LearnedGroup
+	var out learnedList
 	s.groups.each(func(key []byte, id int32, g *baseGroup) {
 		slots := s.seasonsOf(id)
 		best := -1
@@ -209,10 +209,10 @@ func (s *baselineState) summaries(r *rules.Rule, n int) []LearnedGroup {
 			return
 		}
 		sl := &slots[best]
-		out = append(out, LearnedGroup{Group: decodeGroup(r, key), Mean: round(sl.mean),
+		out.add(key, LearnedGroup{Mean: round(sl.mean),
 			Spread: round(math.Sqrt(sl.vari)), Samples: int(sl.n), Season: s.seasonName(best)})
 	})
-	return firstLearned(out, n, func(g *LearnedGroup) float64 { return float64(g.Mean) })
+	return out.first(r, n, func(g *LearnedGroup) float64 { return float64(g.Mean) })
 }
 
 func (s *baselineState) save(lr *LearnedRule) {

@@ -209,16 +209,16 @@ func (s *beaconState) counts() (int64, uint64) { return s.groups.counts() }
 
 // summaries scores every group holding MinCount starts, best first.
 func (s *beaconState) summaries(r *rules.Rule, n int) []LearnedGroup {
-	var out []LearnedGroup
+	var out learnedList
 	s.groups.each(func(key []byte, _ int32, g *beaconGroup) {
 		if g.n < s.b.MinCount {
 			return
 		}
 		sc, _ := s.score(g)
-		out = append(out, LearnedGroup{Group: decodeGroup(r, key), Interval: round(sc.interval / 1e9),
+		out.add(key, LearnedGroup{Interval: round(sc.interval / 1e9),
 			Jitter: round(sc.jitter), Count: sc.count, Score: round(sc.score)})
 	})
-	return firstLearned(out, n, func(g *LearnedGroup) float64 { return float64(g.Score) })
+	return out.first(r, n, func(g *LearnedGroup) float64 { return float64(g.Score) })
 }
 
 func (s *beaconState) save(lr *LearnedRule) {

@@ -283,11 +283,34 @@ func (rs *ruleState) learnedMessage(a *alert.Alert) (string, bool) {
 	return "", false
 }
 
-// firstLearned sorts groups by by, highest first, and keeps n (n <= 0: all).
-func firstLearned(out []LearnedGroup, n int, by func(*LearnedGroup) float64) []LearnedGroup {
-	sort.SliceStable(out, func(i, j int) bool { return by(&out[i]) > by(&out[j]) })
-	if n > 0 && len(out) > n {
-		out = out[:n]
+// learnedList gathers the groups of a summary; only the groups kept have
+// their key decoded (a map each), so a summary of the top few of many
+// groups stays cheap on the engine's goroutine.
+type learnedList struct {
+	groups []LearnedGroup
+	keys   [][]byte // by group: valid while the engine holds still
+}
+
+func (l *learnedList) add(key []byte, g LearnedGroup) {
+	l.groups = append(l.groups, g)
+	l.keys = append(l.keys, key)
+}
+
+// first returns the groups by by, highest first, n of them (n <= 0: all),
+// with their keys decoded.
+func (l *learnedList) first(r *rules.Rule, n int, by func(*LearnedGroup) float64) []LearnedGroup {
+	idx := make([]int, len(l.groups))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return by(&l.groups[idx[a]]) > by(&l.groups[idx[b]]) })
+	if n > 0 && len(idx) > n {
+		idx = idx[:n]
+	}
+	out := make([]LearnedGroup, len(idx))
+	for j, i := range idx {
+		out[j] = l.groups[i]
+		out[j].Group = decodeGroup(r, l.keys[i])
 	}
 	return out
 }

@@ -209,11 +209,11 @@ func (s *termsState) counts() (int64, uint64) {
 
 // summaries lists the groups by the number of terms they showed, most first.
 func (s *termsState) summaries(r *rules.Rule, n int) []LearnedGroup {
-	var out []LearnedGroup
+	var out learnedList
 	s.groups.each(func(key []byte, _ int32, g *termGroup) {
-		out = append(out, LearnedGroup{Group: decodeGroup(r, key), Terms: g.n})
+		out.add(key, LearnedGroup{Terms: g.n})
 	})
-	return firstLearned(out, n, func(g *LearnedGroup) float64 { return float64(g.Terms) })
+	return out.first(r, n, func(g *LearnedGroup) float64 { return float64(g.Terms) })
 }
 
 func (s *termsState) save(lr *LearnedRule) {

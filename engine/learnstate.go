@@ -113,6 +113,18 @@ func (e *Engine) LoadLearned(st *LearnedState) int {
 	return n
 }
 
+// marshalLearned encodes st, refusing a state too large to be read back.
+func marshalLearned(st *LearnedState) ([]byte, error) {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxLearnedBytes {
+		return nil, fmt.Errorf("learned state of %d bytes is over the %d bytes that can be read back: lower the rules' max_groups or max_terms", len(data), MaxLearnedBytes)
+	}
+	return data, nil
+}
+
 // MaxLearnedBytes bounds a learned state read back (256 MiB).
 const MaxLearnedBytes = 256 << 20
 
@@ -140,7 +152,7 @@ const LearnedFile = "learned.json"
 
 // WriteLearnedFile writes st to path atomically, creating the directory.
 func WriteLearnedFile(path string, st *LearnedState) error {
-	data, err := json.Marshal(st)
+	data, err := marshalLearned(st)
 	if err != nil {
 		return err
 	}
@@ -252,7 +264,7 @@ func syncLearned(ctx context.Context, store LearnedStore, do func(func(*Engine))
 		loaded = e.LoadLearned(st)
 		snap = e.SaveLearned()
 	})
-	out, err := json.Marshal(snap)
+	out, err := marshalLearned(snap)
 	if err != nil {
 		return loaded, err
 	}

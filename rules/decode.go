@@ -354,7 +354,6 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 	case "beacon":
 		d.beacon(r)
 	}
-	d.baseline(r, aggKey)
 	learning := aggKey == "new_terms" || aggKey == "beacon"
 
 	// Threshold, whose unit may imply the aggregate and the rate.
@@ -396,6 +395,7 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 	if metric == "bytes" || metric == "packets" {
 		r.Metric, _ = flow.Lookup(metric)
 	}
+	d.baseline(r, aggKey) // after a rate threshold may have implied sum
 
 	rate, rn := d.boolean("rate")
 	if rn != nil {

@@ -23,6 +23,12 @@ rules:
     window: 1m
     threshold: 100
     baseline: {factor: 10}
+  - id: base-rate
+    severity: high
+    group_by: [dst_addr]
+    window: 30s
+    threshold: 100Mbps
+    baseline: {}
   - id: terms
     severity: medium
     group_by: [src_addr]
@@ -42,6 +48,10 @@ rules:
 	if b := r[1].Baseline; b == nil || b.Factor != 10 || b.K != DefaultBaselineK || b.Warmup != DefaultBaselineWarmup {
 		t.Errorf("base-factor: %+v", b)
 	}
+	if b := r[2]; b.Baseline == nil || b.Aggregate != Sum || !b.Rate || b.Scale != 8 {
+		t.Errorf("base-rate: %+v", b)
+	}
+	r = append(r[:2], r[3:]...)
 	if n := r[2].NewTerms; r[2].Aggregate != NewTermsAgg || n == nil || len(n.Fields) != 2 || n.Learning != 0 ||
 		n.History != DefaultTermsHistory || r[2].Suppress != time.Hour {
 		t.Errorf("terms: %+v", n)

@@ -73,3 +73,22 @@ func TestCommittedCapturesRaiseNoOtherBeacon(t *testing.T) {
 		}
 	}
 }
+
+// The beacon capture metered by softflowd and exported as NetFlow v9 and
+// IPFIX raises the same one alert: the exporter's flow start times and
+// cumulative TCP flags (SYN) carry the connection starts.
+func TestReplayBeaconCaptureExportedBySoftflowd(t *testing.T) {
+	sf := softflowdPath(t)
+	for _, v := range []string{"9", "10"} {
+		t.Run("v"+v, func(t *testing.T) {
+			pcap, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "beacon.pcap"))
+			export := filepath.Join(t.TempDir(), "export.pcap")
+			captureSoftflowd(t, sf, pcap, v, export)
+			alerts, _, code := replayJSON(t, export)
+			if code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			checkAttackAlerts(t, alerts, map[string]string{beaconPair: "T1071"})
+		})
+	}
+}

@@ -11,10 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	goccy "github.com/goccy/go-yaml"
-	goccyparser "github.com/goccy/go-yaml/parser"
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowguard/flowguard/internal/yamlpos"
 	"github.com/flowguard/flowguard/rules"
 )
 
@@ -140,24 +139,10 @@ func decodeError(err error) error {
 	return &yaml.TypeError{Errors: leafMessages(err)}
 }
 
-// syntaxError places a YAML syntax error. yaml.v3 names the line where the
-// construct started (0-based for some errors) and no column, so the file
-// is parsed again by a second parser whose errors carry the position of
-// the offending token.
+// syntaxError places a YAML syntax error at its line and column.
 func syntaxError(path string, data []byte, err error) *Error {
-	_, perr := goccyparser.ParseBytes(data, 0)
-	var se *goccy.SyntaxError
-	if errors.As(perr, &se) && se.Token != nil && se.Token.Position != nil {
-		return &Error{File: path, Line: se.Token.Position.Line, Column: se.Token.Position.Column,
-			Msg: "YAML syntax: " + se.Message}
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := lineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = lineRE.ReplaceAllString(msg, "")
-	}
-	return &Error{File: path, Line: line, Msg: "YAML syntax: " + msg}
+	line, col, msg := yamlpos.Syntax(data, err)
+	return &Error{File: path, Line: line, Column: col, Msg: msg}
 }
 
 var (
@@ -229,9 +214,14 @@ func place(file string, root *yaml.Node, msg string) *Error {
 	if root == nil {
 		return e
 	}
-	if n, sub := walk(root, text); n != nil && n.Line >= line {
-		if q := within(sub, text); q != nil {
-			n = q
+	if key, sub := walk(root, text); sub != nil && (key == nil || key.Line >= line) {
+		n := key
+		switch {
+		case key != nil && strings.Contains(text, "unknown key"):
+		case within(sub, text) != nil:
+			n = within(sub, text)
+		case sub.Kind == yaml.ScalarNode || key == nil:
+			n = sub
 		}
 		e.Line, e.Column = n.Line, n.Column
 		return e
@@ -273,10 +263,10 @@ func readable(msg string) string {
 
 // walk follows the setting path msg starts with ("log.level: ...",
 // "rules_limits: max_nodes: ...", "notifiers[0] \"hook\" (webhook): url:
-// ...") down the tree and returns the deepest node it reached: a scalar
-// value itself, the key of a mapping or list value, and that value. nil
-// when the first step names nothing.
-func walk(root *yaml.Node, msg string) (found, sub *yaml.Node) {
+// ...") down the tree and returns the deepest node it reached and the key
+// naming it (nil for a list item); sub is nil when the first step names
+// nothing.
+func walk(root *yaml.Node, msg string) (key, sub *yaml.Node) {
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
@@ -288,22 +278,17 @@ func walk(root *yaml.Node, msg string) (found, sub *yaml.Node) {
 		}
 		advanced := false
 		for _, step := range stepRE.FindAllStringSubmatch(word, -1) {
-			key, val := child(n, step)
+			k, val := child(n, step)
 			if val == nil {
-				return found, sub
+				return key, sub
 			}
-			n, sub, advanced = val, val, true
-			if val.Kind == yaml.ScalarNode || key == nil {
-				found = val
-			} else {
-				found = key
-			}
+			n, key, sub, advanced = val, k, val, true
 		}
 		if !advanced {
 			break
 		}
 	}
-	return found, sub
+	return key, sub
 }
 
 // within returns the node of a list or mapping sub that msg quotes first

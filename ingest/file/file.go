@@ -150,7 +150,11 @@ func Open(path string, opts Options) (Source, Format, error) {
 		if closer == nil {
 			closer = r
 		}
-		return &pcapSource{Reader: r, closer: closer}, format, nil
+		src := &pcapSource{Reader: r, closer: closer}
+		if zipped {
+			src.input = f
+		}
+		return src, format, nil
 	case JSONLines, NfdumpCSV:
 		closer.Close() // flowfile opens the file again, gzip and all
 		fo := opts.FlowFile
@@ -176,6 +180,7 @@ func Open(path string, opts Options) (Source, Format, error) {
 type pcapSource struct {
 	*pcap.Reader
 	closer io.Closer
+	input  *os.File // the file read through gzip, closed early when ctx ends; nil when pcap.Open reads it
 }
 
 func (s *pcapSource) Stats() ingest.Stats { return s.Reader.Stats().Ingest() }
@@ -187,11 +192,21 @@ func (s *pcapSource) Progress() (read, size int64) {
 	return st.BytesRead, st.Size
 }
 
-// Run meters the capture into flows for h, then closes the file.
+// Run meters the capture into flows for h, then closes the file. When ctx
+// ends the file is closed at once, so that a read waiting on a slow input
+// (a pipe, `replay <(zcat ...)`) returns and Run with it.
 func (s *pcapSource) Run(ctx context.Context, h ingest.Handler) error {
+	stop := func() bool { return true }
+	if s.input != nil {
+		stop = context.AfterFunc(ctx, func() { s.input.Close() })
+	}
 	err := s.Reader.Run(ctx, h)
-	if cerr := s.closer.Close(); err == nil {
+	interrupted := !stop()
+	if cerr := s.closer.Close(); err == nil && !interrupted {
 		err = cerr
+	}
+	if interrupted {
+		return ctx.Err()
 	}
 	return err
 }

@@ -270,4 +270,3 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
 		d.listeners)
 }
-

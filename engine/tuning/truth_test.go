@@ -148,3 +148,14 @@ func TestScorerBoundsFalseAlarms(t *testing.T) {
 		t.Errorf("text: %s", text.String())
 	}
 }
+
+// Scoring runs once per alert, not per flow: it renders the alert's group.
+func BenchmarkScorerOnAlert(b *testing.B) {
+	tr, _ := ReadTruth(strings.NewReader("vertical-port-scan src_addr=127.0.0.5 dst_addr=127.0.0.9\n"))
+	s := NewScorer(tr)
+	a := alertOf("vertical-port-scan", map[string]any{"src_addr": netip.MustParseAddr("127.0.0.5"), "dst_addr": netip.MustParseAddr("127.0.0.9")})
+	b.ReportAllocs()
+	for b.Loop() {
+		s.OnAlert(a)
+	}
+}

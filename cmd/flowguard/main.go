@@ -11,11 +11,13 @@
 //	flowguard config check -c FILE
 //	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
 //	flowguard gen scenario|stream ...
+//	flowguard receive syslog|webhook [--listen ADDR]
 //	flowguard top [--url URL]
 //	flowguard web hash-password|new-token|hash-token
 //	flowguard version
 //
-// Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules, 130
+// stopped by Ctrl-C (docs/exit-codes.md).
 package main
 
 import (
@@ -33,8 +35,8 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
-	// exitInterrupted: a replay stopped by Ctrl-C (128 + SIGINT, as
-	// shells report it); the alerts up to there were written.
+	// exitInterrupted: a command stopped by Ctrl-C (128 + SIGINT, as
+	// shells report it); what it did up to there is written.
 	exitInterrupted = 130
 )
 
@@ -69,6 +71,9 @@ Usage:
                                   what enrichment says of an address
   flowguard gen scenario|stream ...  write scenario pcaps with ground truth, or stream
                                   NetFlow/IPFIX/sFlow at a rate to a loopback collector
+  flowguard receive syslog|webhook [--listen ADDR]
+                                  print the syslog messages or webhook POSTs that
+                                  arrive: the far end of those notifiers, for trials
   flowguard top [--url http://127.0.0.1:9310]
                                   a daemon's top talkers and firing alerts, live
   flowguard web hash-password|new-token|hash-token
@@ -76,11 +81,11 @@ Usage:
   flowguard version                 print the version
 
 Run 'flowguard COMMAND --help' for a command's options.
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules, 130 stopped by Ctrl-C.
 `
 
 // commands are the top-level commands, for suggestions.
-var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "top", "web", "version", "help"}
+var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "receive", "top", "web", "version", "help"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -106,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdGen(args[1:], stdout, stderr)
 	case "lookup":
 		err = cmdLookup(args[1:], stdout, stderr)
+	case "receive":
+		err = cmdReceive(args[1:], stdout, stderr)
 	case "top":
 		err = cmdTop(args[1:], os.Stdin, stdout, stderr)
 	case "web":

@@ -37,30 +37,40 @@ func New() *Console {
 // open (the web server does not count it among short API requests).
 const EventsPath = "/api/events"
 
-// Register adds the routes to mux: GET / and /ui/... (the pages), GET
-// /api/events, GET /api/top.
+// Register adds the routes to mux: GET / (the page), GET /ui/app.js and
+// /ui/style.css, GET /api/top, GET /api/events.
 func (c *Console) Register(mux *http.ServeMux) {
-	c.RegisterPages(mux.Handle)
+	c.RegisterPages(mux)
 	mux.Handle("GET "+EventsPath, c.Hub)
 }
 
 // RegisterPages adds every route but the event stream (which a server
 // mounts as a stream: see web.Server.Streams).
-func (c *Console) RegisterPages(handle func(pattern string, h http.Handler)) {
+func (c *Console) RegisterPages(mux interface{ Handle(string, http.Handler) }) {
+	mux.Handle("/", asset("index.html", "/")) // no method: "GET /" would conflict with "/metrics"
+	mux.Handle("GET /ui/app.js", asset("app.js", ""))
+	mux.Handle("GET /ui/style.css", asset("style.css", ""))
+	mux.Handle("GET /api/top", http.HandlerFunc(c.serveTop))
+}
+
+// asset serves one embedded file; only at path when path is set ("/"
+// also matches every path the mux has no other route for).
+func asset(name, path string) http.Handler {
 	ui, _ := fs.Sub(assets, "ui")
-	files := http.FileServerFS(ui)
-	page := func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path != "" && r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		secure(w)
 		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, ui, "index.html")
-	}
-	handle("GET /{$}", http.HandlerFunc(page))
-	handle("GET /ui/", http.StripPrefix("/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secure(w)
-		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	})))
-	handle("GET /api/top", http.HandlerFunc(c.serveTop))
+		http.ServeFileFS(w, r, ui, name)
+	})
 }
 
 // secure keeps the pages to their own origin: no script, style or

@@ -14,7 +14,7 @@ func attachConsole(d *daemon.Daemon) {
 	c := console.New()
 	d.ObserveFlows(c.Talkers.Handle)
 	d.ObserveAlerts(func(a *alert.Alert) { c.Hub.Publish(console.Event{Kind: "firing", Alert: a}) })
-	c.RegisterPages(d.Handle)
+	c.RegisterPages(d)
 	d.HandleStream(console.EventsPath, c.Hub, c.Hub.Close)
 	d.Collect(c)
 }

@@ -140,6 +140,7 @@ type Stats struct {
 	ConnectErrors uint64 // failed connections to a broker: retried
 	Commits       uint64 // offset commits that succeeded
 	CommitErrors  uint64 // offset commits that failed: retried with the next
+	Partitions    int    // partitions assigned to this member now
 }
 
 // Source consumes one topic as a member of a consumer group.
@@ -152,6 +153,7 @@ type Source struct {
 	fetchErrs, connectErrs              atomic.Uint64
 	commits, commitErrs                 atomic.Uint64
 	lastError                           atomic.Pointer[string]
+	partitions                          atomic.Int64
 }
 
 // New checks cfg and builds the client; it connects once Run polls.
@@ -186,6 +188,15 @@ func New(cfg Config) (*Source, error) {
 		// most the fetch's bytes and some framing.
 		kgo.BrokerMaxReadBytes(int32(cfg.MaxBatchBytes + 1<<20)),
 		kgo.WithHooks(connectHook{s}),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.partitions.Add(int64(len(m[cfg.Topic])))
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.partitions.Add(-int64(len(m[cfg.Topic])))
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.partitions.Add(-int64(len(m[cfg.Topic])))
+		}),
 		kgo.ClientID("flowguard"),
 	}
 	if cfg.TLS != nil {
@@ -327,6 +338,7 @@ func (s *Source) Stats() Stats {
 		Records: s.records.Load(), Bytes: s.bytes.Load(), Flows: s.flowsOut.Load(),
 		Malformed: s.malformed.Load(), FetchErrors: s.fetchErrs.Load(),
 		ConnectErrors: s.connectErrs.Load(), Commits: s.commits.Load(), CommitErrors: s.commitErrs.Load(),
+		Partitions: int(s.partitions.Load()),
 	}
 }
 

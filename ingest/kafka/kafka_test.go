@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	flowpb "github.com/netsampler/goflow2/v2/pb"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/engine"
@@ -323,4 +327,148 @@ func TestGoflow2Export(t *testing.T) {
 			t.Logf("%d flows, %d records, alerts %q", st.Flows, st.Records, wa)
 		})
 	}
+}
+
+// Two members of one group split the partitions between them: each
+// takes some of the flows, and together they take every flow once.
+func TestGroupSplitsPartitions(t *testing.T) {
+	dgs := exportDatagrams(t, "export-v9.pcap")
+	want := udpFlows(t, dgs)
+	const topic = "flows"
+	c := cluster(t, 4, topic) // goflow2 writes to the partitions in turn
+	gf := startGoflow2(t, c.ListenAddrs(), topic)
+	cfg := Config{Brokers: c.ListenAddrs(), Topic: topic, Group: "split", Start: "earliest"}
+	var a, b collect
+	sa, _ := consumer(t, cfg, a.handle)
+	sb, _ := consumer(t, cfg, b.handle)
+	waitFor(t, "both members assigned", 30*time.Second, func() bool {
+		return sa.Stats().Partitions > 0 && sb.Stats().Partitions > 0 &&
+			sa.Stats().Partitions+sb.Stats().Partitions == 4
+	})
+	send(t, gf, dgs)
+	waitFor(t, "every flow", 30*time.Second, func() bool { return a.len()+b.len() >= len(want) })
+	time.Sleep(200 * time.Millisecond) // a duplicate would show up now
+	if a.len() == 0 || b.len() == 0 {
+		t.Fatalf("one member took everything: %d and %d flows", a.len(), b.len())
+	}
+	all := append(a.get(), b.get()...)
+	if !slices.Equal(flowKeys(all), flowKeys(want)) {
+		t.Fatalf("%d+%d flows through kafka, %d through udp, or not the same", a.len(), b.len(), len(want))
+	}
+	t.Logf("member a: %d partitions, %d flows; member b: %d partitions, %d flows",
+		sa.Stats().Partitions, a.len(), sb.Stats().Partitions, b.len())
+}
+
+// A member that stops commits what it handed on; its successor in the
+// group starts after it: no flow is lost or seen twice, and the alerts
+// are the UDP path's.
+func TestRestartResumes(t *testing.T) {
+	dgs := exportDatagrams(t, "export-v5.pcap")
+	want := udpFlows(t, dgs)
+	first := udpFlows(t, dgs[:len(dgs)/2])
+	const topic = "flows"
+	c := cluster(t, 2, topic)
+	gf := startGoflow2(t, c.ListenAddrs(), topic)
+	cfg := Config{Brokers: c.ListenAddrs(), Topic: topic, Group: "restart", Start: "earliest"}
+
+	var before collect
+	s1, stop := consumer(t, cfg, before.handle)
+	send(t, gf, dgs[:len(dgs)/2])
+	waitFor(t, "the first half", 30*time.Second, func() bool { return before.len() >= len(first) })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	send(t, gf, dgs[len(dgs)/2:]) // while no member runs
+	var after collect
+	s2, _ := consumer(t, cfg, after.handle)
+	waitFor(t, "the second half", 30*time.Second, func() bool { return before.len()+after.len() >= len(want) })
+	time.Sleep(200 * time.Millisecond) // a duplicate would show up now
+	all := append(before.get(), after.get()...)
+	if !slices.Equal(flowKeys(all), flowKeys(want)) {
+		t.Fatalf("%d+%d flows, %d exported, or not the same", before.len(), after.len(), len(want))
+	}
+	if ga, wa := alertKeys(t, all), alertKeys(t, want); !slices.Equal(ga, wa) {
+		t.Errorf("alerts differ:\nkafka %q\nudp   %q", ga, wa)
+	}
+	if s1.Stats().Commits == 0 || s2.Stats().Flows != uint64(after.len()) {
+		t.Errorf("stats %+v then %+v", s1.Stats(), s2.Stats())
+	}
+}
+
+// A broker that is not there yet is retried and counted; once it is up,
+// every flow arrives.
+func TestBrokerOutage(t *testing.T) {
+	port := freePort(t, "tcp")
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	const topic = "flows"
+	var got collect
+	s, _ := consumer(t, Config{Brokers: []string{addr}, Topic: topic, Group: "outage", Start: "earliest"}, got.handle)
+	waitFor(t, "failed connections counted", 30*time.Second, func() bool { return s.Stats().ConnectErrors >= 2 })
+	if s.LastError() == "" {
+		t.Error("no error kept")
+	}
+	c := cluster(t, 1, topic, kfake.Ports(port))
+	dgs := exportDatagrams(t, "export-v5.pcap")
+	gf := startGoflow2(t, c.ListenAddrs(), topic)
+	send(t, gf, dgs)
+	waitFor(t, "every flow after the outage", 60*time.Second, func() bool { return got.len() >= 438 })
+	t.Logf("stats %+v", s.Stats())
+}
+
+// Records that do not decode are counted and skipped; the records around
+// them arrive.
+func TestMalformedRecords(t *testing.T) {
+	const topic = "flows"
+	c := cluster(t, 1, topic)
+	good := goodMessage(t)
+	records := [][]byte{
+		good,
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, // a length that is no varint
+		good[:len(good)-3],                   // cut short
+		{0x05, 0x08, 0x01, 0x32, 0x03, 0x01}, // src_addr of 3 bytes
+		append(slices.Clone(good), good...),  // two messages in one record
+	}
+	produce(t, c.ListenAddrs(), topic, records)
+	var got collect
+	s, _ := consumer(t, Config{Brokers: c.ListenAddrs(), Topic: topic, Start: "earliest"}, got.handle)
+	waitFor(t, "every record", 30*time.Second, func() bool { return s.Stats().Records == uint64(len(records)) })
+	st := s.Stats()
+	if st.Malformed != 3 || st.Flows != 3 || got.len() != 3 {
+		t.Errorf("stats %+v, %d flows handed on; want 3 malformed, 3 flows", st, got.len())
+	}
+}
+
+func produce(t *testing.T, brokers []string, topic string, values [][]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, v := range values {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// goodMessage is one flow as goflow2 writes it: its FlowMessage with a
+// varint length before it.
+func goodMessage(t testing.TB) []byte {
+	t.Helper()
+	m := &flowpb.FlowMessage{
+		Type: flowpb.FlowMessage_NETFLOW_V9, TimeReceivedNs: 1_700_000_001_000_000_000,
+		SequenceNum: 7, SamplingRate: 100, SamplerAddress: []byte{192, 0, 2, 1},
+		TimeFlowStartNs: 1_700_000_000_000_000_000, TimeFlowEndNs: 1_700_000_000_500_000_000,
+		Bytes: 1500, Packets: 3, SrcAddr: []byte{198, 51, 100, 7},
+		DstAddr: netip.MustParseAddr("2001:db8::1").AsSlice(), Etype: 0x86dd, Proto: 6,
+		SrcPort: 40000, DstPort: 443, InIf: 3, OutIf: 4, TcpFlags: 0x12, SrcAs: 64500, DstAs: 64501,
+		NextHop: []byte{192, 0, 2, 254}, SrcNet: 24, DstNet: 48, BgpCommunities: []uint32{1, 2},
+		AsPath: []uint32{64500, 64501}, MplsLabel: []uint32{16},
+	}
+	var buf bytes.Buffer
+	if _, err := protodelim.MarshalTo(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"time"
 
@@ -215,6 +216,18 @@ type Engine struct {
 	// FutureTolerance is how far ahead of the watermark a flow may be
 	// stamped before it is clamped to it (0: 30s).
 	FutureTolerance Duration `yaml:"future_tolerance"`
+	// Workers splits the rules over this many engines that evaluate each
+	// batch side by side (0: the cores Go may use, GOMAXPROCS; 1: one
+	// engine). Alerts come out in the order one engine gives them.
+	Workers int `yaml:"workers"`
+}
+
+// WorkerCount returns the engines rules are split over.
+func (e Engine) WorkerCount() int {
+	if e.Workers <= 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return e.Workers
 }
 
 // DefaultQueueFlows is the engine queue's bound when queue_flows is 0.
@@ -352,6 +365,9 @@ func (c *Config) validate() error {
 	}
 	if c.Engine.QueueFlows < 0 {
 		errs = append(errs, errors.New("engine.queue_flows: must be >= 0"))
+	}
+	if c.Engine.Workers < 0 || c.Engine.Workers > 1024 {
+		errs = append(errs, errors.New("engine.workers: must be 0 (the cores) to 1024"))
 	}
 	if err := c.Ingest.validate(); err != nil {
 		errs = append(errs, err)

@@ -53,6 +53,10 @@ type Config struct {
 	// before the comparison: the tuning report's input. It runs on the
 	// engine goroutine; group is only valid during the call.
 	Observe func(r *rules.Rule, group []byte, value float64, f *flow.Flow)
+	// Workers splits the rules over this many engines evaluating each
+	// batch side by side (workers.go); alerts come out in the order one
+	// engine gives. 0 or 1: one engine. Ignored when Observe is set.
+	Workers int
 }
 
 // Engine runs one rule set. Process must be called from one goroutine at a
@@ -81,6 +85,10 @@ type Engine struct {
 	flows     atomic.Uint64
 	clockSnap atomic.Int64
 	dropped   atomic.Uint64 // flows with no usable time
+
+	evals    uint64    // flows evaluated: where an alert falls among a batch's (workers.go)
+	enriched bool      // flows arrive enriched (the engines under workers)
+	par      *parallel // set: this engine hands the work to engines of its own
 }
 
 // samplesPerRule is the size of each rule's ring of recent matching flows
@@ -142,6 +150,9 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 	if cfg.MaxSources <= 0 {
 		cfg.MaxSources = DefaultMaxSources
 	}
+	if cfg.Workers > 1 && cfg.Observe == nil && len(set.Rules) > 1 {
+		return newParallel(cfg, set)
+	}
 	e := &Engine{cfg: cfg, sourceIndex: make(map[sourceID]*sourceClock), maxSources: cfg.MaxSources}
 	states, err := e.states(set, nil)
 	if err != nil {
@@ -157,6 +168,9 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 // empty. On error the engine keeps its current rules. Call it from the
 // goroutine that calls Process (see Pipeline.Do).
 func (e *Engine) Reload(set *rules.Set) error {
+	if e.par != nil {
+		return e.par.reload(set)
+	}
 	old := map[string]*ruleState{}
 	for _, rs := range e.rules {
 		old[rs.r.ID] = rs
@@ -256,6 +270,10 @@ func cond(c *rules.Condition) string {
 // Process runs a batch of flows through enrichment and every rule. The
 // batch is not kept; alerts go to Config.Emit before Process returns.
 func (e *Engine) Process(batch []flow.Flow) {
+	if e.par != nil {
+		e.par.process(batch)
+		return
+	}
 	for i := range batch {
 		e.process(&batch[i])
 	}
@@ -266,7 +284,7 @@ func (e *Engine) Process(batch []flow.Flow) {
 
 func (e *Engine) process(f *flow.Flow) {
 	e.flows.Add(1)
-	if e.cfg.Enricher != nil {
+	if e.cfg.Enricher != nil && !e.enriched {
 		e.cfg.Enricher.Enrich(f)
 	}
 	et := f.EventTime()
@@ -291,6 +309,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 		now = e.watermark
 	}
 	e.advance()
+	e.evals++
 	late := false
 	for _, rs := range e.rules {
 		rs.evaluated.Add(1)

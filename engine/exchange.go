@@ -79,6 +79,9 @@ func (x *ruleExchange) keep(rs *ruleState, f *flow.Flow, now int64, value float6
 // engine's event time. It returns the alerts emitted. Call it from the
 // goroutine that calls Process (Pipeline does, every ExchangeEvery).
 func (e *Engine) Exchange() int {
+	if e.par != nil {
+		return e.par.exchange()
+	}
 	fired := 0
 	for _, rs := range e.rules {
 		x := rs.xch

@@ -28,6 +28,9 @@ type Stats struct {
 // Stats returns the engine's counters. Window figures are as of the last
 // expiry sweep (or of Flush), so that Stats is safe from any goroutine.
 func (e *Engine) Stats() Stats {
+	if e.par != nil {
+		return e.par.stats()
+	}
 	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load(), Time: e.timeStats()}
 	for _, rs := range *e.published.Load() {
 		st := RuleStats{
@@ -52,6 +55,10 @@ func (e *Engine) Stats() Stats {
 // Flush takes a snapshot of window figures for Stats. Call it from the
 // goroutine that calls Process, e.g. at the end of a replay.
 func (e *Engine) Flush() {
+	if e.par != nil {
+		e.par.each(func(k *Engine) { k.Flush() })
+		return
+	}
 	e.snapshot()
 }
 

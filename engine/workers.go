@@ -150,6 +150,12 @@ func (p *parallel) assign(set *rules.Set) ([]*rules.Set, map[string]int, map[str
 	return sets, owners, order
 }
 
+// parallelMin is the smallest batch the workers take side by side; they
+// take a smaller one in turn, on the calling goroutine: starting and
+// waiting for a goroutine (a wake-up of another thread) costs more than
+// the rules of a few flows.
+const parallelMin = 128
+
 // each runs fn on every worker at once and waits for them.
 func (p *parallel) each(fn func(*Engine)) {
 	p.wg.Add(len(p.kids) - 1)
@@ -169,7 +175,13 @@ func (p *parallel) process(batch []flow.Flow) {
 			p.enricher.Enrich(&batch[i])
 		}
 	}
-	p.each(func(k *Engine) { k.Process(batch) })
+	if len(batch) < parallelMin {
+		for _, k := range p.kids {
+			k.Process(batch)
+		}
+	} else {
+		p.each(func(k *Engine) { k.Process(batch) })
+	}
 	p.flush()
 }
 

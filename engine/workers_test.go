@@ -34,9 +34,9 @@ func captureFlows(t testing.TB, name string) []flow.Flow {
 }
 
 // replayWith runs flows through the bundled rules with n workers, in
-// batches of 256 as the pipeline hands them, and returns the alerts as
-// JSON lines and the engine's rule counters.
-func replayWith(t testing.TB, set *rules.Set, flows []flow.Flow, n int) ([]byte, Stats) {
+// batches of size flows (the pipeline hands at most 256), and returns the
+// alerts as JSON lines and the engine's rule counters.
+func replayWith(t testing.TB, set *rules.Set, flows []flow.Flow, n, size int) ([]byte, Stats) {
 	t.Helper()
 	nets, err := networks.New(networks.Config{})
 	if err != nil {
@@ -57,8 +57,8 @@ func replayWith(t testing.TB, set *rules.Set, flows []flow.Flow, n int) ([]byte,
 		t.Fatalf("%d workers asked, %d run", n, got)
 	}
 	in := slices.Clone(flows)
-	for i := 0; i < len(in); i += PipelineChunk {
-		e.Process(in[i:min(i+PipelineChunk, len(in))])
+	for i := 0; i < len(in); i += size {
+		e.Process(in[i:min(i+size, len(in))])
 	}
 	e.Exchange()
 	e.Flush()
@@ -75,7 +75,7 @@ func (e *Engine) kidsOrSelf() []*Engine {
 
 // Replays of every committed capture through the bundled rules give the
 // same alerts, byte for byte, and the same counters with 1, 2 and 4
-// workers.
+// workers, in batches the workers take side by side (256) and in turn (100).
 func TestWorkersReplayIdentical(t *testing.T) {
 	set, err := rules.LoadFS(examples.Rules, "rules")
 	if err != nil {
@@ -92,19 +92,21 @@ func TestWorkersReplayIdentical(t *testing.T) {
 	}
 	for name, flows := range inputs {
 		t.Run(name, func(t *testing.T) {
-			one, st1 := replayWith(t, set, flows, 1)
-			total += bytes.Count(one, []byte{'\n'})
-			for _, n := range []int{2, 4} {
-				got, st := replayWith(t, set, flows, n)
-				if !bytes.Equal(got, one) {
-					t.Errorf("%d workers: alerts differ from one engine's\n%s\nvs\n%s", n, got, one)
-				}
-				if a, b := fmt.Sprint(st.Rules), fmt.Sprint(st1.Rules); a != b {
-					t.Errorf("%d workers: rule counters differ\n%s\nvs\n%s", n, a, b)
-				}
-				if st.Flows != st1.Flows || st.NoTime != st1.NoTime || st.EventNow != st1.EventNow {
-					t.Errorf("%d workers: flows %d/%d, no time %d/%d, watermark %d/%d", n,
-						st.Flows, st1.Flows, st.NoTime, st1.NoTime, st.EventNow, st1.EventNow)
+			for _, size := range []int{PipelineChunk, 100} {
+				one, st1 := replayWith(t, set, flows, 1, size)
+				total += bytes.Count(one, []byte{'\n'})
+				for _, n := range []int{2, 4} {
+					got, st := replayWith(t, set, flows, n, size)
+					if !bytes.Equal(got, one) {
+						t.Errorf("%d workers, batches of %d: alerts differ from one engine's\n%s\nvs\n%s", n, size, got, one)
+					}
+					if a, b := fmt.Sprint(st.Rules), fmt.Sprint(st1.Rules); a != b {
+						t.Errorf("%d workers, batches of %d: rule counters differ\n%s\nvs\n%s", n, size, a, b)
+					}
+					if st.Flows != st1.Flows || st.NoTime != st1.NoTime || st.EventNow != st1.EventNow {
+						t.Errorf("%d workers, batches of %d: flows %d/%d, no time %d/%d, watermark %d/%d", n, size,
+							st.Flows, st1.Flows, st.NoTime, st1.NoTime, st.EventNow, st1.EventNow)
+					}
 				}
 			}
 		})

@@ -2,30 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/flowguard/flowguard/alert"
-	"github.com/flowguard/flowguard/engine"
+	"github.com/flowguard/flowguard/daemon/replay"
 	"github.com/flowguard/flowguard/engine/tuning"
-	"github.com/flowguard/flowguard/enrich"
-	"github.com/flowguard/flowguard/flow"
-	"github.com/flowguard/flowguard/ingest/file"
-	"github.com/flowguard/flowguard/ingest/netflow"
-	"github.com/flowguard/flowguard/notifiers"
-	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
-	"github.com/flowguard/flowguard/notifiers/stdout"
 )
 
-const replaySynopsis = `flowguard replay [-c FILE] [--rules PATH]... [--format json|text] [--stats text|json|none] [--speed N] [--notify] FILE...
+const replaySynopsis = `flowguard replay [-c FILE] [--rules PATH]... [--format json|text] [--stats text|json|none] [--truth FILE] [--speed N] [--notify] FILE...
 
 Reads pcap/pcapng captures (packets are metered into flows), goflow2 JSON
 lines, flowguard flow JSON lines and nfdump CSV (format detected from
@@ -33,7 +18,9 @@ content, gzip allowed), runs them through the rules on the flows' own time,
 prints alerts to stdout and a summary to stderr. Without --rules (or a
 config naming rules) the bundled example rules are used. Alerts are
 written in time order (fired_at; 10,000 held at most) at the end, or as
-they fire with --speed.`
+they fire with --speed. With --truth, the summary ends with how the alerts
+compare with what the input is known to hold: per rule, expected, detected,
+recall, false alarms, each miss and false alarm.`
 
 func cmdReplay(args []string, out, errw io.Writer) error {
 	fs := newFlagSet("replay", replaySynopsis, out, errw)
@@ -44,6 +31,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	quiet := fs.Bool("q", false, "no summary on stderr")
 	speed := fs.Float64("speed", 0, "replay at N times the flows' own pace (0: as fast as possible)")
 	stats := fs.String("stats", "text", "tuning summary on stderr: text, json or none")
+	truthPath := fs.String("truth", "", "the alerts the input must raise (gen scenario's .truth.json, JSON lines or \"RULE FIELD=VALUE ...\" lines): recall and false alarms per rule in the summary")
 	live := fs.Bool("notify", false, "also send alerts to the config's notifiers (with --speed, a rehearsal against live receivers)")
 	exportPorts := fs.String("export-ports", "auto", "captured flow export in pcaps: UDP datagrams to these ports (comma-separated) "+
 		"are decoded as NetFlow/IPFIX/sFlow instead of metered; auto: any UDP datagram that decodes as one; none: meter everything")
@@ -69,309 +57,19 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	if *stats != "text" && *stats != "json" && *stats != "none" {
 		return usagef("--stats: %q is not text, json or none", *stats)
 	}
-	if *quiet {
-		*stats = "none"
+	var truth *tuning.Truth
+	if *truthPath != "" {
+		if *stats == "none" || *quiet {
+			return usagef("--truth: the comparison is part of the summary; give --stats text or json, not none or -q")
+		}
+		if truth, err = tuning.LoadTruth(*truthPath); err != nil {
+			return usagef("--truth: %v", err)
+		}
 	}
-	sink, err := stdout.New("stdout", stdout.Config{Format: *format}, out)
-	if err != nil {
-		return usagef("--format: %v", err)
-	}
-	defer sink.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	// After the first Ctrl-C, a second one kills at once.
 	defer context.AfterFunc(ctx, stop)()
-
-	log := slog.New(slog.NewTextHandler(errw, nil))
-	enr, err := enrich.Build(cfg.Enrich, log)
-	if err != nil {
-		return usageError{err}
-	}
-	store, closeStore, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	var disp *notifiers.Dispatcher
-	if *live {
-		if len(cfg.Notifiers.Notifiers) == 0 {
-			return usagef("--notify: the config (-c) names no notifiers")
-		}
-		disp, err = notifiers.Build(cfg.Notifiers, notifiers.Deps{Logger: log, Stdout: io.Discard, Version: version})
-		if err != nil {
-			return usageError{err}
-		}
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := disp.Close(dctx); err != nil {
-				fmt.Fprintln(errw, "notifiers:", err)
-			}
-		}()
-	}
-	var sinkErr error
-	order := &alertOrder{warn: errw, write: func(a *alert.Alert) {
-		if err := sink.Notify(ctx, a); err != nil && sinkErr == nil {
-			sinkErr = err
-		}
-	}}
-	if *speed == 0 {
-		order.max = maxHeldAlerts
-	}
-	defer order.flush()
-	col := tuning.New(set, tuning.Config{})
-	ecfg := engine.Config{
-		Store:    store,
-		MaxKeys:  cfg.Engine.MaxKeys,
-		Enricher: enr,
-		// Event time (README "Time").
-		AllowedLateness: time.Duration(cfg.Engine.AllowedLateness),
-		FutureTolerance: time.Duration(cfg.Engine.FutureTolerance),
-		Emit: func(a *alert.Alert) {
-			col.OnAlert(a)
-			if disp != nil {
-				disp.Send(a)
-			}
-			order.add(a)
-		},
-	}
-	if *stats != "none" {
-		ecfg.Observe = col.Observe
-	}
-	eng, err := engine.New(ecfg, set)
-	if err != nil {
-		return err
-	}
-	var ttotals tuning.Totals
-	pace := &pacer{speed: *speed, ctx: ctx, next: func(b []flow.Flow) {
-		ttotals.Add(b)
-		eng.Process(b)
-	}}
-	var lastExchange func(context.Context)
-	pace.idle, pace.idleEvery, lastExchange = sharedExchange(store, cfg, eng.Exchange)
-	var onSkew func(netflow.ClockSkewEvent)
-	if *stats == "text" {
-		onSkew = logSkew(log, "replay", cfg.ExporterClock.Corrects())
-	}
-	export, err := newExportDecoder(*exportPorts, pace.handle,
-		decoderSettings{cfg: cfg, budget: netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal), onSkew: onSkew})
-	if err != nil {
-		return usagef("--export-ports: %v", err)
-	}
-	start := time.Now()
-	var totals fileTotals
-	var interrupted error // Ctrl-C: what was read is evaluated and reported
-	for _, path := range files {
-		src, kind, err := file.Open(path, file.Options{Meter: cfg.Meter.MeterConfig(), Datagram: export.datagram})
-		if err != nil {
-			return err
-		}
-		stopProgress := progress(errw, path, src, *quiet)
-		err = src.Run(ctx, pace.handle)
-		stopProgress()
-		st := src.Stats()
-		totals.add(st.Packets, st.Flows+export.flows, st.Malformed+export.malformed)
-		if *stats == "text" {
-			fmt.Fprintf(errw, "%s: %s, %d records, %d flows, %d malformed", path, kind, st.Packets, st.Flows, st.Malformed)
-			if export.datagrams > 0 {
-				fmt.Fprintf(errw, "; flow export: %d datagrams, %d flows, %d malformed", export.datagrams, export.flows, export.malformed)
-			}
-			fmt.Fprintln(errw)
-		}
-		export.reset()
-		if ctx.Err() != nil {
-			interrupted = fmt.Errorf("%s: %w", path, errInterrupted)
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if lastExchange != nil && interrupted == nil {
-		lastExchange(ctx)
-	}
-	eng.Flush()
-	order.flush()
-	if sinkErr != nil {
-		return sinkErr
-	}
-	ttotals.DecodeErrors = totals.malformed
-	ts := eng.Stats().Time
-	ttotals.Late, ttotals.Future = ts.Late, ts.Future
-	switch *stats {
-	case "text":
-		printSummary(errw, eng.Stats(), totals, time.Since(start))
-		fmt.Fprintln(errw)
-		col.Report(ttotals).WriteText(errw)
-	case "json":
-		col.Report(ttotals).WriteJSON(errw)
-	}
-	return interrupted
-}
-
-// progress shows, on a terminal, how far a long file has got: after two
-// seconds, twice a second, records read (and the share of the file where
-// the source knows it). The returned func stops it.
-func progress(w io.Writer, path string, src file.Source, quiet bool) func() {
-	f, ok := w.(*os.File)
-	if quiet || !ok {
-		return func() {}
-	}
-	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		start := time.Now()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		shown := false
-		for {
-			select {
-			case <-done:
-				if shown {
-					fmt.Fprint(w, "\r\033[K")
-				}
-				return
-			case <-t.C:
-				if time.Since(start) < 2*time.Second {
-					continue
-				}
-				st := src.Stats()
-				line := fmt.Sprintf("%s: %d records, %.0f/s", path, st.Packets, float64(st.Packets)/time.Since(start).Seconds())
-				if p, ok := src.(interface{ Progress() (int64, int64) }); ok {
-					if read, size := p.Progress(); size > 0 {
-						line += fmt.Sprintf(", %.0f%%", 100*float64(read)/float64(size))
-					}
-				}
-				fmt.Fprintf(w, "\r\033[K%s", line)
-				shown = true
-			}
-		}
-	}()
-	return func() { close(done); <-stopped }
-}
-
-// exportDecoder decodes NetFlow/IPFIX/sFlow datagrams found in a capture
-// with the collector's decoders, configured as `run` configures them, and
-// the capture's packet times as receive times: a pcap of export traffic
-// replays as the flows the collector got from it.
-type exportDecoder struct {
-	ports   map[uint16]bool // nil: auto
-	off     bool
-	decs    []namedDecoder // one per registered protocol
-	process func([]flow.Flow)
-	out     []flow.Flow
-
-	datagrams, flows, malformed uint64
-}
-
-func newExportDecoder(spec string, process func([]flow.Flow), s decoderSettings) (*exportDecoder, error) {
-	d := &exportDecoder{
-		decs:    protocolDecoders(s),
-		process: process,
-	}
-	switch spec {
-	case "auto", "":
-	case "none":
-		d.off = true
-	default:
-		d.ports = map[uint16]bool{}
-		for _, p := range strings.Split(spec, ",") {
-			n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16)
-			if err != nil || n == 0 {
-				return nil, fmt.Errorf("%q is not a port", p)
-			}
-			d.ports[uint16(n)] = true
-		}
-	}
-	return d, nil
-}
-
-// datagram is the pcap reader's hook: it reports whether it consumed the
-// datagram as flow export.
-func (d *exportDecoder) datagram(ts time.Time, src, dst netip.AddrPort, p []byte) bool {
-	if d.off || (d.ports != nil && !d.ports[dst.Port()]) {
-		return false
-	}
-	i := 0
-	for i < len(d.decs) && !d.decs[i].detect(p) {
-		i++
-	}
-	if i == len(d.decs) {
-		return false
-	}
-	var err error
-	d.out, err = d.decs[i].Decode(src, ts, p, d.out[:0])
-	if err != nil {
-		if d.ports == nil {
-			return false // auto: not export after all; meter it
-		}
-		d.datagrams++
-		d.malformed++
-		return true
-	}
-	d.datagrams++
-	d.flows += uint64(len(d.out))
-	d.process(d.out)
-	return true
-}
-
-func (d *exportDecoder) reset() { d.datagrams, d.flows, d.malformed = 0, 0, 0 }
-
-type fileTotals struct{ records, flows, malformed uint64 }
-
-func (t *fileTotals) add(r, f, m uint64) { t.records += r; t.flows += f; t.malformed += m }
-
-func printSummary(w io.Writer, st engine.Stats, t fileTotals, took time.Duration) {
-	fmt.Fprintf(w, "replayed %s (%s, %d malformed) in %s\n", plural(int(st.Flows), "flow"), plural(int(t.records), "record"), t.malformed, took.Round(time.Millisecond))
-	rs := append([]engine.RuleStats(nil), st.Rules...)
-	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > rs[j].Alerts })
-	printTime(w, st.Time)
-	fmt.Fprintf(w, "%-28s %10s %8s %10s %8s %8s\n", "rule", "matched", "alerts", "suppressed", "keys", "evicted")
-	for _, r := range rs {
-		fmt.Fprintf(w, "%-28s %10d %8d %10d %8d %8d\n", r.ID, r.Matched, r.Alerts, r.Suppressed, r.Window.Keys, r.Window.Evicted)
-	}
-}
-
-// maxSourceLines bounds the sources the summary names.
-const maxSourceLines = 10
-
-// printTime prints the engine's clock: the watermark, the late and future
-// flows, and the sources that had any or whose clock was shifted.
-func printTime(w io.Writer, ts engine.TimeStats) {
-	fmt.Fprintf(w, "event time: watermark %s, %d late (allowed lateness %s), %d future (tolerance %s)\n",
-		unixText(ts.Watermark), ts.Late, ts.AllowedLateness, ts.Future, ts.FutureTolerance)
-	n := 0
-	for _, s := range ts.Sources {
-		if s.Late == 0 && s.Future == 0 && s.Shift == 0 {
-			continue
-		}
-		if n++; n > maxSourceLines {
-			fmt.Fprintf(w, "  ... more sources: see /api/status\n")
-			break
-		}
-		fmt.Fprintf(w, "  source %s: %d flows, %d late, %d future, clock %s, shifted %s\n",
-			sourceName(s), s.Flows, s.Late, s.Future, unixText(s.Clock), time.Duration(s.Shift))
-	}
-}
-
-// sourceName names a source as the summary and the API do.
-func sourceName(s engine.SourceStats) string {
-	if s.Address.IsValid() {
-		return s.Type + " " + s.Address.String()
-	}
-	if s.Type == "" {
-		return "file"
-	}
-	return s.Type
-}
-
-func unixText(ns int64) string {
-	if ns == 0 {
-		return "-"
-	}
-	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+	return replay.Run(ctx, cfg, set, replay.Options{Files: files, Format: *format, Quiet: *quiet, Speed: *speed,
+		Stats: *stats, Notify: *live, ExportPorts: *exportPorts, Version: version, Truth: truth}, out, errw)
 }

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 
+	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/engine/ruletest"
-	"github.com/flowguard/flowguard/examples"
 	"github.com/flowguard/flowguard/rules"
 )
 
@@ -86,6 +88,9 @@ func cmdRulesTest(args []string, out, errw io.Writer) error {
 	if len(paths) == 0 {
 		return usagef("rules test: no rule folder given")
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	defer context.AfterFunc(ctx, stop)() // a second Ctrl-C kills at once
 	failed, total := 0, 0
 	for _, p := range paths {
 		set, err := loadRules([]string{p}, errw)
@@ -104,7 +109,11 @@ func cmdRulesTest(args []string, out, errw io.Writer) error {
 			return usagef("rules test: %s: no test cases (expected %s/tests/NAME/%s)", p, p, ruletest.FlowsFile)
 		}
 		for _, c := range cases {
-			r := ruletest.Run(set, c)
+			r := ruletest.RunContext(ctx, set, c)
+			if ctx.Err() != nil {
+				fmt.Fprintf(out, "%d passed, %d failed before %s\n", total-failed, failed, c)
+				return errInterrupted
+			}
 			fmt.Fprintln(out, r)
 			total++
 			if !r.Passed() {
@@ -128,26 +137,7 @@ func loadRules(paths []string, errw io.Writer) (*rules.Set, error) {
 
 // loadRulesWith is loadRules with options (a config's limits).
 func loadRulesWith(paths []string, opts rules.Options, errw io.Writer) (*rules.Set, error) {
-	var (
-		set *rules.Set
-		err error
-	)
-	if len(paths) == 0 {
-		set, err = opts.LoadFS(examples.Rules, "rules")
-	} else {
-		set, err = opts.Load(paths...)
-	}
-	if err != nil {
-		var list rules.ErrorList
-		if errors.As(err, &list) {
-			for _, e := range list {
-				fmt.Fprintln(errw, e)
-			}
-			return nil, usagef("%s in rules", plural(len(list), "error"))
-		}
-		return nil, usageError{err}
-	}
-	return set, nil
+	return daemon.LoadRules(paths, opts, errw)
 }
 
 // printRuleCosts writes one line per valid rule: where it is defined, its

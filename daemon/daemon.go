@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest/kafka"
 	"github.com/flowguard/flowguard/lifecycle"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
@@ -47,7 +49,8 @@ type Daemon struct {
 	engine     *engine.Engine
 	pipe       *engine.Pipeline
 	listeners  *listenerSet
-	api        *apiServer // nil: http.listen is off
+	kafka      *kafka.Source // nil without ingest.kafka
+	api        *apiServer    // nil: http.listen is off
 	started    time.Time
 
 	recent  *recentAlerts
@@ -169,6 +172,9 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	if d.listeners, err = newListenerSet(d.cfg, d.log, d.handleFlows); err != nil {
 		return err
 	}
+	if d.kafka, err = newKafka(d); err != nil {
+		return ConfigError{fmt.Errorf("ingest.kafka: %w", err)}
+	}
 	d.api, err = newAPIServer(d.cfg.HTTP, d.log, d.mux)
 	return err
 }
@@ -177,6 +183,9 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 func (d *Daemon) stop() {
 	if d.listeners != nil {
 		d.listeners.close()
+	}
+	if d.kafka != nil {
+		d.kafka.Close()
 	}
 	if d.api != nil {
 		d.api.close()
@@ -255,7 +264,7 @@ loop:
 // after those it depends on: HTTP (first, so that /metrics and /readyz
 // answer through start-up and the whole shutdown), notifiers, enrichment
 // reloads, store, engine (drains its queue when stopped, after the
-// listeners), listeners. They stop in reverse.
+// listeners), listeners, the Kafka input. They stop in reverse.
 func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 	d.listeners.failed = failed
 	var cs []lifecycle.Component
@@ -263,10 +272,14 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 		d.api.failed = failed
 		cs = append(cs, d.api)
 	}
-	return append(cs,
+	cs = append(cs,
 		d.notifiersComponent(),
 		lifecycle.Run("enrich", d.enrich.Run, failed),
 		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
 		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
 		d.listeners)
+	if k := d.kafkaComponent(failed); k != nil {
+		cs = append(cs, k)
+	}
+	return cs
 }

@@ -59,6 +59,7 @@ func NewEvaluator(ctx context.Context, cfg *config.Config, deps EvaluatorDeps) (
 	eng, err := engine.New(engine.Config{
 		Store:           store,
 		MaxKeys:         cfg.Engine.MaxKeys,
+		Workers:         cfg.Engine.WorkerCount(),
 		Enricher:        enr,
 		AllowedLateness: time.Duration(cfg.Engine.AllowedLateness),
 		FutureTolerance: time.Duration(cfg.Engine.FutureTolerance),

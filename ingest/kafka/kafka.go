@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,9 +146,10 @@ type Stats struct {
 
 // Source consumes one topic as a member of a consumer group.
 type Source struct {
-	cfg    Config
-	client *kgo.Client
-	flows  []flow.Flow
+	cfg       Config
+	client    *kgo.Client
+	flows     []flow.Flow
+	closeOnce sync.Once
 
 	records, bytes, flowsOut, malformed atomic.Uint64
 	fetchErrs, connectErrs              atomic.Uint64
@@ -240,7 +242,7 @@ func (s *Source) Run(ctx context.Context, h ingest.Handler) error {
 			s.commit(cctx)
 			cancel()
 		}
-		s.client.CloseAllowingRebalance()
+		s.Close()
 	}()
 	for {
 		fetches := s.client.PollRecords(ctx, s.cfg.MaxPollRecords)
@@ -272,6 +274,12 @@ func (s *Source) Run(ctx context.Context, h ingest.Handler) error {
 			}
 		}
 	}
+}
+
+// Close releases the client of a source that will not Run (Run closes it
+// when it returns).
+func (s *Source) Close() {
+	s.closeOnce.Do(s.client.CloseAllowingRebalance)
 }
 
 // consume decodes the records of a poll and hands their flows on in

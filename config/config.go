@@ -63,6 +63,8 @@ type Config struct {
 	Log    Log           `yaml:"log"`
 	// Shutdown bounds how long stopping takes (see Shutdown).
 	Shutdown Shutdown `yaml:"shutdown"`
+	// Learn: where the rules that learn keep what they learned (learn.go).
+	Learn Learn `yaml:"learn"`
 
 	path string
 }

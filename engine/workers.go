@@ -234,6 +234,27 @@ func (p *parallel) reload(set *rules.Set) error {
 	return nil
 }
 
+// saveLearned joins what the workers' learning rules learned, in the set's
+// order.
+func (p *parallel) saveLearned() *LearnedState {
+	st := p.kids[0].SaveLearned()
+	for _, k := range p.kids[1:] {
+		st.Rules = append(st.Rules, k.SaveLearned().Rules...)
+	}
+	order := *p.order.Load()
+	slices.SortStableFunc(st.Rules, func(a, b LearnedRule) int { return cmp.Compare(order[a.ID], order[b.ID]) })
+	return st
+}
+
+// loadLearned hands st to every worker: each takes its own rules' part.
+func (p *parallel) loadLearned(st *LearnedState) int {
+	n := 0
+	for _, k := range p.kids {
+		n += k.LoadLearned(st)
+	}
+	return n
+}
+
 // owner returns the worker that holds rule id (the first when none does).
 func (p *parallel) owner(id string) *Engine {
 	return p.kids[p.owners[id]]

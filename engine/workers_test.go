@@ -172,3 +172,48 @@ func TestWorkersReload(t *testing.T) {
 		t.Error("no top group of scan from its worker")
 	}
 }
+
+// What the learning rules of the bundled pack learn is the same, saved as
+// one state, with 1 and 2 workers; loaded into workers, each takes its
+// rules' part.
+func TestWorkersLearnedState(t *testing.T) {
+	set, err := rules.LoadFS(examples.Rules, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := realisticFlows(20000)
+	save := func(n int) ([]byte, *Engine) {
+		e, err := New(Config{Workers: n}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := slices.Clone(flows)
+		for i := 0; i < len(in); i += PipelineChunk {
+			e.Process(in[i:min(i+PipelineChunk, len(in))])
+		}
+		b, err := json.Marshal(e.SaveLearned())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, e
+	}
+	one, single := save(1)
+	two, _ := save(2)
+	if !bytes.Equal(one, two) {
+		t.Fatalf("learned states differ:\n%s\nvs\n%s", two, one)
+	}
+	st := single.SaveLearned()
+	if len(st.Rules) == 0 {
+		t.Fatal("the bundled pack has no learning rule: nothing compared")
+	}
+	e, err := New(Config{Workers: 2}, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.LoadLearned(st); n != len(st.Rules) {
+		t.Errorf("workers took %d of %d learning rules' state", n, len(st.Rules))
+	}
+	if _, ok := e.Learned(st.Rules[0].ID, 5); !ok {
+		t.Errorf("no summary of %s from its worker", st.Rules[0].ID)
+	}
+}

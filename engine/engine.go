@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,14 @@ type Config struct {
 	// before the comparison: the tuning report's input. It runs on the
 	// engine goroutine; group is only valid during the call.
 	Observe func(r *rules.Rule, group []byte, value float64, f *flow.Flow)
+	// Progress, when set, hears on the engine's ticks of each firing alert
+	// whose value or last_seen moved (lifecycle.go). It runs on the engine
+	// goroutine.
+	Progress func(Progress)
+	// MaxFiring bounds the firing groups each rule tracks (default
+	// DefaultMaxFiring); alerts beyond it are emitted but never resolved,
+	// and counted.
+	MaxFiring int
 }
 
 // Engine runs one rule set. Process must be called from one goroutine at a
@@ -64,6 +73,9 @@ type Engine struct {
 	// replaces it, never changes it.
 	published atomic.Pointer[[]*ruleState]
 	next      int64 // event time of the next expiry sweep
+	// nextResolve is the event time of the next check of firing groups.
+	nextResolve int64
+	maxFiring   int
 
 	// Event time (clock.go): the watermark, Unix ns, known once started.
 	watermark   int64
@@ -113,8 +125,15 @@ type ruleState struct {
 	alerts     atomic.Uint64
 	suppressed atomic.Uint64
 	late       atomic.Uint64 // flows beyond the allowed lateness, kept from the window
-	winStats   atomic.Pointer[window.Stats]
-	errs       atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
+
+	// Lifecycle (lifecycle.go): the firing groups by group key.
+	firing         map[string]*firingGroup
+	firingN        atomic.Int64
+	firingOverflow atomic.Uint64
+	escalated      atomic.Uint64
+	resolved       atomic.Uint64
+	winStats       atomic.Pointer[window.Stats]
+	errs           atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
 
 	// win as the interface of the rule's aggregate (one is set).
 	sumWin      window.SumWindow
@@ -142,7 +161,11 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 	if cfg.MaxSources <= 0 {
 		cfg.MaxSources = DefaultMaxSources
 	}
-	e := &Engine{cfg: cfg, sourceIndex: make(map[sourceID]*sourceClock), maxSources: cfg.MaxSources}
+	if cfg.MaxFiring <= 0 {
+		cfg.MaxFiring = DefaultMaxFiring
+	}
+	e := &Engine{cfg: cfg, sourceIndex: make(map[sourceID]*sourceClock), maxSources: cfg.MaxSources,
+		maxFiring: cfg.MaxFiring}
 	states, err := e.states(set, nil)
 	if err != nil {
 		return nil, err
@@ -164,6 +187,11 @@ func (e *Engine) Reload(set *rules.Set) error {
 	states, err := e.states(set, old)
 	if err != nil {
 		return err
+	}
+	for _, rs := range e.rules {
+		if !slices.Contains(states, rs) {
+			rs.resolveAll(e, "rule changed or removed")
+		}
 	}
 	e.rules = states
 	e.published.Store(&states)
@@ -324,7 +352,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
 			if value < r.ThresholdFor(f) {
-				rs.remember(f, now, value)
+				rs.quiet(f, now, value)
 				continue
 			}
 		case rules.Distinct:
@@ -335,7 +363,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
 			if value < r.ThresholdFor(f) {
-				rs.remember(f, now, value)
+				rs.quiet(f, now, value)
 				continue
 			}
 		case rules.Top:
@@ -348,12 +376,12 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
 			if value < r.ThresholdFor(f) || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
-				rs.remember(f, now, value)
+				rs.quiet(f, now, value)
 				continue
 			}
 			if r.TopK > 0 {
 				if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
-					rs.remember(f, now, value)
+					rs.quiet(f, now, value)
 					continue
 				}
 			}
@@ -419,13 +447,6 @@ func (e *Engine) expire(now int64) {
 	}
 	e.next = now + int64(e.cfg.ExpireEvery)
 	e.snapshot()
-}
-
-// fire builds and emits an alert unless the rule and group are suppressed.
-func (rs *ruleState) fire(e *Engine, f *flow.Flow, now int64, res window.Result, value float64) {
-	if rs.claimed(e, now) {
-		e.cfg.Emit(rs.build(f, now, res, value))
-	}
 }
 
 // claimed claims the rule and group (rs.key) at event time now for the

@@ -31,8 +31,8 @@ const (
 	MaxMatchers     = 32
 	MaxValueBytes   = 1024
 	MaxCommentBytes = 4096
-	MaxSilences     = 1000           // active and pending
-	MaxExpired      = 1000           // expired ones kept to be listed
+	MaxSilences     = 1000               // active and pending
+	MaxExpired      = 1000               // expired ones kept to be listed
 	keepExpired     = 7 * 24 * time.Hour // expired silences are forgotten after this
 )
 

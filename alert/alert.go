@@ -75,19 +75,6 @@ const (
 // Resolved reports whether the alert is over.
 func (a *Alert) Resolved() bool { return a.Status == StatusResolved }
 
-// Duration is how long the alert fired: from its group's first flow to its
-// end (resolved) or its latest flow (firing).
-func (a *Alert) Duration() time.Duration {
-	end := a.LastSeen
-	if a.EndedAt != nil {
-		end = *a.EndedAt
-	}
-	if end.Before(a.FirstSeen) {
-		return 0
-	}
-	return end.Sub(a.FirstSeen)
-}
-
 // MarshalJSON writes the alert with times in RFC 3339 (UTC) and non-nil
 // collections, so consumers never see null where a list or object belongs.
 func (a *Alert) MarshalJSON() ([]byte, error) {

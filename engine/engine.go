@@ -542,6 +542,15 @@ func (rs *ruleState) message(a *alert.Alert, f *flow.Flow) string {
 			return a.FirstSeen.Format(time.RFC3339), true
 		case "last_seen":
 			return a.LastSeen.Format(time.RFC3339), true
+		case "peak":
+			return valueText(max(a.Peak, a.Value), r), true
+		case "duration":
+			return a.LastSeen.Sub(a.FirstSeen).Round(time.Second).String(), true
+		case "status":
+			if a.Status == "" {
+				return alert.StatusFiring, true
+			}
+			return a.Status, true
 		}
 		if fd, ok := flow.Lookup(name); ok {
 			return string(fd.AppendText(nil, f)), true

@@ -125,6 +125,7 @@ func (t *Tracker) Handle(a *alert.Alert) {
 	}
 	t.mu.Lock()
 	e := t.byID[a.ID]
+	known := e != nil
 	if e == nil {
 		t.seq++
 		e = &entry{seq: t.seq}
@@ -136,7 +137,9 @@ func (t *Tracker) Handle(a *alert.Alert) {
 	if kind == "" {
 		kind = KindFiring
 	}
-	send := len(ids) == 0 && (kind != KindResolved || e.sent > 0)
+	// The end of an alert is sent when its start was, or when the tracker
+	// forgot it (past MaxAlerts) and cannot tell.
+	send := len(ids) == 0 && (kind != KindResolved || e.sent > 0 || !known)
 	if len(ids) > 0 {
 		kind = KindSilenced
 		t.silenced.Add(1)

@@ -62,6 +62,9 @@ type Config struct {
 	Log    Log           `yaml:"log"`
 	// Shutdown bounds how long stopping takes (see Shutdown).
 	Shutdown Shutdown `yaml:"shutdown"`
+	// DataDir holds what the daemon keeps across restarts: the silences
+	// (silences.json). Empty: silences last until the daemon stops.
+	DataDir string `yaml:"data_dir"`
 
 	path string
 }
@@ -215,6 +218,9 @@ type Engine struct {
 	// FutureTolerance is how far ahead of the watermark a flow may be
 	// stamped before it is clamped to it (0: 30s).
 	FutureTolerance Duration `yaml:"future_tolerance"`
+	// MaxFiring bounds the firing alerts each rule tracks until they
+	// resolve (0: 1000; README "Alert lifecycle").
+	MaxFiring int `yaml:"max_firing"`
 }
 
 // DefaultQueueFlows is the engine queue's bound when queue_flows is 0.
@@ -346,6 +352,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.HTTP.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Engine.MaxFiring < 0 {
+		errs = append(errs, errors.New("engine.max_firing: must be >= 0"))
 	}
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))

@@ -86,7 +86,7 @@ func (api *API) Alert(w http.ResponseWriter, r *http.Request) {
 	if series == nil {
 		series = []Point{}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	web.WriteJSON(w, http.StatusOK, struct {
 		Alert     *alert.Alert `json:"alert"`
 		Series    []Point      `json:"series"`
 		Threshold float64      `json:"threshold"`
@@ -120,7 +120,7 @@ func (api *API) AddSilence(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	web.WriteJSON(w, http.StatusCreated, map[string]string{"id": id})
 }
 
 // ExpireSilence: DELETE /api/silences/{id}: expires it; 200 {"id", "status"}.
@@ -135,7 +135,7 @@ func (api *API) ExpireSilence(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": StatusExpired})
+	web.WriteJSON(w, http.StatusOK, map[string]string{"id": id, "status": StatusExpired})
 }
 
 // silenceIn is a posted silence: flowguard's snake_case keys, or
@@ -201,12 +201,4 @@ func decodeSilence(body io.Reader) (Silence, error) {
 		sl.Matchers = append(sl.Matchers, out)
 	}
 	return sl, nil
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }

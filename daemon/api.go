@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"cmp"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,16 +12,9 @@ import (
 	"github.com/flowguard/flowguard/web"
 )
 
-func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+func writeJSON(w http.ResponseWriter, v any) { web.WriteJSON(w, http.StatusOK, v) }
 
-// writeJSONStatus answers code with v as indented JSON.
-func writeJSONStatus(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+func writeJSONStatus(w http.ResponseWriter, code int, v any) { web.WriteJSON(w, code, v) }
 
 // apiStatus: GET /api/status.
 func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {

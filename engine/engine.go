@@ -375,13 +375,17 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.ThresholdFor(f) || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
+			if value < r.ThresholdFor(f) {
 				rs.quiet(f, now, value)
+				continue
+			}
+			if r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare {
+				rs.outOfTop(f, now, value)
 				continue
 			}
 			if r.TopK > 0 {
 				if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
-					rs.quiet(f, now, value)
+					rs.outOfTop(f, now, value)
 					continue
 				}
 			}

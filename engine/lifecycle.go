@@ -64,13 +64,15 @@ type firingGroup struct {
 	changed   bool // value or last_seen moved since the last Progress
 }
 
-// see counts a flow of the firing group whose window value is now value.
-func (g *firingGroup) see(f *flow.Flow, now int64, value float64) {
+// see counts a flow of the firing group whose window value is now value;
+// out says the group is below its rule's condition whatever the value
+// (out of a top rule's k or share).
+func (g *firingGroup) see(f *flow.Flow, now int64, value float64, out bool) {
 	g.value = value
 	if value > g.peak {
 		g.peak = value
 	}
-	if value >= g.threshold*Hysteresis && now > g.lastHigh {
+	if !out && value >= g.threshold*Hysteresis && now > g.lastHigh {
 		g.lastHigh = now
 	}
 	if now > g.lastSeen {
@@ -88,7 +90,18 @@ func (rs *ruleState) quiet(f *flow.Flow, now int64, value float64) {
 	rs.remember(f, now, value)
 	if len(rs.firing) != 0 {
 		if g := rs.firing[string(rs.key)]; g != nil {
-			g.see(f, now, value)
+			g.see(f, now, value, false)
+		}
+	}
+}
+
+// outOfTop handles a flow of a group that is out of its top rule's k or
+// share: for the lifecycle it is below, whatever its value.
+func (rs *ruleState) outOfTop(f *flow.Flow, now int64, value float64) {
+	rs.remember(f, now, value)
+	if len(rs.firing) != 0 {
+		if g := rs.firing[string(rs.key)]; g != nil {
+			g.see(f, now, value, true)
 		}
 	}
 }
@@ -98,7 +111,7 @@ func (rs *ruleState) quiet(f *flow.Flow, now int64, value float64) {
 func (rs *ruleState) fire(e *Engine, f *flow.Flow, now int64, res window.Result, value float64) {
 	if len(rs.firing) != 0 {
 		if g := rs.firing[string(rs.key)]; g != nil {
-			g.see(f, now, value)
+			g.see(f, now, value, false)
 			rs.escalate(e, g, f)
 			return
 		}

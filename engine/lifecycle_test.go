@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -215,4 +216,70 @@ func BenchmarkLifecycleFiringFlow(b *testing.B) {
 		e.Process(batch)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/flow")
+}
+
+// A top rule's alert resolves once its group leaves the top k, whatever
+// its value, and a per-flow rule's once its group is quiet for
+// resolve_after (1m by default); both carry their totals.
+func TestLifecycleTopAndPerFlow(t *testing.T) {
+	e, got, _ := collectAll(t, `
+rules:
+  - id: top
+    severity: low
+    top: {by: flows, k: 1}
+    group_by: [src_addr]
+    window: 1m
+    resolve_after: 20s
+  - id: telnet
+    severity: low
+    where: "dst_port == 23"
+    group_by: [src_addr]
+`, Config{})
+	at := 0
+	send := func(src string, port uint16, n int) {
+		var b []flow.Flow
+		for range n {
+			b = append(b, synFlow(src, "10.0.0.9", port, t0.Add(time.Duration(at)*time.Second)))
+		}
+		e.Process(b)
+		at++
+	}
+	for range 30 { // 10.0.0.5 on top, and on telnet
+		send("10.0.0.5", 23, 3)
+		send("10.0.0.6", 80, 1)
+	}
+	for range 60 { // 10.0.0.6 takes the top; 10.0.0.5 stays, out of it
+		send("10.0.0.6", 80, 20)
+		send("10.0.0.5", 80, 1)
+	}
+	byRule := map[string][]string{}
+	for _, a := range *got {
+		byRule[a.Rule] = append(byRule[a.Rule], a.Group["src_addr"].(string)+":"+a.Status)
+	}
+	if want := []string{"10.0.0.5:firing", "10.0.0.6:firing", "10.0.0.5:resolved"}; !slices.Equal(onlyStatus(byRule["top"]), want) {
+		t.Errorf("top: %v, want %v", byRule["top"], want)
+	}
+	if want := []string{"10.0.0.5:firing", "10.0.0.5:resolved"}; !slices.Equal(byRule["telnet"], want) {
+		t.Errorf("telnet: %v, want %v", byRule["telnet"], want)
+	}
+	last := (*got)[len(*got)-1]
+	for _, a := range *got {
+		if a.Rule == "telnet" && a.Resolved() {
+			last = a
+		}
+	}
+	if !strings.Contains(last.Message, "90 flows") {
+		t.Errorf("telnet resolved: %s", last.Message)
+	}
+}
+
+// onlyStatus drops the escalations (same status, again).
+func onlyStatus(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

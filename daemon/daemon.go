@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -24,7 +23,6 @@ import (
 	"github.com/flowguard/flowguard/lifecycle"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
-	"github.com/flowguard/flowguard/web"
 )
 
 // Daemon is flowguard's collector: listeners, pipeline and engine,
@@ -275,38 +273,4 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
 		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
 		d.listeners)
-}
-
-// Checked is what Check found valid.
-type Checked struct{ Rules, Listeners, Notifiers int }
-
-// Check validates everything New would load from cfg (read from path),
-// without starting or binding anything.
-func Check(cfg *config.Config, path, version string, errw io.Writer) (Checked, error) {
-	set, err := LoadRules(cfg.Rules, cfg.RulesOptions(), errw)
-	if err != nil {
-		return Checked{}, err
-	}
-	if _, err := enrich.Build(cfg.Enrich, slog.New(slog.NewTextHandler(errw, nil))); err != nil {
-		return Checked{}, ConfigError{err}
-	}
-	if cfg.HTTP.Listen != "off" {
-		if _, err := web.New(cfg.HTTP, nil); err != nil { // reads the TLS files
-			return Checked{}, ConfigError{fmt.Errorf("%s: %w", path, err)}
-		}
-	}
-	if len(cfg.Notifiers.Notifiers) > 0 {
-		n, err := notifiers.Build(cfg.Notifiers, notifiers.Deps{Stdout: io.Discard, Version: version})
-		if err != nil {
-			return Checked{}, ConfigError{fmt.Errorf("%s: %w", path, err)}
-		}
-		err = checkNotify(set, n)
-		ctx, cancel := context.WithTimeout(context.Background(), discardCloseTimeout)
-		n.Close(ctx)
-		cancel()
-		if err != nil {
-			return Checked{}, err
-		}
-	}
-	return Checked{Rules: len(set.Rules), Listeners: len(cfg.Listen), Notifiers: max(1, len(cfg.Notifiers.Notifiers))}, nil
 }

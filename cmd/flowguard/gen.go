@@ -165,6 +165,9 @@ func cmdGenStream(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "sent %d flows in %d datagrams (%d bytes) to %s as %s in %s: %.0f flows/s (asked %.0f), %d send errors\n",
 		st.Flows, st.Datagrams, st.Bytes, ap, p, st.Elapsed.Round(time.Millisecond), st.Rate(), *rate, st.Errors)
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
 	return nil
 }
 

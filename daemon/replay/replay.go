@@ -46,6 +46,9 @@ type Options struct {
 	// are decoded as flow export; auto: any that decodes; none: metered.
 	ExportPorts string
 	Version     string
+	// Truth, when set, is what the input is known to hold: the report
+	// (Stats text or json) ends with recall and false alarms per rule.
+	Truth *tuning.Truth
 }
 
 // Run replays o.Files through the rules: alerts to out, the summary to
@@ -88,6 +91,9 @@ func Run(ctx context.Context, cfg *config.Config, set *rules.Set, o Options, out
 	}
 	defer order.flush()
 	col := tuning.New(set, tuning.Config{})
+	if o.Truth != nil {
+		col.SetTruth(o.Truth)
+	}
 	deps := daemon.EvaluatorDeps{Rules: set, Logger: log, Emit: func(a *alert.Alert) {
 		col.OnAlert(a)
 		if disp != nil {

@@ -67,6 +67,7 @@ func (c Config) withDefaults() Config {
 // called once the engine is done, or between batches.
 type Collector struct {
 	cfg    Config
+	truth  *Scorer // nil without SetTruth
 	byRule map[*rules.Rule]*track
 	byID   map[string]*track
 	order  []*track
@@ -134,6 +135,9 @@ func New(set *rules.Set, cfg Config) *Collector {
 	}
 	return c
 }
+
+// SetTruth makes the report compare the alerts with t (see TruthReport).
+func (c *Collector) SetTruth(t *Truth) { c.truth = NewScorer(t) }
 
 // Observe records one value of an aggregate rule for a group; it has the
 // signature of engine.Config.Observe. group is not kept; f is read only
@@ -228,6 +232,9 @@ func (t *track) render(m *nearMiss, f *flow.Flow) {
 func (c *Collector) OnAlert(a *alert.Alert) {
 	if a.Event != "" && a.Event != alert.EventFiring {
 		return // an escalation or the end of an alert already counted
+	}
+	if c.truth != nil {
+		c.truth.OnAlert(a)
 	}
 	t := c.byID[a.Rule]
 	if t == nil {

@@ -45,6 +45,10 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if len(idle) > 0 {
 		fmt.Fprintf(&b, "\nno matching flows: %s\n", strings.Join(idle, ", "))
 	}
+	if rep.Truth != nil {
+		b.WriteByte('\n')
+		rep.Truth.WriteText(&b)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -58,6 +58,9 @@ func (t Totals) Span() time.Duration {
 type Report struct {
 	Totals ReportTotals `json:"totals"`
 	Rules  []RuleReport `json:"rules"`
+	// Truth compares the alerts with what the input is known to hold
+	// (replay --truth); absent without one.
+	Truth *TruthReport `json:"truth,omitempty"`
 }
 
 // ReportTotals is Totals with the span spelled out for JSON readers.
@@ -164,6 +167,9 @@ func (c *Collector) Report(t Totals) *Report {
 	rep := &Report{Totals: ReportTotals{Totals: t, SpanSeconds: t.Span().Seconds()}}
 	for _, tr := range c.order {
 		rep.Rules = append(rep.Rules, c.ruleReport(tr, t.Span()))
+	}
+	if c.truth != nil {
+		rep.Truth = c.truth.Report()
 	}
 	return rep
 }

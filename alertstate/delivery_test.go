@@ -108,8 +108,8 @@ func webhookReceiver(t *testing.T) (string, *lines) {
 	return srv.URL, c
 }
 
-// snmptrapd runs the real snmptrapd with FLOWGUARD-MIB (and the stand-ins
-// for the IETF modules it imports, from the snmptrap notifier's tests).
+// snmptrapd runs the real snmptrapd with FLOWGUARD-MIB and the IETF
+// modules it imports (notifiers/snmptrap/mibs).
 func snmptrapd(t *testing.T) (string, *lines) {
 	t.Helper()
 	if _, err := exec.LookPath("snmptrapd"); err != nil {
@@ -118,8 +118,7 @@ func snmptrapd(t *testing.T) (string, *lines) {
 		}
 		t.Skip("snmptrapd not found: apt-get install snmptrapd snmp")
 	}
-	mibs, _ := filepath.Abs("../notifiers/snmptrap/testdata/mibs")
-	mib, _ := filepath.Abs("../notifiers/snmptrap")
+	mibs, _ := filepath.Abs("../notifiers/snmptrap/mibs")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "snmptrapd.conf")
 	if err := os.WriteFile(conf, []byte("authCommunity log public\n"), 0o600); err != nil {
@@ -131,7 +130,7 @@ func snmptrapd(t *testing.T) (string, *lines) {
 	}
 	addr := pc.LocalAddr().String()
 	pc.Close()
-	cmd := exec.Command("snmptrapd", "-f", "-Lo", "-C", "-c", conf, "-M", mibs+":"+mib, "-m", "FLOWGUARD-MIB:SNMPv2-MIB", "udp:"+addr)
+	cmd := exec.Command("snmptrapd", "-f", "-Lo", "-C", "-c", conf, "-M", mibs, "-m", "FLOWGUARD-MIB:SNMPv2-MIB", "udp:"+addr)
 	cmd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+dir, "SNMPCONFPATH="+dir)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

@@ -65,6 +65,8 @@ type Config struct {
 	// DataDir holds what the daemon keeps across restarts: the silences
 	// (silences.json). Empty: silences last until the daemon stops.
 	DataDir string `yaml:"data_dir"`
+	// Learn: where the rules that learn keep what they learned (learn.go).
+	Learn Learn `yaml:"learn"`
 
 	path string
 }

@@ -47,6 +47,7 @@ type Daemon struct {
 	out        io.Writer
 	engine     *engine.Engine
 	pipe       *engine.Pipeline
+	learnStats engine.LearnedStoreStats
 	listeners  *listenerSet
 	api        *apiServer // nil: http.listen is off
 	started    time.Time
@@ -258,8 +259,9 @@ loop:
 // components returns the running parts in the order they start, each
 // after those it depends on: HTTP (first, so that /metrics and /readyz
 // answer through start-up and the whole shutdown), notifiers, enrichment
-// reloads, store, engine (drains its queue when stopped, after the
-// listeners), listeners. They stop in reverse.
+// reloads, store, learned state (learned.go: its last save after the
+// engine has drained, before the store closes), engine (drains its queue
+// when stopped, after the listeners), listeners. They stop in reverse.
 func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 	d.listeners.failed = failed
 	var cs []lifecycle.Component
@@ -271,6 +273,7 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 		d.notifiersComponent(),
 		lifecycle.Run("enrich", d.enrich.Run, failed),
 		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
+		d.learnedComponent(failed),
 		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
 		d.listeners)
 }

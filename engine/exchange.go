@@ -123,6 +123,9 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 	if value < r.ThresholdFor(f) { // per-network thresholds need the group's flow
 		return false
 	}
+	if !rs.learnedExceeds(now, value) { // a baseline: above the group's normal too
+		return false
+	}
 	if g := rs.firing[string(rs.key)]; g != nil { // firing: other instances' part raised its value
 		g.value, g.peak, g.lastHigh = value, max(g.peak, value), max(g.lastHigh, now)
 		g.changed = true

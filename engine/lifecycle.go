@@ -66,7 +66,7 @@ type firingGroup struct {
 
 // see counts a flow of the firing group whose window value is now value;
 // out says the group is below its rule's condition whatever the value
-// (out of a top rule's k or share).
+// (see below).
 func (g *firingGroup) see(f *flow.Flow, now int64, value float64, out bool) {
 	g.value = value
 	if value > g.peak {
@@ -95,9 +95,10 @@ func (rs *ruleState) quiet(f *flow.Flow, now int64, value float64) {
 	}
 }
 
-// outOfTop handles a flow of a group that is out of its top rule's k or
-// share: for the lifecycle it is below, whatever its value.
-func (rs *ruleState) outOfTop(f *flow.Flow, now int64, value float64) {
+// below handles a flow of a group outside its rule's condition whatever
+// its value (out of a top rule's k or share, within a baseline rule's
+// learned normal): for the lifecycle it is below.
+func (rs *ruleState) below(f *flow.Flow, now int64, value float64) {
 	rs.remember(f, now, value)
 	if len(rs.firing) != 0 {
 		if g := rs.firing[string(rs.key)]; g != nil {
@@ -110,7 +111,7 @@ func (rs *ruleState) outOfTop(f *flow.Flow, now int64, value float64) {
 // (and escalated), another one builds and emits an alert unless suppressed.
 func (rs *ruleState) fire(e *Engine, f *flow.Flow, now int64, res window.Result, value float64) {
 	if len(rs.firing) != 0 {
-		if g := rs.firing[string(rs.key)]; g != nil {
+		if g := rs.firing[string(rs.firingKey())]; g != nil {
 			g.see(f, now, value, false)
 			rs.escalate(e, g, f)
 			return
@@ -137,9 +138,20 @@ func (rs *ruleState) track(e *Engine, a *alert.Alert, f *flow.Flow, now int64) *
 	if rs.r.Aggregate == rules.PerFlow {
 		g.threshold = 1
 	}
-	rs.firing[string(rs.key)] = g
+	rs.firing[string(rs.firingKey())] = g
 	rs.firingN.Store(int64(len(rs.firing)))
 	return a
+}
+
+// firingKey is rs.key's entry in the firing table: the group, and for a
+// new_terms rule its new term too, each new term being an alert of its
+// own. Allocates nothing.
+func (rs *ruleState) firingKey() []byte {
+	if rs.r.Aggregate != rules.NewTermsAgg || rs.terms == nil {
+		return rs.key
+	}
+	rs.firingScratch = append(append(append(rs.firingScratch[:0], rs.key...), 0), rs.terms.last.term...)
+	return rs.firingScratch
 }
 
 // escalate emits the group's alert again when its value reached the next

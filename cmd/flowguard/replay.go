@@ -10,7 +10,7 @@ import (
 	"github.com/flowguard/flowguard/engine/tuning"
 )
 
-const replaySynopsis = `flowguard replay [-c FILE] [--rules PATH]... [--format json|text] [--stats text|json|none] [--truth FILE] [--speed N] [--notify] FILE...
+const replaySynopsis = `flowguard replay [-c FILE] [--rules PATH]... [--format json|text] [--stats text|json|none] [--truth FILE] [--speed N] [--notify] [--learn STATE] FILE...
 
 Reads pcap/pcapng captures (packets are metered into flows), goflow2 JSON
 lines, flowguard flow JSON lines and nfdump CSV (format detected from
@@ -20,7 +20,10 @@ config naming rules) the bundled example rules are used. Alerts are
 written in time order (fired_at; 10,000 held at most) at the end, or as
 they fire with --speed. With --truth, the summary ends with how the alerts
 compare with what the input is known to hold: per rule, expected, detected,
-recall, false alarms, each miss and false alarm.`
+recall, false alarms, each miss and false alarm. --learn STATE loads what
+the rules that learn learned from the file STATE (if it exists) and writes
+it back with what the replay taught them: the learned.json a daemon's
+learn.state_dir holds.`
 
 func cmdReplay(args []string, out, errw io.Writer) error {
 	fs := newFlagSet("replay", replaySynopsis, out, errw)
@@ -35,6 +38,7 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	live := fs.Bool("notify", false, "also send alerts to the config's notifiers (with --speed, a rehearsal against live receivers)")
 	exportPorts := fs.String("export-ports", "auto", "captured flow export in pcaps: UDP datagrams to these ports (comma-separated) "+
 		"are decoded as NetFlow/IPFIX/sFlow instead of metered; auto: any UDP datagram that decodes as one; none: meter everything")
+	learn := fs.String("learn", "", "learned-state file of the rules that learn: loaded if it exists, written after the replay")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -71,5 +75,5 @@ func cmdReplay(args []string, out, errw io.Writer) error {
 	// After the first Ctrl-C, a second one kills at once.
 	defer context.AfterFunc(ctx, stop)()
 	return replay.Run(ctx, cfg, set, replay.Options{Files: files, Format: *format, Quiet: *quiet, Speed: *speed,
-		Stats: *stats, Notify: *live, ExportPorts: *exportPorts, Version: version, Truth: truth}, out, errw)
+		Stats: *stats, Notify: *live, ExportPorts: *exportPorts, Version: version, Truth: truth, Learn: *learn}, out, errw)
 }

@@ -35,7 +35,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > 0 && rs[j].Alerts == 0 })
 	var idle []string
 	for _, r := range rs {
-		if r.Observations == 0 && r.Alerts == 0 {
+		if r.Observations == 0 && r.Alerts == 0 && (r.Learned == nil || r.Learned.Groups == 0) {
 			idle = append(idle, r.Rule)
 			continue
 		}
@@ -74,6 +74,13 @@ func writeRule(b *strings.Builder, r *RuleReport) {
 		}
 		return
 	}
+	if r.Aggregate == rules.NewTermsAgg.String() || r.Aggregate == rules.BeaconAgg.String() {
+		fmt.Fprintf(b, "%s (%s): %s from %s\n", r.Rule, r.Aggregate, count(r.Alerts, "alert"), count(r.FiredGroups, "group"))
+		if r.Learned != nil {
+			writeLearned(b, r.Learned)
+		}
+		return
+	}
 	what := r.Aggregate + " " + r.Unit // sum bytes, top bytes, distinct dst_port
 	if strings.HasPrefix(r.Unit, "flows") {
 		what = "count " + r.Unit
@@ -100,6 +107,9 @@ func writeRule(b *strings.Builder, r *RuleReport) {
 	if s := r.Suggestion; s != nil {
 		fmt.Fprintf(b, "  suggestion  threshold: %s (%s; now %s): %s\n", s.Text, s.Change, r.ThresholdText, s.Basis)
 		fmt.Fprintf(b, "              quiet on this input at %s\n", s.QuietText)
+	}
+	if r.Learned != nil {
+		writeLearned(b, r.Learned)
 	}
 }
 

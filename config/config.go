@@ -63,6 +63,9 @@ type Config struct {
 	Log    Log           `yaml:"log"`
 	// Shutdown bounds how long stopping takes (see Shutdown).
 	Shutdown Shutdown `yaml:"shutdown"`
+	// DataDir holds what the daemon keeps across restarts: the silences
+	// (silences.json). Empty: silences last until the daemon stops.
+	DataDir string `yaml:"data_dir"`
 	// Learn: where the rules that learn keep what they learned (learn.go).
 	Learn Learn `yaml:"learn"`
 
@@ -222,6 +225,9 @@ type Engine struct {
 	// batch side by side (0: the cores Go may use, GOMAXPROCS; 1: one
 	// engine). Alerts come out in the order one engine gives them.
 	Workers int `yaml:"workers"`
+	// MaxFiring bounds the firing alerts each rule tracks until they
+	// resolve (0: 1000; README "Alert lifecycle").
+	MaxFiring int `yaml:"max_firing"`
 }
 
 // WorkerCount returns the engines rules are split over.
@@ -361,6 +367,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.HTTP.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Engine.MaxFiring < 0 {
+		errs = append(errs, errors.New("engine.max_firing: must be >= 0"))
 	}
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))

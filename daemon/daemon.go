@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/alertstate"
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/engine/window"
@@ -54,10 +55,13 @@ type Daemon struct {
 	api        *apiServer    // nil: http.listen is off
 	started    time.Time
 
-	recent  *recentAlerts
-	rates   rateMeter
-	health  health
-	lastErr atomic.Pointer[string]
+	// The alerts as they live and the silences (alertstate): every
+	// emission of the engine goes through the tracker to the notifiers.
+	tracker  *alertstate.Tracker
+	silences *alertstate.Silences
+	rates    rateMeter
+	health   health
+	lastErr  atomic.Pointer[string]
 
 	// The exporters /metrics always names.
 	knownExporters atomic.Pointer[map[netip.Addr]bool] // recomputed on reload
@@ -139,15 +143,15 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	d.ruleCount.Store(int64(len(set.Rules)))
 	paths := d.cfg.Rules
 	d.rulePaths.Store(&paths)
-	d.recent = newRecentAlerts(1000)
+	if err := d.newTracker(); err != nil {
+		return err
+	}
 	ev, err := NewEvaluator(context.Background(), d.cfg, EvaluatorDeps{Rules: set, Logger: d.log, Emit: func(a *alert.Alert) {
-		d.alerts.Add(1)
-		d.recent.add(a)
-		for _, o := range d.alertObservers {
-			o(a)
+		if a.Event == alert.EventFiring {
+			d.alerts.Add(1) // alerts, not their escalations and ends
 		}
-		d.notify().Send(a)
-	}})
+		d.tracker.Handle(a)
+	}, Progress: d.tracker.Progress})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,13 @@ type RuleStats struct {
 	Suppressed uint64 // alerts held back by suppress
 	Errors     uint64 // run-time errors of its conditions (each made a condition false)
 	LastError  string // the latest of them, "" when none
+	// Lifecycle: groups firing now (as of the last tick), alerts beyond
+	// Config.MaxFiring (emitted, not tracked), escalations and
+	// resolutions emitted.
+	Firing         int
+	FiringOverflow uint64
+	Escalated      uint64
+	Resolved       uint64
 	// Window is the window's figures; Late also counts the flows the
 	// engine kept from it for being beyond the allowed lateness.
 	Window window.Stats
@@ -45,6 +52,11 @@ func (e *Engine) Stats() Stats {
 			Matched:    rs.matched.Load(),
 			Alerts:     rs.alerts.Load(),
 			Suppressed: rs.suppressed.Load(),
+
+			Firing:         int(rs.firingN.Load()),
+			FiringOverflow: rs.firingOverflow.Load(),
+			Escalated:      rs.escalated.Load(),
+			Resolved:       rs.resolved.Load(),
 		}
 		if e := rs.errs.Load(); e != nil {
 			st.Errors, st.LastError = e.Count(), e.Last()

@@ -231,6 +231,7 @@ func (p *parallel) reload(set *rules.Set) error {
 	}
 	p.sets, p.owners = sets, owners
 	p.order.Store(&order)
+	p.flush() // the resolutions of changed and removed rules
 	return nil
 }
 

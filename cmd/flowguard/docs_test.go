@@ -141,10 +141,13 @@ ingest: {kafka: {brokers: ["127.0.0.1:1"], topic: flow-messages}}
 	// Every route the code registers is documented, and every documented
 	// route answers.
 	api := readDoc(t, "http-api.md")
-	headRE := regexp.MustCompile(`(?m)^## GET (/\S*)$`)
-	var documentedRoutes []string
+	headRE := regexp.MustCompile(`(?m)^## (GET|POST|DELETE) (/\S*)$`)
+	var documentedRoutes, getRoutes []string
 	for _, m := range headRE.FindAllStringSubmatch(api, -1) {
-		documentedRoutes = append(documentedRoutes, m[1])
+		documentedRoutes = append(documentedRoutes, m[2])
+		if m[1] == "GET" && !strings.Contains(m[2], "{") { // a route with a parameter needs a real one
+			getRoutes = append(getRoutes, m[2])
+		}
 	}
 	for _, route := range registeredRoutes(t) {
 		found := false
@@ -152,10 +155,10 @@ ingest: {kafka: {brokers: ["127.0.0.1:1"], topic: flow-messages}}
 			found = found || r == route
 		}
 		if !found {
-			t.Errorf("the daemon serves %s, which docs/http-api.md has no \"## GET %s\" for", route, route)
+			t.Errorf("the daemon serves %s, which docs/http-api.md has no \"## GET %s\" (or POST, DELETE) for", route, route)
 		}
 	}
-	for _, route := range documentedRoutes {
+	for _, route := range getRoutes {
 		resp, err := http.Get("http://" + d.http + route)
 		if err != nil {
 			t.Fatal(err)

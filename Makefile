@@ -52,7 +52,7 @@ fuzz-long:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./...
 
-# flowguard against goflow2 and softflowd on loopback (see bench/e2e.sh).
+# flowguard against goflow2, nfcapd and softflowd on loopback (see bench/e2e.sh).
 bench-e2e:
 	bash bench/e2e.sh
 

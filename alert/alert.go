@@ -21,22 +21,33 @@ const MaxSamples = 5
 // (alert/README.md): field names and order are fixed. Times are event times, so
 // a replay of the same input gives the same alerts byte for byte.
 type Alert struct {
-	ID           string                    `json:"id"`
-	Rule         string                    `json:"rule"`
-	Name         string                    `json:"name"`
-	Severity     string                    `json:"severity"`
-	Tags         []string                  `json:"tags"`
-	Group        map[string]any            `json:"group"`
-	Value        float64                   `json:"value"`
-	Threshold    float64                   `json:"threshold"`
-	Window       string                    `json:"window"`
-	FirstSeen    time.Time                 `json:"first_seen"`
-	LastSeen     time.Time                 `json:"last_seen"`
-	FiredAt      time.Time                 `json:"fired_at"`
-	Message      string                    `json:"message"`
-	Enrichment   map[string]map[string]any `json:"enrichment"`
-	SamplingRate uint32                    `json:"sampling_rate"`
-	Samples      []flow.Flow               `json:"samples"`
+	ID        string         `json:"id"`
+	Rule      string         `json:"rule"`
+	Name      string         `json:"name"`
+	Severity  string         `json:"severity"`
+	Tags      []string       `json:"tags"`
+	Group     map[string]any `json:"group"`
+	Value     float64        `json:"value"`
+	Threshold float64        `json:"threshold"`
+	Window    string         `json:"window"`
+	FirstSeen time.Time      `json:"first_seen"`
+	LastSeen  time.Time      `json:"last_seen"`
+	FiredAt   time.Time      `json:"fired_at"`
+	// Lifecycle (README "Alert lifecycle"): Status is StatusFiring from
+	// the crossing until the group stays below the threshold for the
+	// rule's resolve_after, then StatusResolved with EndedAt set. Peak is
+	// the highest value seen while firing; Notifications counts the
+	// notifications sent for the alert (fire, escalations, resolve), and
+	// SilencedBy the silences that kept the latest one from being sent.
+	Status        string                    `json:"status"`
+	EndedAt       *time.Time                `json:"ended_at,omitempty"`
+	Peak          float64                   `json:"peak"`
+	Notifications int                       `json:"notifications"`
+	SilencedBy    []string                  `json:"silenced_by"`
+	Message       string                    `json:"message"`
+	Enrichment    map[string]map[string]any `json:"enrichment"`
+	SamplingRate  uint32                    `json:"sampling_rate"`
+	Samples       []flow.Flow               `json:"samples"`
 
 	// What a learning rule learned of the group (at most one is set):
 	// absent from the JSON of other rules.
@@ -47,7 +58,28 @@ type Alert struct {
 	// Notify names the notifiers the rule asked for; empty means route by
 	// the configuration. Not part of the JSON.
 	Notify []string `json:"-"`
+	// Event says what this emission of the alert is: EventFiring (the
+	// crossing), EventEscalated (the value rose past an escalation step)
+	// or EventResolved. Not part of the JSON: Status and Notifications
+	// tell receivers the same.
+	Event string `json:"-"`
 }
+
+// Alert statuses (the JSON's "status").
+const (
+	StatusFiring   = "firing"
+	StatusResolved = "resolved"
+)
+
+// Emission events (Alert.Event).
+const (
+	EventFiring    = "firing"
+	EventEscalated = "escalated"
+	EventResolved  = "resolved"
+)
+
+// Resolved reports whether the alert is over.
+func (a *Alert) Resolved() bool { return a.Status == StatusResolved }
 
 // Baseline is the group's learned normal that a baseline rule's value
 // exceeded.
@@ -92,6 +124,16 @@ func (a *Alert) MarshalJSON() ([]byte, error) {
 	}
 	if c.Samples == nil {
 		c.Samples = []flow.Flow{}
+	}
+	if c.SilencedBy == nil {
+		c.SilencedBy = []string{}
+	}
+	if c.Status == "" {
+		c.Status = StatusFiring
+	}
+	if c.EndedAt != nil {
+		t := c.EndedAt.UTC()
+		c.EndedAt = &t
 	}
 	c.FirstSeen = c.FirstSeen.UTC()
 	c.LastSeen = c.LastSeen.UTC()
@@ -138,6 +180,10 @@ func (a *Alert) Text() string {
 	b.WriteString(FormatNumber(a.Threshold))
 	b.WriteString(" window=")
 	b.WriteString(a.Window)
+	if a.Resolved() {
+		b.WriteString(" status=resolved peak=")
+		b.WriteString(FormatNumber(a.Peak))
+	}
 	if a.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(a.Message)

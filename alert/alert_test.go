@@ -19,7 +19,8 @@ func TestJSONContract(t *testing.T) {
 	}
 	s := string(b)
 	order := []string{"id", "rule", "name", "severity", "tags", "group", "value", "threshold", "window",
-		"first_seen", "last_seen", "fired_at", "message", "enrichment", "sampling_rate", "samples"}
+		"first_seen", "last_seen", "fired_at", "status", "peak", "notifications", "silenced_by",
+		"message", "enrichment", "sampling_rate", "samples"}
 	last := -1
 	for _, k := range order {
 		i := strings.Index(s, `"`+k+`":`)
@@ -28,7 +29,10 @@ func TestJSONContract(t *testing.T) {
 		}
 		last = i
 	}
-	for _, want := range []string{`"tags":[]`, `"group":{}`, `"samples":[]`, `"enrichment":{}`,
+	if strings.Contains(s, "ended_at") {
+		t.Errorf("a firing alert has an ended_at: %s", s)
+	}
+	for _, want := range []string{`"tags":[]`, `"group":{}`, `"samples":[]`, `"enrichment":{}`, `"status":"firing"`, `"silenced_by":[]`,
 		`"fired_at":"2026-11-27T11:00:00Z"`, `"value":1543`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("%s lacks %s", s, want)
@@ -48,5 +52,27 @@ func TestText(t *testing.T) {
 	}
 	if FormatNumber(2.5) != "2.5" || FormatNumber(3) != "3" {
 		t.Errorf("FormatNumber: %s %s", FormatNumber(2.5), FormatNumber(3))
+	}
+}
+
+// A resolved alert carries its end in UTC, and reads back the same.
+func TestResolvedJSON(t *testing.T) {
+	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	end := at.Add(4*time.Minute + 10*time.Second).In(time.FixedZone("CET", 3600))
+	a := &Alert{ID: "x", Rule: "r", Status: StatusResolved, EndedAt: &end, Peak: 2000, Notifications: 3,
+		SilencedBy: []string{"s1"}, FirstSeen: at, LastSeen: at.Add(4 * time.Minute), FiredAt: at}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"status":"resolved","ended_at":"2026-11-27T12:04:10Z","peak":2000,"notifications":3,"silenced_by":["s1"]`) {
+		t.Errorf("resolved JSON: %s", b)
+	}
+	var back Alert
+	if err := json.Unmarshal(b, &back); err != nil || !back.Resolved() || !back.EndedAt.Equal(end) || back.Peak != 2000 {
+		t.Errorf("read back: %v %+v", err, back)
+	}
+	if !strings.Contains(a.Text(), "status=resolved peak=2000") {
+		t.Errorf("text: %s", a.Text())
 	}
 }

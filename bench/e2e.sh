@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end benchmark (make bench-e2e): flowguard against goflow2 on the
-# same NetFlow v9 and IPFIX load, and flowguard replay against softflowd
-# on the same pcap. Everything runs on loopback; nothing leaves the machine.
+# End-to-end benchmark (make bench-e2e): flowguard against goflow2 and
+# nfcapd on the same NetFlow v9 and IPFIX load, and flowguard replay against
+# softflowd on the same pcap. Everything runs on loopback; nothing leaves
+# the machine.
 #
 #   bench/e2e.sh                       # the default rates, 10 s each
 #   RATES="50000 100000" SECS=5 bench/e2e.sh
@@ -10,18 +11,24 @@
 # sender stopping: flowguard's flowguard_engine_flows_total (flows that went
 # through decode, enrichment, windows and the rules), goflow2's
 # goflow2_flow_process_nf_flowset_records_total{type="DataFlowSet"} (records
-# decoded; goflow2 then formats them as JSON to /dev/null). A queue that
-# falls behind counts as loss. The collectors run one at a time, so that
-# they do not compete for the CPU with each other (the sender does).
+# decoded; goflow2 then writes them as protobuf, -format bin, to /dev/null),
+# nfcapd's flows in the files it wrote (stopped SETTLE after the sender; it
+# only stores). A queue that falls behind counts as loss. CPU per flow is
+# the collector process's user+system time during the run over the flows
+# it processed. The collectors run one at a time, so that they do not
+# compete for the CPU with each other (the sender does).
 #
-# Needs: go, curl, softflowd (Debian package softflowd); network access
-# once, for `go install` of goflow2.
+#   FG_WORKERS=2 bench/e2e.sh          # engine.workers (default: the cores)
+#   COLLECTORS="flowguard" bench/e2e.sh
+#
+# Needs: go, curl, softflowd and nfdump (Debian packages softflowd,
+# nfdump); network access once, for `go install` of goflow2.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/bench/bin
-RATES=${RATES:-"10000 25000 50000 100000 200000 400000"}
+RATES=${RATES:-"100000 200000 400000 800000 1200000"}
 PROTOS=${PROTOS:-"v9 ipfix"}
 SECS=${SECS:-10}
 SETTLE=${SETTLE:-1}
@@ -30,8 +37,11 @@ FG_HTTP=${FG_HTTP:-39310}
 GF_PORT=${GF_PORT:-32056}
 GF_HTTP=${GF_HTTP:-38080}
 SF_PORT=${SF_PORT:-32057}
+NF_PORT=${NF_PORT:-32058}
+FG_WORKERS=${FG_WORKERS:-0}
+COLLECTORS=${COLLECTORS:-"goflow2 nfcapd flowguard"}
 # The replay comparison's capture: background only, PCAP_PPS packets/s for
-# PCAP_SECS seconds (4M packets, ~300 MB by default).
+# PCAP_SECS seconds (4M packets, ~300 MB by default; 0 skips the replay).
 PCAP_PPS=${PCAP_PPS:-20000}
 PCAP_SECS=${PCAP_SECS:-200}
 
@@ -47,8 +57,8 @@ trap cleanup EXIT
 log() { printf '%s\n' "$*" >&2; }
 die() { log "e2e: $*"; exit 1; }
 
-for tool in go curl softflowd; do
-	command -v "$tool" >/dev/null || die "$tool not found (softflowd: apt-get install softflowd)"
+for tool in go curl softflowd nfcapd nfdump; do
+	command -v "$tool" >/dev/null || die "$tool not found (apt-get install softflowd nfdump)"
 done
 
 log "building flowguard and goflow2 into $BIN"
@@ -87,18 +97,42 @@ stream() {
 		END { sub(/s:$/, "", t); if (t ~ /ms$/) { sub(/ms$/, "", t); t /= 1000 } print f, t }' <<<"$out"
 }
 
-# measure NAME URL METRIC FILTER PORT PROTO RATE: one run; prints
-# "sent processed seconds".
+# cputicks PID: the process's user+system time, in clock ticks.
+cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# measure PID URL METRIC FILTER PORT PROTO RATE: one run; prints
+# "sent processed seconds cpu-seconds".
 measure() {
-	local before after sent secs
+	local before after sent secs c0 c1
 	before=$(metric "$2" "$3" "$4")
+	c0=$(cputicks "$1")
 	read -r sent secs < <(stream "$6" "$7" "$5")
 	sleep "$SETTLE"
 	after=$(metric "$2" "$3" "$4")
-	echo "$sent $((after - before)) $secs"
+	c1=$(cputicks "$1")
+	echo "$sent $((after - before)) $secs $(awk -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN { print t / hz }')"
 }
 
-max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+# measure_nfcapd PROTO RATE: one run of a fresh nfcapd, stopped SETTLE
+# after the sender; prints "sent stored seconds cpu-seconds".
+measure_nfcapd() {
+	local dir=$TMP/nfcapd.$1.$2 pid sent secs c0 c1 stored
+	mkdir -p "$dir"
+	nfcapd -w "$dir" -t 3600 -b 127.0.0.1 -p "$NF_PORT" -B 8388608 >"$TMP/nfcapd.out" 2>"$TMP/nfcapd.err" &
+	pid=$!
+	PIDS+=("$pid")
+	sleep 0.5
+	c0=$(cputicks "$pid")
+	read -r sent secs < <(stream "$1" "$2" "$NF_PORT")
+	sleep "$SETTLE"
+	c1=$(cputicks "$pid")
+	kill -TERM "$pid"
+	wait "$pid" 2>/dev/null || true
+	stored=$(nfdump -R "$dir" -I 2>/dev/null | awk '$1 == "Flows:" { print $2; exit }')
+	rm -rf "$dir"
+	echo "$sent ${stored:-0} $secs $(awk -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN { print t / hz }')"
+}
 
 # --- collectors -----------------------------------------------------------
 
@@ -110,11 +144,22 @@ http:
   listen: 127.0.0.1:$FG_HTTP
 log:
   level: warn
+engine:
+  workers: $FG_WORKERS
 EOF
 
 declare -A RESULT
 run_collector() { # NAME: starts it, runs every protocol and rate, stops it
 	local name=$1 url metricname filter port pid
+	if [[ $name == nfcapd ]]; then
+		for proto in $PROTOS; do
+			for rate in $RATES; do
+				log "$name $proto $rate flows/s"
+				RESULT[$name,$proto,$rate]=$(measure_nfcapd "$proto" "$rate")
+			done
+		done
+		return
+	fi
 	case $name in
 	flowguard)
 		"$FG" run -c "$TMP/flowguard.yaml" >"$TMP/flowguard.out" 2>"$TMP/flowguard.err" &
@@ -122,7 +167,7 @@ run_collector() { # NAME: starts it, runs every protocol and rate, stops it
 		url=http://127.0.0.1:$FG_HTTP/metrics metricname=flowguard_engine_flows_total filter="" port=$FG_PORT
 		;;
 	goflow2)
-		"$GF" -listen "netflow://127.0.0.1:$GF_PORT" -format json -transport file -transport.file /dev/null \
+		"$GF" -listen "netflow://127.0.0.1:$GF_PORT" -format bin -transport file -transport.file /dev/null \
 			-addr "127.0.0.1:$GF_HTTP" -loglevel warn >"$TMP/goflow2.out" 2>"$TMP/goflow2.err" &
 		pid=$!
 		url=http://127.0.0.1:$GF_HTTP/metrics metricname=goflow2_flow_process_nf_flowset_records_total
@@ -134,7 +179,7 @@ run_collector() { # NAME: starts it, runs every protocol and rate, stops it
 	for proto in $PROTOS; do
 		for rate in $RATES; do
 			log "$name $proto $rate flows/s"
-			RESULT[$name,$proto,$rate]=$(measure "$name" "$url" "$metricname" "$filter" "$port" "$proto" "$rate")
+			RESULT[$name,$proto,$rate]=$(measure "$pid" "$url" "$metricname" "$filter" "$port" "$proto" "$rate")
 		done
 	done
 	if [[ $name == flowguard ]]; then
@@ -147,42 +192,56 @@ run_collector() { # NAME: starts it, runs every protocol and rate, stops it
 	wait "$pid" 2>/dev/null || true
 }
 
-run_collector goflow2
-run_collector flowguard
+for c in $COLLECTORS; do
+	run_collector "$c"
+done
 
-# rate_loss "sent processed secs": prints "sent/s processed/s loss%".
+# rate_loss "sent processed secs cpu": prints "sent/s processed/s loss%
+# µs-of-CPU-per-flow" ("- - - -" for a collector not run).
 rate_loss() {
-	awk '{ s = $1; p = $2; t = $3; if (p > s) p = s
-		printf "%.0f %.0f %.3f\n", s / t, p / t, (s > 0 ? 100 * (s - p) / s : 0) }' <<<"$1"
+	[[ -n $1 ]] || { echo "- - - -"; return; }
+	awk '{ s = $1; p = $2; t = $3; c = $4; if (p > s) p = s
+		printf "%.0f %.0f %.3f %.2f\n", s / t, p / t, (s > 0 ? 100 * (s - p) / s : 0), (p > 0 ? c / p * 1e6 : 0) }' <<<"$1"
 }
 
 # The sender shares the CPU with the collector: "sent/s" is what it
 # achieved, and loss is counted against it.
-printf '\nCollector throughput (%s s per run, counted within %s s of the sender stopping)\n' "$SECS" "$SETTLE"
-printf '%-6s %9s | %9s %11s %7s | %9s %11s %7s | %6s\n' proto asked sent/s flowguard/s loss% sent/s goflow2/s loss% ratio
+printf '\nCollector throughput (%s s per run, counted within %s s of the sender stopping; flowguard engine.workers %s)\n' \
+	"$SECS" "$SETTLE" "$FG_WORKERS"
+printf '%-6s %9s | %9s %11s %7s %6s | %11s %7s %6s | %11s %7s %6s\n' proto asked sent/s flowguard/s loss% us/fl \
+	goflow2/s loss% us/fl nfcapd/s loss% us/fl
 for proto in $PROTOS; do
 	for rate in $RATES; do
-		read -r fs fr fl < <(rate_loss "${RESULT[flowguard,$proto,$rate]}")
-		read -r gs gr gl < <(rate_loss "${RESULT[goflow2,$proto,$rate]}")
-		ratio=$(awk -v a="$fr" -v b="$gr" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-		printf '%-6s %9s | %9s %11s %7s | %9s %11s %7s | %6s\n' "$proto" "$rate" "$fs" "$fr" "$fl" "$gs" "$gr" "$gl" "$ratio"
+		read -r fs fr fl fc < <(rate_loss "${RESULT[flowguard,$proto,$rate]:-}")
+		read -r _ gr gl gc < <(rate_loss "${RESULT[goflow2,$proto,$rate]:-}")
+		read -r _ nr nl nc < <(rate_loss "${RESULT[nfcapd,$proto,$rate]:-}")
+		printf '%-6s %9s | %9s %11s %7s %6s | %11s %7s %6s | %11s %7s %6s\n' "$proto" "$rate" "$fs" "$fr" "$fl" "$fc" \
+			"$gr" "$gl" "$gc" "$nr" "$nl" "$nc"
 	done
 done
 
-# Sustained: the highest rate each processed with under 0.1% loss.
+# Sustained: the highest rate each processed with under 0.1% loss, and
+# its CPU per flow there.
 for proto in $PROTOS; do
-	fbest=0 gbest=0
-	for rate in $RATES; do
-		read -r _ fr fl < <(rate_loss "${RESULT[flowguard,$proto,$rate]}")
-		read -r _ gr gl < <(rate_loss "${RESULT[goflow2,$proto,$rate]}")
-		if awk -v l="$fl" 'BEGIN { exit !(l < 0.1) }'; then fbest=$(max "$fbest" "$fr"); fi
-		if awk -v l="$gl" 'BEGIN { exit !(l < 0.1) }'; then gbest=$(max "$gbest" "$gr"); fi
+	line="$proto sustained (<0.1% loss):"
+	for c in $COLLECTORS; do
+		best=0 cpu=-
+		for rate in $RATES; do
+			read -r _ r l u < <(rate_loss "${RESULT[$c,$proto,$rate]:-}")
+			if [[ $r != - ]] && awk -v l="$l" -v r="$r" -v b="$best" 'BEGIN { exit !(l < 0.1 && r > b) }'; then
+				best=$r cpu=$u
+			fi
+		done
+		line="$line $c $best flows/s ($cpu us CPU/flow),"
 	done
-	printf '%-6s sustained (<0.1%% loss): flowguard %s flows/s, goflow2 %s flows/s, ratio %s\n' "$proto" "$fbest" "$gbest" \
-		"$(awk -v a="$fbest" -v b="$gbest" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+	printf '%s\n' "${line%,}"
 done
 
 # --- pcap replay ----------------------------------------------------------
+
+if [[ $PCAP_SECS -le 0 ]]; then
+	exit 0
+fi
 
 log "generating a ${PCAP_SECS}s capture at $PCAP_PPS packets/s"
 "$FG" gen scenario -o "$TMP/big.pcap" --seed 5 --duration "${PCAP_SECS}s" --background-rate "$PCAP_PPS" --with "" 2>"$TMP/gen.err"

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"time"
 
@@ -62,6 +63,9 @@ type Config struct {
 	Log    Log           `yaml:"log"`
 	// Shutdown bounds how long stopping takes (see Shutdown).
 	Shutdown Shutdown `yaml:"shutdown"`
+	// DataDir holds what the daemon keeps across restarts: the silences
+	// (silences.json). Empty: silences last until the daemon stops.
+	DataDir string `yaml:"data_dir"`
 	// Learn: where the rules that learn keep what they learned (learn.go).
 	Learn Learn `yaml:"learn"`
 
@@ -217,6 +221,21 @@ type Engine struct {
 	// FutureTolerance is how far ahead of the watermark a flow may be
 	// stamped before it is clamped to it (0: 30s).
 	FutureTolerance Duration `yaml:"future_tolerance"`
+	// Workers splits the rules over this many engines that evaluate each
+	// batch side by side (0: the cores Go may use, GOMAXPROCS; 1: one
+	// engine). Alerts come out in the order one engine gives them.
+	Workers int `yaml:"workers"`
+	// MaxFiring bounds the firing alerts each rule tracks until they
+	// resolve (0: 1000; README "Alert lifecycle").
+	MaxFiring int `yaml:"max_firing"`
+}
+
+// WorkerCount returns the engines rules are split over.
+func (e Engine) WorkerCount() int {
+	if e.Workers <= 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return e.Workers
 }
 
 // DefaultQueueFlows is the engine queue's bound when queue_flows is 0.
@@ -349,11 +368,17 @@ func (c *Config) validate() error {
 	if err := c.HTTP.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Engine.MaxFiring < 0 {
+		errs = append(errs, errors.New("engine.max_firing: must be >= 0"))
+	}
 	if c.Engine.MaxKeys < 0 {
 		errs = append(errs, errors.New("engine.max_keys: must be >= 0"))
 	}
 	if c.Engine.QueueFlows < 0 {
 		errs = append(errs, errors.New("engine.queue_flows: must be >= 0"))
+	}
+	if c.Engine.Workers < 0 || c.Engine.Workers > 1024 {
+		errs = append(errs, errors.New("engine.workers: must be 0 (the cores) to 1024"))
 	}
 	if err := c.Ingest.validate(); err != nil {
 		errs = append(errs, err)

@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/flowguard/flowguard/ingest/admit"
+	"github.com/flowguard/flowguard/ingest/kafka"
 	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/ingest/sflow"
 )
@@ -46,6 +48,9 @@ type Ingest struct {
 	// listen[].allow); the rest are summed under exporter="other"
 	// (default 64).
 	MetricsExporters int `yaml:"metrics_exporters"`
+	// Kafka, when set, consumes goflow2's flow messages from a Kafka
+	// topic as a member of a consumer group (ingest/kafka).
+	Kafka *kafka.Config `yaml:"kafka"`
 }
 
 // DefaultMetricsExporters is how many exporters /metrics names when
@@ -133,6 +138,11 @@ func (i Ingest) validate() error {
 	}
 	if i.MaxTemplateFields > 65535 {
 		errs = append(errs, errors.New("ingest.max_template_fields: must be <= 65535"))
+	}
+	if i.Kafka != nil {
+		if err := i.Kafka.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("ingest.kafka: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

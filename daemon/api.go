@@ -2,81 +2,20 @@ package daemon
 
 import (
 	"cmp"
-	"encoding/json"
 	"net/http"
-	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/rules"
 	"github.com/flowguard/flowguard/web"
 )
 
-// recentAlerts keeps the last alerts for /api/alerts, each numbered in
-// arrival order so that a page's cursor holds while new alerts come in.
-type recentAlerts struct {
-	mu   sync.Mutex
-	ring []numberedAlert
-	next int
-	n    int
-	seq  uint64
-}
+func writeJSON(w http.ResponseWriter, v any) { web.WriteJSON(w, http.StatusOK, v) }
 
-type numberedAlert struct {
-	seq uint64
-	a   *alert.Alert
-}
-
-func newRecentAlerts(size int) *recentAlerts {
-	return &recentAlerts{ring: make([]numberedAlert, size)}
-}
-
-func (r *recentAlerts) add(a *alert.Alert) {
-	r.mu.Lock()
-	r.seq++
-	r.ring[r.next] = numberedAlert{seq: r.seq, a: a}
-	r.next = (r.next + 1) % len(r.ring)
-	r.n = min(r.n+1, len(r.ring))
-	r.mu.Unlock()
-}
-
-// page returns, newest first, up to limit alerts older than before (0:
-// from the newest) that keep accepts, and the cursor of the next page (0:
-// none). It copies only what it returns.
-func (r *recentAlerts) page(before uint64, limit int, keep func(*alert.Alert) bool) ([]*alert.Alert, uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*alert.Alert, 0, min(limit, r.n))
-	var last uint64
-	for i := 1; i <= r.n; i++ {
-		e := r.ring[(r.next-i+len(r.ring))%len(r.ring)]
-		if (before != 0 && e.seq >= before) || !keep(e.a) {
-			continue
-		}
-		if len(out) == limit {
-			return out, last // one more matches: there is a next page
-		}
-		out = append(out, e.a)
-		last = e.seq
-	}
-	return out, 0
-}
-
-func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
-
-// writeJSONStatus answers code with v as indented JSON.
-func writeJSONStatus(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+func writeJSONStatus(w http.ResponseWriter, code int, v any) { web.WriteJSON(w, code, v) }
 
 // apiStatus: GET /api/status.
 func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
@@ -100,58 +39,6 @@ func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"alerts":         d.alerts.Load(),
 		"time":           timeStatus(d.engine.Stats().Time, d.cfg.Ingest.MetricsLimit()),
 	})
-}
-
-// apiAlerts: GET /api/alerts?rule=ID&severity=high&addr=IP&limit=N&cursor=C,
-// newest first, one page (see web.ParsePage). addr matches any group value
-// or any sample's address.
-func (d *Daemon) apiAlerts(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := web.ParsePage(r, d.cfg.HTTP.Limits.MaxPage)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var before uint64
-	if p.Cursor != "" {
-		if before, err = strconv.ParseUint(p.Cursor, 10, 64); err != nil || before == 0 {
-			http.Error(w, "cursor: not one this server gave", http.StatusBadRequest)
-			return
-		}
-	}
-	var addr netip.Addr
-	if s := q.Get("addr"); s != "" {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			http.Error(w, "addr: not an IP address", http.StatusBadRequest)
-			return
-		}
-		addr = a
-	}
-	rule, sev := q.Get("rule"), q.Get("severity")
-	out, next := d.recent.page(before, p.Limit, func(a *alert.Alert) bool {
-		return (rule == "" || a.Rule == rule) && (sev == "" || a.Severity == sev) &&
-			(!addr.IsValid() || alertHasAddr(a, addr))
-	})
-	if next != 0 {
-		web.SetNext(w, r, strconv.FormatUint(next, 10))
-	}
-	web.WriteJSONArray(w, out)
-}
-
-func alertHasAddr(a *alert.Alert, addr netip.Addr) bool {
-	s := addr.String()
-	for _, v := range a.Group {
-		if v == s {
-			return true
-		}
-	}
-	for i := range a.Samples {
-		if a.Samples[i].SrcAddr == addr || a.Samples[i].DstAddr == addr {
-			return true
-		}
-	}
-	return false
 }
 
 // apiRules: GET /api/rules: per rule what it did.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/alertstate"
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/web"
@@ -29,7 +30,9 @@ func apiDaemon(t *testing.T) (*Daemon, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{cfg: cfg, recent: newRecentAlerts(1000)}
+	d := &Daemon{cfg: cfg}
+	d.tracker = alertstate.New(alertstate.Config{})
+	d.silences, _ = alertstate.OpenSilences("", nil)
 	srv, err := web.New(cfg.HTTP, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +42,7 @@ func apiDaemon(t *testing.T) (*Daemon, string) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/alerts", d.apiAlerts)
+	d.alertsAPI().Register(mux)
 	hs := srv.HTTPServer(mux)
 	go hs.Serve(srv.Wrap(ln))
 	t.Cleanup(func() { hs.Close() })
@@ -70,9 +73,9 @@ func TestAPIAlertsParallelHeapBounded(t *testing.T) {
 	}
 	d, base := apiDaemon(t)
 	for i := range 1000 {
-		d.recent.add(bigAlert(i, "vertical-port-scan"))
+		d.tracker.Handle(bigAlert(i, "vertical-port-scan"))
 	}
-	all, _ := d.recent.page(0, 1000, func(*alert.Alert) bool { return true })
+	all := d.tracker.List(alertstate.Filter{})
 	page, _ := json.MarshalIndent(all, "", "  ")
 	t.Logf("one full page is about %.1f MB of JSON; 200 at once would be %.0f MB", float64(len(page))/1e6, 200*float64(len(page))/1e6)
 
@@ -146,7 +149,7 @@ var nextLink = regexp.MustCompile(`^<([^>]+)>; rel="next"$`)
 func TestAPIAlertsPagesWhileAlertsArrive(t *testing.T) {
 	d, base := apiDaemon(t)
 	for i := range 30 {
-		d.recent.add(bigAlert(i, []string{"a", "b"}[i%2]))
+		d.tracker.Handle(bigAlert(i, []string{"a", "b"}[i%2]))
 	}
 	url := base + "/api/alerts?rule=a&limit=4"
 	var ids []string
@@ -172,7 +175,7 @@ func TestAPIAlertsPagesWhileAlertsArrive(t *testing.T) {
 			url = base + m[1]
 		}
 		for i := range 3 { // new alerts between pages
-			d.recent.add(bigAlert(100+pages*3+i, "a"))
+			d.tracker.Handle(bigAlert(100+pages*3+i, "a"))
 		}
 	}
 	var want []string
@@ -192,17 +195,17 @@ func TestAPIAlertsPagesWhileAlertsArrive(t *testing.T) {
 	}
 }
 
-// One page of 100 alerts of a rule from a full ring: what an /api/alerts
-// request holds the ring's lock for.
+// One page of 100 alerts of a rule from a full tracker: what an
+// /api/alerts request holds the tracker's lock for.
 func BenchmarkAlertsPage(b *testing.B) {
-	r := newRecentAlerts(1000)
+	r := alertstate.New(alertstate.Config{})
 	for i := range 1000 {
-		r.add(bigAlert(i, []string{"a", "b"}[i%2]))
+		r.Handle(bigAlert(i, []string{"a", "b"}[i%2]))
 	}
-	keep := func(a *alert.Alert) bool { return a.Rule == "b" }
+	f := alertstate.Filter{Rule: "b", Limit: 100}
 	b.ReportAllocs()
 	for b.Loop() {
-		if out, next := r.page(0, 100, keep); len(out) != 100 || next == 0 {
+		if out, next := r.Page(f); len(out) != 100 || next == 0 {
 			b.Fatal(len(out), next)
 		}
 	}

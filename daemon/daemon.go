@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -15,12 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/alertstate"
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/engine/window"
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest/kafka"
 	"github.com/flowguard/flowguard/lifecycle"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
@@ -52,13 +55,17 @@ type Daemon struct {
 	pipe       *engine.Pipeline
 	learnStats engine.LearnedStoreStats
 	listeners  *listenerSet
-	api        *apiServer // nil: http.listen is off
+	kafka      *kafka.Source // nil without ingest.kafka
+	api        *apiServer    // nil: http.listen is off
 	started    time.Time
 
-	recent  *recentAlerts
-	rates   rateMeter
-	health  health
-	lastErr atomic.Pointer[string]
+	// The alerts as they live and the silences (alertstate): every
+	// emission of the engine goes through the tracker to the notifiers.
+	tracker  *alertstate.Tracker
+	silences *alertstate.Silences
+	rates    rateMeter
+	health   health
+	lastErr  atomic.Pointer[string]
 
 	// The exporters /metrics always names.
 	knownExporters atomic.Pointer[map[netip.Addr]bool] // recomputed on reload
@@ -142,15 +149,15 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	d.noteThresholds(set)
 	paths := d.cfg.Rules
 	d.rulePaths.Store(&paths)
-	d.recent = newRecentAlerts(1000)
+	if err := d.newTracker(); err != nil {
+		return err
+	}
 	ev, err := NewEvaluator(context.Background(), d.cfg, EvaluatorDeps{Rules: set, Logger: d.log, Emit: func(a *alert.Alert) {
-		d.alerts.Add(1)
-		d.recent.add(a)
-		for _, o := range d.alertObservers {
-			o(a)
+		if a.Event == alert.EventFiring {
+			d.alerts.Add(1) // alerts, not their escalations and ends
 		}
-		d.notify().Send(a)
-	}})
+		d.tracker.Handle(a)
+	}, Progress: d.tracker.Progress})
 	if err != nil {
 		return err
 	}
@@ -176,6 +183,9 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	if d.listeners, err = newListenerSet(d.cfg, d.log, d.handleFlows); err != nil {
 		return err
 	}
+	if d.kafka, err = newKafka(d); err != nil {
+		return ConfigError{fmt.Errorf("ingest.kafka: %w", err)}
+	}
 	d.api, err = newAPIServer(d.cfg.HTTP, d.log, d.mux)
 	return err
 }
@@ -184,6 +194,9 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 func (d *Daemon) stop() {
 	if d.listeners != nil {
 		d.listeners.close()
+	}
+	if d.kafka != nil {
+		d.kafka.Close()
 	}
 	if d.api != nil {
 		d.api.close()
@@ -263,7 +276,8 @@ loop:
 // answer through start-up and the whole shutdown), notifiers, enrichment
 // reloads, store, learned state (learned.go: its last save after the
 // engine has drained, before the store closes), engine (drains its queue
-// when stopped, after the listeners), listeners. They stop in reverse.
+// when stopped, after the listeners), listeners, the Kafka input. They
+// stop in reverse.
 func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 	d.listeners.failed = failed
 	var cs []lifecycle.Component
@@ -275,11 +289,15 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 		}
 		cs = append(cs, d.api)
 	}
-	return append(cs,
+	cs = append(cs,
 		d.notifiersComponent(),
 		lifecycle.Run("enrich", d.enrich.Run, failed),
 		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
 		d.learnedComponent(failed),
 		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
 		d.listeners)
+	if k := d.kafkaComponent(failed); k != nil {
+		cs = append(cs, k)
+	}
+	return cs
 }

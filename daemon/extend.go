@@ -58,9 +58,13 @@ func (d *Daemon) ObserveFlows(fn func(batch []flow.Flow)) {
 	d.flowObservers = append(d.flowObservers, fn)
 }
 
-// ObserveAlerts adds an observer that sees every alert the engine emits,
-// before the notifiers, on the engine's goroutine: it must not block. The
-// alert is shared with the notifiers and must not be changed.
+// ObserveAlerts adds an observer that sees every alert the engine emits
+// (each firing, escalation and resolution, silenced or not) once the
+// alert tracker recorded it and handed it to the notifiers, from the
+// goroutine processing the batch (the engine's, or a source's when the
+// idle engine takes its batch directly; one batch at a time, in order):
+// it must not block. The alert is shared with the notifiers and must not
+// be changed. Alerts().Observe says which change each is.
 func (d *Daemon) ObserveAlerts(fn func(a *alert.Alert)) {
 	d.alertObservers = append(d.alertObservers, fn)
 }

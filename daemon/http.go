@@ -21,7 +21,7 @@ func (d *Daemon) mux() http.Handler {
 	mux.HandleFunc("/healthz", d.apiHealth)
 	mux.HandleFunc("/readyz", d.apiReady)
 	mux.HandleFunc("GET /api/status", d.apiStatus)
-	mux.HandleFunc("GET /api/alerts", d.apiAlerts)
+	d.alertsAPI().Register(mux) // /api/alerts, /api/alerts/{id}, /api/silences
 	mux.HandleFunc("GET /api/rules", d.apiRules)
 	mux.HandleFunc("GET /api/exporters", d.apiExporters)
 	for _, h := range d.handlers {

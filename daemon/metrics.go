@@ -52,7 +52,7 @@ var uptimeDesc = desc("uptime_seconds", "Seconds since start.")
 func (d *Daemon) registry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(d.listenerMetrics(), d.engineMetrics(), d.learnedMetrics(), d.timeMetrics(), d.notifierMetrics(), d.storeMetrics(),
-		d.enrichMetrics(), d.reloadMetrics(),
+		d.enrichMetrics(), d.reloadMetrics(), d.kafkaMetrics(),
 		metricSet(func(m emit) { m.gauge(uptimeDesc, timeSince(d.started)) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if d.api != nil {

@@ -26,6 +26,7 @@ var restartSections = []struct {
 	{"http", func(c *config.Config) any { return c.HTTP }},
 	{"log", func(c *config.Config) any { return c.Log }},
 	{"reload", func(c *config.Config) any { return c.Reload }},
+	{"data_dir", func(c *config.Config) any { return c.DataDir }},
 }
 
 var (

@@ -41,7 +41,10 @@ type EvaluatorDeps struct {
 	// Observe, when set, sees every value an aggregate rule computes
 	// (replay's tuning report).
 	Observe func(r *rules.Rule, group []byte, value float64, f *flow.Flow)
-	Logger  *slog.Logger
+	// Progress, when set, hears of firing alerts on the engine's ticks
+	// (the alert tracker's input).
+	Progress func(engine.Progress)
+	Logger   *slog.Logger
 }
 
 // NewEvaluator builds the enrichment, opens the window store and builds
@@ -59,11 +62,14 @@ func NewEvaluator(ctx context.Context, cfg *config.Config, deps EvaluatorDeps) (
 	eng, err := engine.New(engine.Config{
 		Store:           store,
 		MaxKeys:         cfg.Engine.MaxKeys,
+		Workers:         cfg.Engine.WorkerCount(),
 		Enricher:        enr,
 		AllowedLateness: time.Duration(cfg.Engine.AllowedLateness),
 		FutureTolerance: time.Duration(cfg.Engine.FutureTolerance),
 		Emit:            deps.Emit,
 		Observe:         deps.Observe,
+		Progress:        deps.Progress,
+		MaxFiring:       cfg.Engine.MaxFiring,
 	}, deps.Rules)
 	if err != nil {
 		closeStore()

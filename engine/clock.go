@@ -289,6 +289,9 @@ func (e *Engine) advance() {
 	if e.watermark >= e.next {
 		e.expire(e.watermark)
 	}
+	if e.watermark >= e.nextResolve {
+		e.tick()
+	}
 }
 
 // SourceStats is what the engine knows of one source's clock.

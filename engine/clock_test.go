@@ -56,7 +56,7 @@ func TestFutureFlowClamped(t *testing.T) {
 func TestLatenessCounted(t *testing.T) {
 	set := mustRules(t, scanRule)
 	var got []*alert.Alert
-	e, err := New(Config{AllowedLateness: 20 * time.Second, Emit: func(a *alert.Alert) { got = append(got, a) }}, set)
+	e, err := New(Config{AllowedLateness: 20 * time.Second, Emit: firingOnly(&got)}, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestLatenessCounted(t *testing.T) {
 func TestSourcesBounded(t *testing.T) {
 	set := mustRules(t, scanRule)
 	var got []*alert.Alert
-	e, err := New(Config{MaxSources: 16, Emit: func(a *alert.Alert) { got = append(got, a) }}, set)
+	e, err := New(Config{MaxSources: 16, Emit: firingOnly(&got)}, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func bundled(t *testing.T) *rules.Set {
 func alertsOf(t *testing.T, set *rules.Set, flows []flow.Flow) []*alert.Alert {
 	t.Helper()
 	var got []*alert.Alert
-	e, err := New(Config{Emit: func(a *alert.Alert) { got = append(got, a) }}, set)
+	e, err := New(Config{Emit: firingOnly(&got)}, set)
 	if err != nil {
 		t.Fatal(err)
 	}

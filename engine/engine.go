@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,18 @@ type Config struct {
 	// before the comparison: the tuning report's input. It runs on the
 	// engine goroutine; group is only valid during the call.
 	Observe func(r *rules.Rule, group []byte, value float64, f *flow.Flow)
+	// Workers splits the rules over this many engines evaluating each
+	// batch side by side (workers.go); alerts come out in the order one
+	// engine gives. 0 or 1: one engine. Ignored when Observe is set.
+	Workers int
+	// Progress, when set, hears on the engine's ticks of each firing alert
+	// whose value or last_seen moved (lifecycle.go). It runs on the engine
+	// goroutine.
+	Progress func(Progress)
+	// MaxFiring bounds the firing groups each rule tracks (default
+	// DefaultMaxFiring); alerts beyond it are emitted but never resolved,
+	// and counted.
+	MaxFiring int
 }
 
 // Engine runs one rule set. Process must be called from one goroutine at a
@@ -64,6 +77,9 @@ type Engine struct {
 	// replaces it, never changes it.
 	published atomic.Pointer[[]*ruleState]
 	next      int64 // event time of the next expiry sweep
+	// nextResolve is the event time of the next check of firing groups.
+	nextResolve int64
+	maxFiring   int
 
 	// Event time (clock.go): the watermark, Unix ns, known once started.
 	watermark   int64
@@ -81,6 +97,10 @@ type Engine struct {
 	flows     atomic.Uint64
 	clockSnap atomic.Int64
 	dropped   atomic.Uint64 // flows with no usable time
+
+	evals    uint64    // flows evaluated: where an alert falls among a batch's (workers.go)
+	enriched bool      // flows arrive enriched (the engines under workers)
+	par      *parallel // set: this engine hands the work to engines of its own
 }
 
 // samplesPerRule is the size of each rule's ring of recent matching flows
@@ -113,8 +133,16 @@ type ruleState struct {
 	alerts     atomic.Uint64
 	suppressed atomic.Uint64
 	late       atomic.Uint64 // flows beyond the allowed lateness, kept from the window
-	winStats   atomic.Pointer[window.Stats]
-	errs       atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
+
+	// Lifecycle (lifecycle.go): the firing groups by group key.
+	firing         map[string]*firingGroup
+	firingScratch  []byte // firingKey's buffer
+	firingN        atomic.Int64
+	firingOverflow atomic.Uint64
+	escalated      atomic.Uint64
+	resolved       atomic.Uint64
+	winStats       atomic.Pointer[window.Stats]
+	errs           atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
 
 	// What the rule learns (learn.go): learn is set for every learning
 	// rule, and one of base, terms, beacon as its kind.
@@ -150,7 +178,14 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 	if cfg.MaxSources <= 0 {
 		cfg.MaxSources = DefaultMaxSources
 	}
-	e := &Engine{cfg: cfg, sourceIndex: make(map[sourceID]*sourceClock), maxSources: cfg.MaxSources}
+	if cfg.MaxFiring <= 0 {
+		cfg.MaxFiring = DefaultMaxFiring
+	}
+	if cfg.Workers > 1 && cfg.Observe == nil && len(set.Rules) > 1 {
+		return newParallel(cfg, set)
+	}
+	e := &Engine{cfg: cfg, sourceIndex: make(map[sourceID]*sourceClock), maxSources: cfg.MaxSources,
+		maxFiring: cfg.MaxFiring}
 	states, err := e.states(set, nil)
 	if err != nil {
 		return nil, err
@@ -165,6 +200,9 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 // empty. On error the engine keeps its current rules. Call it from the
 // goroutine that calls Process (see Pipeline.Do).
 func (e *Engine) Reload(set *rules.Set) error {
+	if e.par != nil {
+		return e.par.reload(set)
+	}
 	old := map[string]*ruleState{}
 	for _, rs := range e.rules {
 		old[rs.r.ID] = rs
@@ -172,6 +210,11 @@ func (e *Engine) Reload(set *rules.Set) error {
 	states, err := e.states(set, old)
 	if err != nil {
 		return err
+	}
+	for _, rs := range e.rules {
+		if !slices.Contains(states, rs) {
+			rs.resolveAll(e, "rule changed or removed")
+		}
 	}
 	e.rules = states
 	e.published.Store(&states)
@@ -266,6 +309,10 @@ func cond(c *rules.Condition) string {
 // Process runs a batch of flows through enrichment and every rule. The
 // batch is not kept; alerts go to Config.Emit before Process returns.
 func (e *Engine) Process(batch []flow.Flow) {
+	if e.par != nil {
+		e.par.process(batch)
+		return
+	}
 	for i := range batch {
 		e.process(&batch[i])
 	}
@@ -276,7 +323,7 @@ func (e *Engine) Process(batch []flow.Flow) {
 
 func (e *Engine) process(f *flow.Flow) {
 	e.flows.Add(1)
-	if e.cfg.Enricher != nil {
+	if e.cfg.Enricher != nil && !e.enriched {
 		e.cfg.Enricher.Enrich(f)
 	}
 	et := f.EventTime()
@@ -301,6 +348,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 		now = e.watermark
 	}
 	e.advance()
+	e.evals++
 	late := false
 	for _, rs := range e.rules {
 		rs.evaluated.Add(1)
@@ -344,8 +392,13 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if !rs.learnedExceeds(now, value) || value < r.ThresholdFor(f) {
-				rs.remember(f, now, value)
+			exceeds := rs.learnedExceeds(now, value) // a baseline learns every value
+			if value < r.ThresholdFor(f) {
+				rs.quiet(f, now, value)
+				continue
+			}
+			if !exceeds {
+				rs.below(f, now, value)
 				continue
 			}
 		case rules.Distinct:
@@ -355,8 +408,13 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if !rs.learnedExceeds(now, value) || value < r.ThresholdFor(f) {
-				rs.remember(f, now, value)
+			exceeds := rs.learnedExceeds(now, value)
+			if value < r.ThresholdFor(f) {
+				rs.quiet(f, now, value)
+				continue
+			}
+			if !exceeds {
+				rs.below(f, now, value)
 				continue
 			}
 		case rules.Top:
@@ -368,13 +426,17 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.ThresholdFor(f) || (r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare) {
-				rs.remember(f, now, value)
+			if value < r.ThresholdFor(f) {
+				rs.quiet(f, now, value)
+				continue
+			}
+			if r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare {
+				rs.below(f, now, value)
 				continue
 			}
 			if r.TopK > 0 {
 				if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
-					rs.remember(f, now, value)
+					rs.below(f, now, value)
 					continue
 				}
 			}
@@ -440,13 +502,6 @@ func (e *Engine) expire(now int64) {
 	}
 	e.next = now + int64(e.cfg.ExpireEvery)
 	e.snapshot()
-}
-
-// fire builds and emits an alert unless the rule and group are suppressed.
-func (rs *ruleState) fire(e *Engine, f *flow.Flow, now int64, res window.Result, value float64) {
-	if rs.claimed(e, now) {
-		e.cfg.Emit(rs.build(f, now, res, value))
-	}
 }
 
 // claimed claims the rule and group (rs.key) at event time now for the
@@ -545,6 +600,15 @@ func (rs *ruleState) message(a *alert.Alert, f *flow.Flow) string {
 			return a.FirstSeen.Format(time.RFC3339), true
 		case "last_seen":
 			return a.LastSeen.Format(time.RFC3339), true
+		case "peak":
+			return valueText(max(a.Peak, a.Value), r), true
+		case "duration":
+			return a.LastSeen.Sub(a.FirstSeen).Round(time.Second).String(), true
+		case "status":
+			if a.Status == "" {
+				return alert.StatusFiring, true
+			}
+			return a.Status, true
 		}
 		if fd, ok := flow.Lookup(name); ok {
 			return string(fd.AppendText(nil, f)), true

@@ -26,10 +26,16 @@ func mustRules(t testing.TB, src string) *rules.Set {
 	return set
 }
 
+// collect gathers the alerts an engine fires (their first emission;
+// collectAll gathers escalations and resolutions too).
 func collect(t testing.TB, set *rules.Set) (*Engine, *[]*alert.Alert) {
 	t.Helper()
 	var got []*alert.Alert
-	e, err := New(Config{Emit: func(a *alert.Alert) { got = append(got, a) }}, set)
+	e, err := New(Config{Emit: func(a *alert.Alert) {
+		if a.Event == alert.EventFiring {
+			got = append(got, a)
+		}
+	}}, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +70,7 @@ rules:
 `
 
 // The alert fires on the flow that crosses the threshold, once; later flows
-// of the same group within the cooldown are suppressed.
+// of the same group update it while it fires.
 func TestDistinctFiresAtThresholdOnce(t *testing.T) {
 	e, got := collect(t, mustRules(t, scanRule))
 	var batch []flow.Flow
@@ -94,19 +100,40 @@ func TestDistinctFiresAtThresholdOnce(t *testing.T) {
 		t.Errorf("samples: %d, last port %d", len(a.Samples), a.Samples[len(a.Samples)-1].DstPort)
 	}
 	st := e.Stats()
-	if st.Rules[0].Suppressed != 20 || st.Rules[0].Alerts != 1 {
+	// The later crossings are of a firing group: not suppressed, and one
+	// escalation (at 2× the value first sent).
+	if st.Rules[0].Suppressed != 0 || st.Rules[0].Alerts != 1 || st.Rules[0].Escalated != 1 || st.Rules[0].Firing != 1 {
 		t.Errorf("stats %+v", st.Rules[0])
 	}
 }
 
-// After the cooldown, a group that is still over the threshold fires again.
+// A group that resolved fires again once the cooldown is over, not before.
 func TestSuppressExpiresOnEventTime(t *testing.T) {
 	e, got := collect(t, mustRules(t, scanRule))
-	for i := range 400 {
-		f := synFlow("10.0.0.5", "10.0.0.9", uint16(i), t0.Add(time.Duration(i)*time.Second))
-		e.Process([]flow.Flow{f})
+	at := 0
+	scan := func(seconds int) {
+		for range seconds {
+			f := synFlow("10.0.0.5", "10.0.0.9", uint16(at), t0.Add(time.Duration(at)*time.Second))
+			e.Process([]flow.Flow{f})
+			at++
+		}
 	}
-	// 400 s of scanning, 5 minute cooldown: fires at 9 s and again after 309 s.
+	quiet := func(seconds int) { // other traffic moves the clock
+		for range seconds {
+			e.Process([]flow.Flow{synFlow("10.1.0.1", "10.1.0.2", 80, t0.Add(time.Duration(at)*time.Second))})
+			at++
+		}
+	}
+	// Fires at 9 s, resolves a minute after the scan stops (at 100 s),
+	// and the scan resumed at 170 s is inside the 5 minute cooldown.
+	scan(30)
+	quiet(70)
+	scan(30)
+	if len(*got) != 1 {
+		t.Fatalf("got %d alerts inside the cooldown, want 1", len(*got))
+	}
+	quiet(200)
+	scan(30) // 330 s: the cooldown from 9 s is over
 	if len(*got) != 2 {
 		t.Fatalf("got %d alerts, want 2", len(*got))
 	}

@@ -79,6 +79,9 @@ func (x *ruleExchange) keep(rs *ruleState, f *flow.Flow, now int64, value float6
 // engine's event time. It returns the alerts emitted. Call it from the
 // goroutine that calls Process (Pipeline does, every ExchangeEvery).
 func (e *Engine) Exchange() int {
+	if e.par != nil {
+		return e.par.exchange()
+	}
 	fired := 0
 	for _, rs := range e.rules {
 		x := rs.xch
@@ -92,6 +95,9 @@ func (e *Engine) Exchange() int {
 			}
 		}
 		clear(x.changes) // let go of the keys
+	}
+	if e.started {
+		e.tick() // resolve on the pipeline's ticks too, flows or not
 	}
 	return fired
 }
@@ -123,6 +129,11 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 	if !rs.learnedExceeds(now, value) { // a baseline: above the group's normal too
 		return false
 	}
+	if g := rs.firing[string(rs.key)]; g != nil { // firing: other instances' part raised its value
+		g.value, g.peak, g.lastHigh = value, max(g.peak, value), max(g.lastHigh, now)
+		g.changed = true
+		return false
+	}
 	if !rs.claimed(e, now) {
 		return false
 	}
@@ -131,7 +142,7 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 		a.Group = group
 		a.Message = rs.message(a, f)
 	}
-	e.cfg.Emit(a)
+	e.cfg.Emit(rs.track(e, a, f, now))
 	return true
 }
 

@@ -189,6 +189,9 @@ type LearnedSummary struct {
 // (n <= 0: every group), or false when id is not a learning rule. Call it
 // through Pipeline.Do (or from the goroutine that calls Process).
 func (e *Engine) Learned(id string, n int) (LearnedSummary, bool) {
+	if e.par != nil {
+		return e.par.owner(id).Learned(id, n)
+	}
 	for _, rs := range e.rules {
 		if rs.r.ID != id || rs.learn == nil {
 			continue

@@ -80,6 +80,9 @@ type BeaconGroup struct {
 // SaveLearned returns what every learning rule learned. Call it from the
 // goroutine that calls Process (Pipeline.Do).
 func (e *Engine) SaveLearned() *LearnedState {
+	if e.par != nil {
+		return e.par.saveLearned()
+	}
 	st := &LearnedState{Format: LearnedFormat, Saved: e.watermark, Rules: []LearnedRule{}}
 	for _, rs := range e.rules {
 		if rs.learn == nil {
@@ -99,6 +102,9 @@ func (e *Engine) SaveLearned() *LearnedState {
 func (e *Engine) LoadLearned(st *LearnedState) int {
 	if st == nil || st.Format != LearnedFormat {
 		return 0
+	}
+	if e.par != nil {
+		return e.par.loadLearned(st)
 	}
 	n := 0
 	for i := range st.Rules {

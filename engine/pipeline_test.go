@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/rules"
 )
@@ -90,4 +91,58 @@ func BenchmarkPipeline(b *testing.B) {
 	cancel()
 	<-done
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*256), "ns/flow")
+}
+
+// With the engine idle and nothing queued, Handle processes a chunk
+// itself; a chunk handed over while another waits in the queue waits too,
+// so that each source's flows are processed in its order.
+func TestPipelineDirectKeepsOrder(t *testing.T) {
+	set := mustRules(t, `
+rules:
+  - id: each
+    severity: low
+    where: "dst_port > 0"
+    group_by: [dst_port]
+`)
+	var ports []uint16
+	e, err := New(Config{Emit: func(a *alert.Alert) { ports = append(ports, a.Samples[0].DstPort) }}, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPipeline(e, 16)
+	chunk := func(from int) []flow.Flow {
+		var b []flow.Flow
+		for i := from; i < from+10; i++ {
+			b = append(b, synFlow("10.0.0.1", "10.0.0.2", uint16(i), t0.Add(time.Duration(i)*time.Millisecond)))
+		}
+		return b
+	}
+	// Run is not started: an idle engine takes the chunk in Handle.
+	p.Handle(chunk(1))
+	if p.Direct() != 1 || len(ports) != 10 {
+		t.Fatalf("%d chunks processed directly, %d flows alerted; want 1 and 10", p.Direct(), len(ports))
+	}
+	// Busy engine: the chunk is queued; the next one queues behind it
+	// although the engine is free again by then.
+	release, held := make(chan struct{}), make(chan struct{})
+	go p.Do(func(*Engine) { close(held); <-release })
+	<-held
+	p.Handle(chunk(11))
+	close(release)
+	p.Do(func(*Engine) {}) // the engine is free
+	p.Handle(chunk(21))
+	if p.Direct() != 1 {
+		t.Fatalf("a chunk overtook the queue: %d processed directly", p.Direct())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run drains the queue and returns
+	p.Run(ctx)
+	if len(ports) != 30 {
+		t.Fatalf("%d flows alerted, want 30", len(ports))
+	}
+	for i, port := range ports {
+		if int(port) != i+1 {
+			t.Fatalf("flows out of order: %v", ports)
+		}
+	}
 }

@@ -11,6 +11,13 @@ type RuleStats struct {
 	Suppressed uint64 // alerts held back by suppress
 	Errors     uint64 // run-time errors of its conditions (each made a condition false)
 	LastError  string // the latest of them, "" when none
+	// Lifecycle: groups firing now (as of the last tick), alerts beyond
+	// Config.MaxFiring (emitted, not tracked), escalations and
+	// resolutions emitted.
+	Firing         int
+	FiringOverflow uint64
+	Escalated      uint64
+	Resolved       uint64
 	// Window is the window's figures; Late also counts the flows the
 	// engine kept from it for being beyond the allowed lateness.
 	Window window.Stats
@@ -34,6 +41,9 @@ type Stats struct {
 // Stats returns the engine's counters. Window figures are as of the last
 // expiry sweep (or of Flush), so that Stats is safe from any goroutine.
 func (e *Engine) Stats() Stats {
+	if e.par != nil {
+		return e.par.stats()
+	}
 	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load(), Time: e.timeStats()}
 	for _, rs := range *e.published.Load() {
 		st := RuleStats{
@@ -42,6 +52,11 @@ func (e *Engine) Stats() Stats {
 			Matched:    rs.matched.Load(),
 			Alerts:     rs.alerts.Load(),
 			Suppressed: rs.suppressed.Load(),
+
+			Firing:         int(rs.firingN.Load()),
+			FiringOverflow: rs.firingOverflow.Load(),
+			Escalated:      rs.escalated.Load(),
+			Resolved:       rs.resolved.Load(),
 		}
 		if e := rs.errs.Load(); e != nil {
 			st.Errors, st.LastError = e.Count(), e.Last()
@@ -62,6 +77,10 @@ func (e *Engine) Stats() Stats {
 // Flush takes a snapshot of window figures for Stats. Call it from the
 // goroutine that calls Process, e.g. at the end of a replay.
 func (e *Engine) Flush() {
+	if e.par != nil {
+		e.par.each(func(k *Engine) { k.Flush() })
+		return
+	}
 	e.snapshot()
 }
 

@@ -61,6 +61,9 @@ type GroupValue struct {
 // within the window, highest first. Call it through Pipeline.Do (or from
 // the goroutine that calls Process).
 func (e *Engine) TopGroups(id string) []GroupValue {
+	if e.par != nil {
+		return e.par.owner(id).TopGroups(id)
+	}
 	var out []GroupValue
 	for _, rs := range e.rules {
 		if rs.r.ID != id {

@@ -18,7 +18,7 @@ import (
 
 var ruleKeys = []string{"id", "name", "description", "severity", "tags", "enabled",
 	"where", "exceptions", "sum", "count", "distinct", "top", "rate", "group_by",
-	"window", "threshold", "suppress", "message", "notify", "baseline", "new_terms", "beacon"}
+	"window", "threshold", "suppress", "resolve_after", "escalate", "message", "notify", "baseline", "new_terms", "beacon"}
 
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
@@ -27,7 +27,21 @@ const defaultSuppress = 5 * time.Minute
 
 // templateNames are the placeholders every message may use besides the
 // rule's group_by fields.
-var templateNames = []string{"value", "threshold", "window", "rule", "name", "severity", "first_seen", "last_seen"}
+var templateNames = []string{"value", "threshold", "window", "rule", "name", "severity", "first_seen", "last_seen",
+	"peak", "duration", "status"}
+
+// DefaultEscalate are the escalation steps of a rule that sets none: a
+// firing alert is sent again when its value reaches 2 and 10 times the
+// value it was first sent with.
+var DefaultEscalate = []float64{2, 10}
+
+// maxEscalate bounds a rule's escalation steps.
+const maxEscalate = 16
+
+// defaultResolveAfter is how long a per-flow rule's group must stay quiet
+// to be resolved when the rule sets no resolve_after (an aggregate rule's
+// default is its window).
+const defaultResolveAfter = time.Minute
 
 type decodedRule struct {
 	Rule
@@ -252,12 +266,60 @@ func (l *loader) decodeRule(src *source, index int, n *yaml.Node) *decodedRule {
 			groupBy = append(groupBy, fd.Name)
 		}
 	}
+
+	// Lifecycle.
+	if ra, rn := d.duration("resolve_after"); rn != nil {
+		if ra <= 0 {
+			d.errorf(rn, "resolve_after", "must be positive")
+		}
+		r.ResolveAfter = ra
+	} else if r.Aggregate == PerFlow || r.Window <= 0 {
+		r.ResolveAfter = defaultResolveAfter // per-flow, new_terms, beacon: no window
+	} else {
+		r.ResolveAfter = r.Window
+	}
+	r.Escalate = d.escalate()
+
 	d.message(r, groupBy)
 
 	if d.failed {
 		return nil
 	}
 	return r
+}
+
+// escalate decodes escalate: a list of increasing factors above 1 of the
+// value first sent, or [] for none; absent, DefaultEscalate.
+func (d *ruleDecoder) escalate() []float64 {
+	v, ok := d.keys["escalate"]
+	if !ok {
+		return DefaultEscalate
+	}
+	if v.Kind != yaml.SequenceNode {
+		d.errorf(v, "escalate", "must be a list of factors, such as [2, 10], or [] for none")
+		return nil
+	}
+	if len(v.Content) > maxEscalate {
+		d.errorf(v, "escalate", "at most %d steps", maxEscalate)
+		return nil
+	}
+	out := []float64{}
+	for i, it := range v.Content {
+		it = resolve(it)
+		f, err := strconv.ParseFloat(it.Value, 64)
+		path := fmt.Sprintf("escalate[%d]", i)
+		switch {
+		case it.Kind != yaml.ScalarNode || err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+			d.errorf(it, path, "must be a number, such as 2 (twice the value first sent)")
+		case f <= 1:
+			d.errorf(it, path, "%s: a factor must be above 1", it.Value)
+		case len(out) > 0 && f <= out[len(out)-1]:
+			d.errorf(it, path, "%s: factors must increase", it.Value)
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // condition compiles one condition and reports its errors.

@@ -89,6 +89,13 @@ type Rule struct {
 	TopK      int     // Top: a key must rank within the first TopK
 	TopShare  float64 // Top: and hold at least this share (0..1) of the window's total
 	Suppress  time.Duration
+	// ResolveAfter is how long a firing group must stay below the
+	// threshold's hysteresis level before its alert is resolved (default:
+	// the window; 1m for per-flow rules).
+	ResolveAfter time.Duration
+	// Escalate are the factors of the value first sent at which a firing
+	// alert is sent again (default DefaultEscalate; empty: never).
+	Escalate []float64
 
 	// Baseline, on a Sum or Distinct rule, compares each group with its
 	// own learned normal; Threshold is then a floor (see learn.go).

@@ -72,6 +72,15 @@ func WriteJSONArray[T any](w http.ResponseWriter, items []T) {
 	w.Write([]byte("]\n"))
 }
 
+// WriteJSON answers code with v as indented JSON.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
 // WritePage answers a list request with one page of items, a list whose
 // order holds between requests: the cursor is the offset of the next
 // item. A bad limit or cursor is answered 400.

@@ -130,7 +130,7 @@ func TestRunExporterClockAhead(t *testing.T) {
 	}
 	d.stop(t)
 	scans := 0
-	for _, a := range alertsOf(t, d.stdout.Bytes()) {
+	for _, a := range fired(alertsOf(t, d.stdout.Bytes())) {
 		if a["rule"] == "vertical-port-scan" && fmt.Sprint(group(a)) == "map[dst_addr:127.0.0.9 src_addr:127.0.0.5]" {
 			scans++
 		}

@@ -64,7 +64,8 @@ func TestDocsFlowFields(t *testing.T) {
 // Every flowguard_* metric a running daemon exposes is in docs/metrics.md
 // with its type and labels, and every metric documented there is exposed.
 // The daemon runs with what makes every family appear: a Redis store, an
-// alertmanager notifier, a spooling webhook, flows of three protocols.
+// alertmanager notifier, a spooling webhook, flows of three protocols, a
+// Kafka input (its broker unreachable: the input retries and counts).
 func TestDocsMetricsAndRoutes(t *testing.T) {
 	redis := startRedis(t)
 	tmp := t.TempDir()
@@ -73,6 +74,7 @@ notifiers:
   - {name: f, type: file, path: %s}
   - {name: hook, type: webhook, url: "http://127.0.0.1:1/x", delivery: {spool_dir: %s}}
   - {name: am, type: alertmanager, urls: ["http://127.0.0.1:1"]}
+ingest: {kafka: {brokers: ["127.0.0.1:1"], topic: flow-messages}}
 `, redis, filepath.Join(tmp, "alerts.jsonl"), filepath.Join(tmp, "spool")))
 	for _, proto := range []string{"v9", "v5", "sflow"} {
 		out, err := exec.Command(binary(t), "gen", "stream", "--to", fmt.Sprintf("127.0.0.1:%d", d.udp), "--proto", proto,
@@ -139,10 +141,13 @@ notifiers:
 	// Every route the code registers is documented, and every documented
 	// route answers.
 	api := readDoc(t, "http-api.md")
-	headRE := regexp.MustCompile(`(?m)^## GET (/\S*)$`)
-	var documentedRoutes []string
+	headRE := regexp.MustCompile(`(?m)^## (GET|POST|DELETE) (/\S*)$`)
+	var documentedRoutes, getRoutes []string
 	for _, m := range headRE.FindAllStringSubmatch(api, -1) {
-		documentedRoutes = append(documentedRoutes, m[1])
+		documentedRoutes = append(documentedRoutes, m[2])
+		if m[1] == "GET" && !strings.Contains(m[2], "{") { // a route with a parameter needs a real one
+			getRoutes = append(getRoutes, m[2])
+		}
 	}
 	for _, route := range registeredRoutes(t) {
 		found := false
@@ -150,10 +155,10 @@ notifiers:
 			found = found || r == route
 		}
 		if !found {
-			t.Errorf("the daemon serves %s, which docs/http-api.md has no \"## GET %s\" for", route, route)
+			t.Errorf("the daemon serves %s, which docs/http-api.md has no \"## GET %s\" (or POST, DELETE) for", route, route)
 		}
 	}
-	for _, route := range documentedRoutes {
+	for _, route := range getRoutes {
 		resp, err := http.Get("http://" + d.http + route)
 		if err != nil {
 			t.Fatal(err)

@@ -82,12 +82,19 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, extra string) *daemonProc {
 	t.Helper()
+	return startDaemonHTTP(t, "", extra)
+}
+
+// startDaemonHTTP starts a daemon whose http section has httpKeys besides
+// its listen address (", basic_auth_users: {...}").
+func startDaemonHTTP(t *testing.T, httpKeys, extra string) *daemonProc {
+	t.Helper()
 	d := &daemonProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	d.udp = freePort(t, "udp")
 	d.http = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	cfg := filepath.Join(t.TempDir(), "flowguard.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q}\n%s",
-		d.udp, d.http, extra)), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q%s}\n%s",
+		d.udp, d.http, httpKeys, extra)), 0o644)
 	d.cfg = cfg
 	d.cmd = exec.Command(binary(t), "run", "-c", cfg)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr

@@ -13,7 +13,8 @@ import (
 // each holds its sample flows, a few KB, so 10,000 are some tens of MB.
 const maxHeldAlerts = 10000
 
-// alertOrder writes a replay's alerts in the order of their fired_at. The
+// alertOrder writes a replay's alerts in the order of their fired_at (an
+// escalation's last_seen, a resolution's ended_at: see notifiedAt). The
 // engine raises them in the order the flows reach it, and a packet
 // capture's flows reach it when the meter ends them: a long upload that
 // ends with FIN comes before the port scan's SYNs, which wait for the
@@ -45,13 +46,26 @@ func (o *alertOrder) add(a *alert.Alert) {
 	}
 }
 
-// flush writes the held alerts by fired_at (stable: alerts fired at the
-// same moment keep the engine's order).
+// flush writes the held alerts by the event time of each notification
+// (stable: alerts of the same moment keep the engine's order).
 func (o *alertOrder) flush() {
-	slices.SortStableFunc(o.held, func(a, b *alert.Alert) int { return cmp.Compare(a.FiredAt.UnixNano(), b.FiredAt.UnixNano()) })
+	slices.SortStableFunc(o.held, func(a, b *alert.Alert) int { return cmp.Compare(notifiedAt(a), notifiedAt(b)) })
 	for i, a := range o.held {
 		o.write(a)
 		o.held[i] = nil
 	}
 	o.held = o.held[:0]
+}
+
+// notifiedAt is the event time at which the engine emitted this
+// notification of an alert: its crossing, the flow that escalated it, or
+// its end.
+func notifiedAt(a *alert.Alert) int64 {
+	switch {
+	case a.EndedAt != nil:
+		return a.EndedAt.UnixNano()
+	case a.Event == alert.EventEscalated:
+		return a.LastSeen.UnixNano()
+	}
+	return a.FiredAt.UnixNano()
 }

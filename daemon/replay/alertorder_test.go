@@ -37,3 +37,23 @@ func TestAlertOrderBound(t *testing.T) {
 		t.Errorf("a paced replay held its alert: written %v, held %d", got, len(paced.held))
 	}
 }
+
+// Each notification of an alert takes its place by the event time the
+// engine emitted it at: the crossing, the escalating flow (last_seen),
+// the end (ended_at); not the alert's fired_at, which they all share.
+func TestAlertOrderNotifications(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	end := at(90)
+	var got []string
+	o := &alertOrder{max: 100, write: func(a *alert.Alert) { got = append(got, a.ID+":"+a.Event) }}
+	o.add(&alert.Alert{ID: "a", Event: alert.EventFiring, FiredAt: at(1), LastSeen: at(1)})
+	o.add(&alert.Alert{ID: "a", Event: alert.EventEscalated, FiredAt: at(1), LastSeen: at(20)})
+	o.add(&alert.Alert{ID: "a", Event: alert.EventResolved, Status: alert.StatusResolved, FiredAt: at(1), LastSeen: at(30), EndedAt: &end})
+	o.add(&alert.Alert{ID: "b", Event: alert.EventFiring, FiredAt: at(10), LastSeen: at(10)})
+	o.add(&alert.Alert{ID: "c", Event: alert.EventFiring, FiredAt: at(40), LastSeen: at(40)})
+	o.flush()
+	if want := []string{"a:firing", "b:firing", "a:escalated", "c:firing", "a:resolved"}; !slices.Equal(got, want) {
+		t.Errorf("written %v, want %v", got, want)
+	}
+}

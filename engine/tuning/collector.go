@@ -230,6 +230,9 @@ func (t *track) render(m *nearMiss, f *flow.Flow) {
 // aggregate rule the alert belongs to the group of the rule's latest
 // Observe, which is the flow that fired it.
 func (c *Collector) OnAlert(a *alert.Alert) {
+	if a.Event != "" && a.Event != alert.EventFiring {
+		return // an escalation or the end of an alert already counted
+	}
 	if c.truth != nil {
 		c.truth.OnAlert(a)
 	}

@@ -167,7 +167,9 @@ func (n *Notifier) lifetime(a *alert.Alert) time.Duration {
 // least one accepted them (the cluster shares them; the others get them
 // at the next re-send). An alert is active from its first_seen until its
 // fired_at (or now, if later: replayed and spooled alerts) plus window
-// plus hold; a new alert of the same labels extends it.
+// plus hold; a new alert of the same labels (an escalation) extends it. A
+// resolved alert is sent with its ended_at as endsAt (now at the latest)
+// and forgotten: Alertmanager resolves it at once.
 func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 	now := n.now()
 	keys := make([]string, len(alerts))
@@ -179,6 +181,7 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 			fired = now
 		}
 		e := entry{end: fired.Add(n.lifetime(a)).UTC().Truncate(time.Millisecond)}
+		ended := a.Resolved() && a.EndedAt != nil
 		e.p.Labels = n.b.labels(a)
 		e.p.Annotations = n.b.annotations(a)
 		e.p.GeneratorURL = n.b.generatorURL(a)
@@ -193,6 +196,12 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 			}
 			if old.end.After(e.end) {
 				e.end = old.end
+			}
+		}
+		if ended { // flowguard resolved it: endsAt is its end, whatever the timer said
+			e.end = a.EndedAt.UTC().Truncate(time.Millisecond)
+			if e.end.After(now) {
+				e.end = now.UTC().Truncate(time.Millisecond)
 			}
 		}
 		e.p.EndsAt = e.end
@@ -210,6 +219,11 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 	n.mu.Lock()
 	for i := range ents {
 		e := ents[i]
+		if alerts[i].Resolved() && alerts[i].EndedAt != nil {
+			delete(n.active, keys[i]) // Alertmanager has its end
+			n.resolved.Add(1)
+			continue
+		}
 		n.active[keys[i]] = &e
 	}
 	n.evictOverflow()

@@ -1,6 +1,7 @@
 // Package snmptrap sends alerts as SNMP notifications (SNMPv2c traps or
 // informs, SNMPv3 with user-based security) defined by FLOWGUARD-MIB,
-// which ships beside this file: snmpTrapOID.0 is flowguardAlert and the
+// which ships beside this file: snmpTrapOID.0 is flowguardAlert (or
+// flowguardAlertResolved at the end of an alert) and the
 // varbinds carry the alert's rule, name, severity, group, value,
 // threshold, window, tags, message, id and time.
 package snmptrap
@@ -52,6 +53,14 @@ const (
 	objTags
 	objMessage
 	objFiredAt
+)
+
+// Notifications under fgNotifications (BaseOID.0) in FLOWGUARD-MIB: an
+// alert fired (or escalated: the same id with a higher value), and an
+// alert resolved (fgValue its peak, fgMessage the summary of the episode).
+const (
+	notifAlert         = ".0.1"
+	notifAlertResolved = ".0.2"
 )
 
 // maxText is FgText's size limit in the MIB.
@@ -121,15 +130,19 @@ func (n *Notifier) Varbinds(a *alert.Alert) []gosnmp.SnmpPDU {
 	text := func(col int, s string) gosnmp.SnmpPDU {
 		return gosnmp.SnmpPDU{Name: obj(col), Type: gosnmp.OctetString, Value: []byte(cut(s, maxText))}
 	}
+	trap, value := n.base+notifAlert, a.Value
+	if a.Resolved() {
+		trap, value = n.base+notifAlertResolved, a.Peak
+	}
 	return []gosnmp.SnmpPDU{
 		{Name: oidSysUpTime, Type: gosnmp.TimeTicks, Value: n.Uptime()},
-		{Name: oidSnmpTrapOID, Type: gosnmp.ObjectIdentifier, Value: n.base + ".0.1"},
+		{Name: oidSnmpTrapOID, Type: gosnmp.ObjectIdentifier, Value: trap},
 		text(objAlertID, a.ID),
 		text(objRule, a.Rule),
 		text(objName, a.Name),
 		{Name: obj(objSeverity), Type: gosnmp.Integer, Value: severity(a.Severity)},
 		text(objGroup, a.GroupString()),
-		text(objValue, alert.FormatNumber(a.Value)),
+		text(objValue, alert.FormatNumber(value)),
 		text(objThreshold, alert.FormatNumber(a.Threshold)),
 		text(objWindow, a.Window),
 		text(objTags, strings.Join(a.Tags, ",")),

@@ -66,6 +66,13 @@ func (f *formatter) rfc5424(a *alert.Alert) []byte {
 	b = sdParam(b, "last_seen", a.LastSeen.UTC().Format(time.RFC3339))
 	b = sdParam(b, "fired_at", a.FiredAt.UTC().Format(time.RFC3339))
 	b = sdParam(b, "message", a.Message)
+	if a.Resolved() { // the end of an alert sent before (firing alerts stay as they were)
+		b = sdParam(b, "status", a.Status)
+		b = sdParam(b, "peak", alert.FormatNumber(a.Peak))
+		if a.EndedAt != nil {
+			b = sdParam(b, "ended_at", a.EndedAt.UTC().Format(time.RFC3339))
+		}
+	}
 	if a.SamplingRate > 1 {
 		b = sdParam(b, "sampling_rate", strconv.FormatUint(uint64(a.SamplingRate), 10))
 	}
@@ -152,7 +159,9 @@ func (f *formatter) cef(a *alert.Alert) []byte {
 // milliseconds), src/dst/spt/dpt/proto (from the group, else from the
 // samples when they all agree), cnt (the value, rounded), msg, externalId
 // (the alert id), cfp1/cfp2 (value, threshold) and cs1-cs6 (rule, tags,
-// group, window, enrichment as JSON, severity name) with their labels.
+// group, window, enrichment as JSON, severity name) with their labels. A
+// resolved alert adds act=resolved, cfp3 (the peak) and deviceCustomDate1
+// (ended_at).
 func AppendCEF(b []byte, a *alert.Alert, version string) []byte {
 	if version == "" {
 		version = "dev"
@@ -222,6 +231,15 @@ func AppendCEF(b []byte, a *alert.Alert, version string) []byte {
 	}
 	ext("cs6Label", "severity")
 	ext("cs6", a.Severity)
+	if a.Resolved() { // the end of an alert sent before
+		ext("act", a.Status)
+		ext("cfp3Label", "peak")
+		ext("cfp3", alert.FormatNumber(a.Peak))
+		if a.EndedAt != nil {
+			ext("deviceCustomDate1Label", "ended_at")
+			ext("deviceCustomDate1", ms(*a.EndedAt))
+		}
+	}
 	return b
 }
 

@@ -68,6 +68,9 @@ func amAnnotations(a *alert.Alert) map[string]string {
 		"first_seen":  a.FirstSeen.UTC().Format(time.RFC3339),
 		"last_seen":   a.LastSeen.UTC().Format(time.RFC3339),
 	}
+	if a.Peak > 0 {
+		m["peak"] = alert.FormatNumber(a.Peak)
+	}
 	if a.Message == "" {
 		m["description"] = a.Text()
 	}
@@ -119,12 +122,23 @@ func alertmanagerPayload(receiver, externalURL string, alerts []*alert.Alert) ([
 		Alerts: make([]amAlert, 0, len(alerts)),
 	}
 	var labels, annots []map[string]string
+	if len(alerts) > 0 {
+		msg.Status = "resolved" // unless one fires (below)
+	}
 	for _, a := range alerts {
 		l, an := amLabels(a), amAnnotations(a)
 		labels, annots = append(labels, l), append(annots, an)
+		// As Alertmanager says it: a resolved alert has its endsAt, a
+		// firing one the zero time; the message is firing while any is.
+		status, ends := "firing", time.Time{}
+		if a.Resolved() && a.EndedAt != nil {
+			status, ends = "resolved", a.EndedAt.UTC()
+		} else {
+			msg.Status = "firing"
+		}
 		msg.Alerts = append(msg.Alerts, amAlert{
-			Status: "firing", Labels: l, Annotations: an,
-			StartsAt: a.FirstSeen.UTC(), EndsAt: time.Time{}, GeneratorURL: externalURL,
+			Status: status, Labels: l, Annotations: an,
+			StartsAt: a.FirstSeen.UTC(), EndsAt: ends, GeneratorURL: externalURL,
 			Fingerprint: fingerprint(l),
 		})
 	}

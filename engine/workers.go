@@ -1,0 +1,288 @@
+package engine
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/engine/window"
+	"github.com/flowguard/flowguard/enrich"
+	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/rules"
+)
+
+// Workers. With Config.Workers > 1 an engine splits its rules over that
+// many engines of its own (never more than the rules) and hands each batch
+// to all of them at once, one on the calling goroutine and the others on
+// goroutines of their own; the batch is shared, read only. Flows are
+// enriched once, before. Every worker keeps the same event-time clocks
+// (they see the same flows), so the n-th flow evaluated is the n-th in
+// every worker: an alert is tagged with that count and its rule's place
+// in the set, and the alerts of a batch are emitted after it, on the
+// calling goroutine, in that order, which is the order one engine emits
+// them in. Replays are byte-identical for any number of workers.
+//
+// Rules are split by rule, not by group: a flow is evaluated by each rule
+// once either way, and a split by group key would compute every rule's
+// key in every worker to find the owner. A rule stays on its worker across
+// reloads (its window, samples and counters with it); new rules go to the
+// worker with the least estimated cost.
+//
+// With the in-memory store, each worker keeps the suppression claims of
+// its own rules (claim keys start with the rule id, so no claim is ever
+// looked up by two workers), which keeps claim expiry independent of how
+// the workers interleave. A shared store (Redis) keeps them shared.
+
+// parallel is the state of an engine that hands its work to workers.
+type parallel struct {
+	emit     func(*alert.Alert)
+	enricher enrich.Enricher
+
+	kids   []*Engine
+	sets   []*rules.Set   // each worker's rules
+	owners map[string]int // rule id → worker
+	order  atomic.Pointer[map[string]int]
+	out    [][]pending // each worker's alerts of the current call
+	merged []pending
+	wg     sync.WaitGroup
+}
+
+// pending is an alert held until the workers are done, with its place.
+type pending struct {
+	seq  uint64 // flows evaluated by its worker when it fired
+	rule int    // its rule's place in the set
+	a    *alert.Alert
+}
+
+func newParallel(cfg Config, set *rules.Set) (*Engine, error) {
+	if cfg.Store == nil {
+		cfg.Store = window.NewMemoryStore()
+	}
+	if cfg.Emit == nil {
+		cfg.Emit = func(*alert.Alert) {}
+	}
+	n := min(cfg.Workers, len(set.Rules))
+	p := &parallel{emit: cfg.Emit, enricher: cfg.Enricher, kids: make([]*Engine, n), out: make([][]pending, n)}
+	sets, owners, order := p.assign(set)
+	for i := range n {
+		kc := cfg
+		kc.Workers = 0
+		if m, ok := cfg.Store.(*window.MemoryStore); ok {
+			kc.Store = ownClaims{Store: m, claims: window.NewMemoryStore()}
+		}
+		kc.Emit = func(a *alert.Alert) {
+			p.out[i] = append(p.out[i], pending{seq: p.kids[i].evals, rule: (*p.order.Load())[a.Rule], a: a})
+		}
+		k, err := New(kc, sets[i])
+		if err != nil {
+			return nil, err
+		}
+		k.enriched = true
+		p.kids[i] = k
+	}
+	p.sets, p.owners = sets, owners
+	p.order.Store(&order)
+	return &Engine{cfg: cfg, par: p}, nil
+}
+
+// ownClaims is a worker's view of the in-memory store: the shared windows,
+// and claims of its own.
+type ownClaims struct {
+	window.Store
+	claims *window.MemoryStore
+}
+
+func (o ownClaims) Claim(key []byte, now int64, ttl time.Duration) bool {
+	return o.claims.Claim(key, now, ttl)
+}
+
+// ruleCost estimates what a rule costs per flow, to balance the workers:
+// its conditions, and its window for the flows that match.
+func ruleCost(r *rules.Rule) int64 {
+	c := 100 + r.Cost()
+	switch r.Aggregate {
+	case rules.Distinct, rules.Top:
+		c += 100
+	case rules.Sum:
+		c += 50
+	}
+	return c
+}
+
+// assign splits set over the workers: rules known keep their worker, new
+// ones go to the worker with the least cost so far, in the set's order.
+func (p *parallel) assign(set *rules.Set) ([]*rules.Set, map[string]int, map[string]int) {
+	n := len(p.kids)
+	load := make([]int64, n)
+	owners := make(map[string]int, len(set.Rules))
+	order := make(map[string]int, len(set.Rules))
+	for i, r := range set.Rules {
+		order[r.ID] = i
+		if k, ok := p.owners[r.ID]; ok && k < n {
+			owners[r.ID] = k
+			load[k] += ruleCost(r)
+		}
+	}
+	for _, r := range set.Rules {
+		if _, ok := owners[r.ID]; ok {
+			continue
+		}
+		k := 0
+		for j := range load {
+			if load[j] < load[k] {
+				k = j
+			}
+		}
+		owners[r.ID] = k
+		load[k] += ruleCost(r)
+	}
+	sets := make([]*rules.Set, n)
+	for i := range sets {
+		sets[i] = &rules.Set{Files: set.Files, Disabled: set.Disabled}
+	}
+	for _, r := range set.Rules {
+		s := sets[owners[r.ID]]
+		s.Rules = append(s.Rules, r)
+	}
+	return sets, owners, order
+}
+
+// parallelMin is the smallest batch the workers take side by side; they
+// take a smaller one in turn, on the calling goroutine: starting and
+// waiting for a goroutine (a wake-up of another thread) costs more than
+// the rules of a few flows.
+const parallelMin = 128
+
+// each runs fn on every worker at once and waits for them.
+func (p *parallel) each(fn func(*Engine)) {
+	p.wg.Add(len(p.kids) - 1)
+	for _, k := range p.kids[1:] {
+		go func() {
+			defer p.wg.Done()
+			fn(k)
+		}()
+	}
+	fn(p.kids[0])
+	p.wg.Wait()
+}
+
+func (p *parallel) process(batch []flow.Flow) {
+	if p.enricher != nil {
+		for i := range batch {
+			p.enricher.Enrich(&batch[i])
+		}
+	}
+	if len(batch) < parallelMin {
+		for _, k := range p.kids {
+			k.Process(batch)
+		}
+	} else {
+		p.each(func(k *Engine) { k.Process(batch) })
+	}
+	p.flush()
+}
+
+// exchange runs the workers' exchanges one after the other: they may
+// enrich a flow rebuilt from a group key, and the enricher is the
+// caller's goroutine's.
+func (p *parallel) exchange() int {
+	n := 0
+	for _, k := range p.kids {
+		n += k.Exchange()
+	}
+	p.flush()
+	return n
+}
+
+// flush emits the alerts the workers held, in one engine's order.
+func (p *parallel) flush() {
+	m := p.merged[:0]
+	for i := range p.out {
+		m = append(m, p.out[i]...)
+		clear(p.out[i])
+		p.out[i] = p.out[i][:0]
+	}
+	if len(p.kids) > 1 {
+		slices.SortStableFunc(m, func(a, b pending) int {
+			return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.rule, b.rule))
+		})
+	}
+	for _, x := range m {
+		p.emit(x.a)
+	}
+	clear(m)
+	p.merged = m[:0]
+}
+
+// reload splits the new set over the workers. When a worker fails, those
+// reloaded before it get their rules back and the error is returned.
+func (p *parallel) reload(set *rules.Set) error {
+	sets, owners, order := p.assign(set)
+	for i, k := range p.kids {
+		if err := k.Reload(sets[i]); err != nil {
+			for j := range i {
+				p.kids[j].Reload(p.sets[j])
+			}
+			return err
+		}
+	}
+	p.sets, p.owners = sets, owners
+	p.order.Store(&order)
+	p.flush() // the resolutions of changed and removed rules
+	return nil
+}
+
+// saveLearned joins what the workers' learning rules learned, in the set's
+// order.
+func (p *parallel) saveLearned() *LearnedState {
+	st := p.kids[0].SaveLearned()
+	for _, k := range p.kids[1:] {
+		st.Rules = append(st.Rules, k.SaveLearned().Rules...)
+	}
+	order := *p.order.Load()
+	slices.SortStableFunc(st.Rules, func(a, b LearnedRule) int { return cmp.Compare(order[a.ID], order[b.ID]) })
+	return st
+}
+
+// loadLearned hands st to every worker: each takes its own rules' part.
+func (p *parallel) loadLearned(st *LearnedState) int {
+	n := 0
+	for _, k := range p.kids {
+		n += k.LoadLearned(st)
+	}
+	return n
+}
+
+// owner returns the worker that holds rule id (the first when none does).
+func (p *parallel) owner(id string) *Engine {
+	return p.kids[p.owners[id]]
+}
+
+// stats joins the workers' figures: flows and clocks are every worker's,
+// rules come back in the set's order. A source's Late counts the flows
+// late for a rule of one worker, the most of any worker: a lower bound of
+// the flows late for some rule.
+func (p *parallel) stats() Stats {
+	s := p.kids[0].Stats()
+	order := *p.order.Load()
+	for _, k := range p.kids[1:] {
+		ks := k.Stats()
+		s.Rules = append(s.Rules, ks.Rules...)
+		for i := range s.Time.Sources {
+			if i < len(ks.Time.Sources) {
+				s.Time.Sources[i].Late = max(s.Time.Sources[i].Late, ks.Time.Sources[i].Late)
+			}
+		}
+	}
+	if len(p.kids) > 1 {
+		s.Time.Late = 0
+		for _, src := range s.Time.Sources {
+			s.Time.Late += src.Late
+		}
+	}
+	slices.SortStableFunc(s.Rules, func(a, b RuleStats) int { return cmp.Compare(order[a.ID], order[b.ID]) })
+	return s
+}

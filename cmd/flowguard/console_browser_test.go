@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The web view in a real browser: Debian's chromium, headless, driven over
@@ -216,5 +221,51 @@ func waitFor(t *testing.T, d time.Duration, ok func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Behind basic authentication: without credentials the page and the stream
+// are refused (401); with them on every request, as a browser sends them
+// once its user logged in, the page, its event stream and a silence posted
+// from it all work (the POST passes the cross-site check).
+func TestBrowserBehindBasicAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemonHTTP(t, fmt.Sprintf(", basic_auth_users: {alice: %q}", hash), "")
+	base := "http://" + d.http
+	for _, path := range []string{"/", "/ui/app.js", "/api/events", "/api/top"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %s, want 401", path, resp.Status)
+		}
+	}
+	ctx, consoleErrors := browser(t)
+
+	browse(t, ctx, 10*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		cred := base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{"Authorization": "Basic " + cred}})
+		return err
+	}))
+	browse(t, ctx, 20*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("#alerts")), chromedp.WaitVisible(css("#live.on")))
+	exportV5(t, d, "127.0.0.3:0", probes("127.0.0.5", "127.0.0.9", 150), 0)
+	browse(t, ctx, 5*time.Second, chromedp.WaitVisible(css("#alert-rows tr[data-id]")))
+	browse(t, ctx, 10*time.Second, chromedp.Navigate(base+"/#/silences"), chromedp.WaitVisible(css("#silence-form")),
+		chromedp.SetValue(css("#silence-form textarea[name=matchers]"), "rule=vertical-port-scan"),
+		chromedp.SetValue(css("#silence-form input[name=created_by]"), "alice"),
+		chromedp.SetValue(css("#silence-form input[name=comment]"), "change window"),
+		chromedp.Click(css("#silence-form button[type=submit]")),
+		chromedp.WaitVisible(css("#silence-rows tr[data-id]")))
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("browser console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }

@@ -274,10 +274,10 @@ function drawChart(canvas, series, threshold) {
 // Silences: list, create, expire.
 async function silencesPage() {
   const body = h('tbody', { id: 'silence-rows' });
-  const matchers = h('textarea', { name: 'matchers', rows: 3, cols: 40, placeholder: 'rule=port-scan\ngroup.src_addr=10.0.0.5\nseverity=~high|critical' });
-  const hours = h('input', { name: 'duration', value: '2h', size: 6 });
-  const author = h('input', { name: 'created_by', placeholder: 'your name' });
-  const comment = h('input', { name: 'comment', placeholder: 'why', size: 30 });
+  const matchers = h('textarea', { name: 'matchers', rows: 3, cols: 40, required: true, placeholder: 'rule=port-scan\ngroup.src_addr=10.0.0.5\nseverity=~high|critical' });
+  const hours = h('input', { name: 'duration', value: '2h', size: 6, required: true });
+  const author = h('input', { name: 'created_by', placeholder: 'your name', required: true });
+  const comment = h('input', { name: 'comment', placeholder: 'why', size: 30, required: true });
   const form = h('form', { class: 'silence', id: 'silence-form', onsubmit: async (e) => {
     e.preventDefault();
     try {

@@ -185,12 +185,7 @@ func TestBrowserSilenceStopsNotification(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { n, _ := sink.counts(); return n == 1 }, "the first scan's notification")
 
 	ctx, consoleErrors := browser(t)
-	browse(t, ctx, 20*time.Second, chromedp.Navigate(base+"/#/silences"), chromedp.WaitVisible(css("#silence-form")),
-		chromedp.SetValue(css("#silence-form textarea[name=matchers]"), "rule=vertical-port-scan\ngroup.dst_addr=127.0.0.9"),
-		chromedp.SetValue(css("#silence-form input[name=created_by]"), "test"),
-		chromedp.SetValue(css("#silence-form input[name=comment]"), "maintenance"),
-		chromedp.Click(css("#silence-form button[type=submit]")),
-		chromedp.WaitVisible(css("#silence-rows tr[data-id]")))
+	browse(t, ctx, 20*time.Second, createSilence(base, "rule=vertical-port-scan\ngroup.dst_addr=127.0.0.9", "test", "maintenance"))
 	if status := value(t, ctx, 5*time.Second, chromedp.Text(css("#silence-rows tr[data-id] td"))); status != "active" {
 		t.Errorf("new silence is %q, want active", status)
 	}
@@ -211,6 +206,17 @@ func TestBrowserSilenceStopsNotification(t *testing.T) {
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("browser console errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// createSilence fills and sends the Silences page's form, and waits for
+// the new silence's row.
+func createSilence(base, matchers, by, comment string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Navigate(base+"/#/silences"), chromedp.WaitVisible(css("#silence-form")),
+		chromedp.SetValue(css("#silence-form textarea[name=matchers]"), matchers),
+		chromedp.SetValue(css("#silence-form input[name=created_by]"), by),
+		chromedp.SetValue(css("#silence-form input[name=comment]"), comment),
+		chromedp.Click(css("#silence-form button[type=submit]")),
+		chromedp.WaitVisible(css("#silence-rows tr[data-id]")))
 }
 
 func waitFor(t *testing.T, d time.Duration, ok func() bool, what string) {
@@ -259,12 +265,7 @@ func TestBrowserBehindBasicAuth(t *testing.T) {
 	browse(t, ctx, 20*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("#alerts")), chromedp.WaitVisible(css("#live.on")))
 	exportV5(t, d, "127.0.0.3:0", probes("127.0.0.5", "127.0.0.9", 150), 0)
 	browse(t, ctx, 5*time.Second, chromedp.WaitVisible(css("#alert-rows tr[data-id]")))
-	browse(t, ctx, 10*time.Second, chromedp.Navigate(base+"/#/silences"), chromedp.WaitVisible(css("#silence-form")),
-		chromedp.SetValue(css("#silence-form textarea[name=matchers]"), "rule=vertical-port-scan"),
-		chromedp.SetValue(css("#silence-form input[name=created_by]"), "alice"),
-		chromedp.SetValue(css("#silence-form input[name=comment]"), "change window"),
-		chromedp.Click(css("#silence-form button[type=submit]")),
-		chromedp.WaitVisible(css("#silence-rows tr[data-id]")))
+	browse(t, ctx, 10*time.Second, createSilence(base, "rule=vertical-port-scan", "alice", "change window"))
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("browser console errors:\n%s", strings.Join(errs, "\n"))
 	}

@@ -261,9 +261,19 @@ func (n *Notifier) warnTruncated() {
 
 // loop re-sends active alerts every resend_interval and resolves those
 // whose end has come.
+// roundEvery is the pace of the rounds that resolve and re-send.
+func (n *Notifier) roundEvery() time.Duration { return min(time.Second, n.cfg.ResendInterval.D()) }
+
+// resolveGrace is how long after its end a resolve is still sent:
+// resend_interval, and at least five rounds, so that a round late on a
+// loaded machine does not give up a resolve it was about to send.
+func (n *Notifier) resolveGrace() time.Duration {
+	return max(n.cfg.ResendInterval.D(), 5*n.roundEvery())
+}
+
 func (n *Notifier) loop() {
 	defer close(n.done)
-	tick := min(time.Second, n.cfg.ResendInterval.D())
+	tick := n.roundEvery()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -321,7 +331,7 @@ func (n *Notifier) resolve(ctx context.Context) {
 		if e.end.After(now) {
 			continue
 		}
-		if now.Sub(e.end) > n.cfg.ResendInterval.D() {
+		if now.Sub(e.end) > n.resolveGrace() {
 			delete(n.active, k)
 			n.givenUp.Add(1)
 			continue

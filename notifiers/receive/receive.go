@@ -69,18 +69,31 @@ type Syslog struct {
 // ListenSyslog binds UDP and TCP on addr (host:port; port 0 picks one
 // for UDP and uses the same number for TCP when free).
 func ListenSyslog(addr string, out *Printer) (*Syslog, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
+	// Port 0 takes a free UDP port, whose TCP twin may be taken: try a
+	// few ports before saying so.
+	tries := 1
+	if port == "0" {
+		tries = 16
+	}
+	for i := 1; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		bound := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(bound)))
+		if err == nil {
+			return &Syslog{udp: pc, tcp: ln, out: out, slots: make(chan struct{}, MaxConns)}, nil
+		}
 		pc.Close()
-		return nil, err
+		if i >= tries {
+			return nil, err
+		}
 	}
-	return &Syslog{udp: pc, tcp: ln, out: out, slots: make(chan struct{}, MaxConns)}, nil
 }
 
 // Addr is the address bound (the same port for UDP and TCP).

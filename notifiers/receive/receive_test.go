@@ -97,6 +97,10 @@ func TestSyslogReceivesFlowguard(t *testing.T) {
   - {name: n, type: syslog, address: %q, network: tcp, framing: non-transparent, format: cef}
 `, s.Addr(), s.Addr(), s.Addr()), sample("one"))
 	waitFor(t, &out, "syslog udp 127.0.0.1:", "syslog tcp 127.0.0.1:", "CEF:0|flowguard|flowguard|")
+	// Both TCP notifiers print "syslog tcp": wait for the third message.
+	for deadline := time.Now().Add(10 * time.Second); p.Count() < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if p.Count() != 3 {
 		t.Errorf("printed %d messages, want 3:\n%s", p.Count(), out.String())
 	}

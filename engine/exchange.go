@@ -132,6 +132,32 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 	return true
 }
 
+// shipThreshold tells a shared window (window.Thresholder) the smallest
+// window value at which rule r fires, the lowest of its thresholds in the
+// window's units, so that the store can keep groups far below it local.
+// Top rules, which rank groups against each other, are told 0: every
+// update is shared.
+func shipThreshold(r *rules.Rule, w window.Window) {
+	t, ok := w.(window.Thresholder)
+	if !ok {
+		return
+	}
+	if r.Aggregate != rules.Sum && r.Aggregate != rules.Distinct {
+		t.SetThreshold(0)
+		return
+	}
+	v := r.Threshold
+	if r.ByNetwork != nil {
+		for _, n := range r.ByNetwork.Networks {
+			v = min(v, n)
+		}
+	}
+	if r.Rate {
+		v *= r.Window.Seconds()
+	}
+	t.SetThreshold(v * (1 - 1e-9)) // a rate compared after a division may round below
+}
+
 // groupFlow returns a flow of rs.key's group: the latest in the ring of
 // samples, else the exchange table's, which then joins the ring so that
 // the alert shows it. Nil when neither holds one.

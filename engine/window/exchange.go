@@ -41,3 +41,50 @@ func (w *distinctWindow) Peek(key []byte) (r Result, ok bool) {
 	}
 	return w.result(id), true
 }
+
+// Thresholder is a shared window told the smallest value at which its
+// rule fires, so that it can keep to itself the groups whose local value
+// cannot matter (see the Redis store). The engine calls SetThreshold when
+// it loads the rule, and again when a reload changes its threshold; a
+// threshold of zero or less asks for every update to be shared.
+type Thresholder interface {
+	SetThreshold(v float64)
+}
+
+// SumBuckets calls fn with each nonzero bucket key holds, oldest first:
+// the bucket's seq and sum. It reports false when the window holds
+// nothing of key. Not part of Window: a shared store uses it to send a
+// group's whole local part once the group starts to matter.
+func (w *sumWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
+	id := w.keys.find(key, w.keys.hash(key))
+	if id < 0 {
+		return false
+	}
+	k := &w.state[id]
+	r := w.ring(id)
+	for q := k.head - w.clk.ring + 1; q <= k.head; q++ {
+		if v := r[w.clk.slot(q)]; v != 0 {
+			fn(q, v)
+		}
+	}
+	return true
+}
+
+// ExactItems calls fn with each item key holds and the seq of the bucket
+// of its latest occurrence, for the items of the window ending at key's
+// latest update. It reports false, without calling fn, when the window
+// holds nothing of key or holds it as a HyperLogLog (past
+// Spec.DistinctExact items), whose items are gone. Not part of Window.
+func (w *distinctWindow) ExactItems(key []byte, fn func(seq int64, item uint64)) bool {
+	id := w.keys.find(key, w.keys.hash(key))
+	if id < 0 || w.state[id].sketch != nil {
+		return false
+	}
+	k := &w.state[id]
+	for it, p := range k.items {
+		if p >= k.lo {
+			fn(p, it)
+		}
+	}
+	return true
+}

@@ -23,7 +23,8 @@ type batch struct {
 	keys    []byte // arena of the groups' keys
 	last    int32  // the latest group written, or -1: flows of a group come in runs
 	entries int64  // groups and items: what MaxPending bounds
-	updates uint64
+	updates uint64 // updates recorded
+	held    uint64 // updates of groups kept local (below their share)
 }
 
 // group is one key's deltas: per bucket, sums (Sum, Top) or items
@@ -123,7 +124,7 @@ func (b *batch) reset() {
 	b.n = 0
 	b.keys = b.keys[:0]
 	b.last = -1
-	b.entries, b.updates, b.clock = 0, 0, 0
+	b.entries, b.updates, b.held, b.clock = 0, 0, 0, 0
 }
 
 // addSum adds v to bucket seq; buckets older than lo, dead, are dropped

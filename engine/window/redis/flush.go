@@ -34,6 +34,7 @@ type flushCmd struct {
 	keys    []string
 	args    []any
 	entries int64 // deltas it carries
+	bytes   int64 // size of its keys and arguments
 	cmd     *redis.Cmd
 	parse   func(reply any) error
 	// The groups the call carries, when it carries several (Sum,
@@ -97,6 +98,9 @@ func (s *Store) flush(ctx context.Context) error {
 		wins = append(wins, w)
 	}
 	s.mu.Unlock()
+	if err := s.sync(ctx, wins); err != nil {
+		return err
+	}
 
 	var (
 		replies []*reply
@@ -113,9 +117,9 @@ func (s *Store) flush(ctx context.Context) error {
 		replies = append(replies, r)
 		switch w.spec.Kind {
 		case window.Sum:
-			cmds = s.sumCmds(cmds, r)
+			cmds = s.hotCmds(s.sumCmds(cmds, r), r)
 		case window.Distinct:
-			cmds = s.distinctCmds(cmds, r)
+			cmds = s.hotCmds(s.distinctCmds(cmds, r), r)
 		case window.Top:
 			cmds = append(cmds, s.topCmd(r))
 		}
@@ -162,6 +166,9 @@ func (s *Store) exec(ctx context.Context, chunk []*flushCmd) error {
 	}
 	_, _ = pipe.Exec(ctx)
 	s.stats.commands.Add(uint64(len(chunk)))
+	for _, c := range chunk {
+		s.stats.bytes.Add(uint64(c.bytes))
+	}
 	var retry []*flushCmd
 	for _, c := range chunk {
 		err := c.cmd.Err()
@@ -186,6 +193,9 @@ func (s *Store) exec(ctx context.Context, chunk []*flushCmd) error {
 	}
 	_, _ = pipe.Exec(ctx)
 	s.stats.commands.Add(uint64(len(retry)))
+	for _, c := range retry {
+		s.stats.bytes.Add(uint64(c.bytes))
+	}
 	for _, c := range retry {
 		err := c.cmd.Err()
 		switch {
@@ -310,10 +320,12 @@ func (s *Store) sumCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 	chunks(sel, shard, deltas, func(part []int32) {
 		keys := make([]string, len(part))
 		var blob []byte
+		size := int64(len(s.inst) + 24)
 		for j, i := range part {
 			g := &b.groups[i]
 			name = append(groupTag(name[:0], w.base, b.key(i)), b.key(i)...)
 			keys[j] = string(name)
+			size += int64(len(name))
 			at := len(blob)
 			blob = append(blob, 0, 0, 0, 0)
 			n := uint32(0)
@@ -328,7 +340,8 @@ func (s *Store) sumCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 		}
 		cmds = append(cmds, &flushCmd{
 			script: sumScript, keys: keys, args: []any{s.inst, ttl, lo, maxFields, blob}, entries: int64(len(part)),
-			r: r, part: part,
+			bytes: size + int64(len(blob)),
+			r:     r, part: part,
 			parse: func(v any) error {
 				vals, ok := v.([]any)
 				if !ok || len(vals)%4 != 0 {
@@ -383,11 +396,13 @@ func (s *Store) distinctCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 		keys := make([]string, len(part))
 		var blob []byte
 		entries := int64(0)
+		size := int64(len(s.inst) + 24)
 		for j, i := range part {
 			g := &b.groups[i]
 			entries += int64(deltas(i))
 			name = append(groupTag(name[:0], w.base, b.key(i)), b.key(i)...)
 			keys[j] = string(append(name, ":writers"...))
+			size += int64(len(keys[j]))
 			at := len(blob)
 			blob = append(blob, 0, 0, 0, 0)
 			nb := uint32(0)
@@ -409,7 +424,8 @@ func (s *Store) distinctCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 		}
 		cmds = append(cmds, &flushCmd{
 			script: distinctScript, keys: keys, args: []any{ttl, s.inst, lo, hi, blob}, entries: entries,
-			r: r, part: part,
+			bytes: size + int64(len(blob)),
+			r:     r, part: part,
 			parse: func(v any) error {
 				vals, ok := v.([]any)
 				if !ok || len(vals)%3 != 0 {
@@ -470,8 +486,19 @@ func (s *Store) topCmd(r *reply) *flushCmd {
 		}
 	}
 	keys = append(keys, tag+"tmp:"+s.inst+":a", tag+"tmp:"+s.inst+":m")
+	size := int64(0)
+	for _, k := range keys {
+		size += int64(len(k))
+	}
+	for _, a := range args {
+		if m, ok := a.(string); ok {
+			size += int64(len(m))
+		} else {
+			size += 8
+		}
+	}
 	return &flushCmd{
-		script: topScript, keys: keys, args: args, entries: entries,
+		script: topScript, keys: keys, args: args, entries: entries, bytes: size,
 		parse: func(v any) error {
 			vals, ok := v.([]any)
 			if !ok || len(vals) < 2*n || (len(vals)-2*n)%3 != 0 {

@@ -55,12 +55,13 @@ type Store struct {
 	windows map[string]*sharedWindow // by Spec.Name
 	closed  bool
 
-	pending atomic.Int64 // deltas waiting for a flush, bounded by MaxPending
-	up      atomic.Bool  // Redis answered the latest attempt
-	flushMu sync.Mutex   // one flush at a time
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
+	pending   atomic.Int64 // deltas waiting for a flush, bounded by MaxPending
+	instances atomic.Int64 // live instances as of the latest flush: the N of the shares
+	up        atomic.Bool  // Redis answered the latest attempt
+	flushMu   sync.Mutex   // one flush at a time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	stats counters
 }
@@ -71,6 +72,8 @@ type counters struct {
 	sent, dropped, lost, outages, scriptLoads atomic.Uint64
 	claims, claimFallbacks                    atomic.Uint64
 	lastFlush                                 atomic.Int64 // ns
+	bytes, held, hotRead                      atomic.Uint64
+	shipStarts, shipOverflow, shipPartial     atomic.Uint64
 
 	exchangeDropped atomic.Uint64
 }
@@ -82,7 +85,8 @@ type Stats struct {
 	Flushes        uint64        // flushes that reached Redis
 	FlushErrors    uint64        // commands that failed (outages count once each)
 	Commands       uint64        // commands sent by flushes
-	Updates        uint64        // updates recorded for flushing (flows × rules)
+	Bytes          uint64        // bytes of the commands' keys and arguments
+	Updates        uint64        // window updates (flows × rules), sent or held
 	Sent           uint64        // deltas (groups, distinct items) sent
 	Dropped        uint64        // updates not recorded: MaxPending was reached
 	Lost           uint64        // deltas whose flush failed
@@ -96,6 +100,18 @@ type Stats struct {
 	// ExchangeDropped counts rises of other instances' totals not handed
 	// to the engine at once: Config.ExchangeMaxKeys was reached.
 	ExchangeDropped uint64
+
+	// What is sent (README.md): Held counts updates of groups kept local,
+	// below their share of the threshold; ShipStarts the groups that
+	// started to ship (passed their share, or announced by another
+	// instance); HotRead the announcements read; Instances the live
+	// instances of the latest heartbeat (0 before the first: until then
+	// every group ships). ShipOverflow counts groups that
+	// shipped without their earlier part (too many shipping groups in a
+	// window), ShipPartial groups whose local part was a HyperLogLog and
+	// shipped from then on only: both undercount the combined value.
+	Held, ShipStarts, HotRead, ShipOverflow, ShipPartial uint64
+	Instances                                            int64
 }
 
 // Open connects to the Redis the config names and starts the flusher. A
@@ -276,6 +292,14 @@ func (s *Store) Stats() Stats {
 		LastFlush:      time.Duration(s.stats.lastFlush.Load()),
 
 		ExchangeDropped: s.stats.exchangeDropped.Load(),
+
+		Bytes:        s.stats.bytes.Load(),
+		Held:         s.stats.held.Load(),
+		ShipStarts:   s.stats.shipStarts.Load(),
+		HotRead:      s.stats.hotRead.Load(),
+		ShipOverflow: s.stats.shipOverflow.Load(),
+		ShipPartial:  s.stats.shipPartial.Load(),
+		Instances:    s.instances.Load(),
 	}
 }
 

@@ -1,0 +1,318 @@
+package rediswindow
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flowguard/flowguard/engine/window"
+)
+
+// What is sent: a group ships only once it can matter.
+//
+// A group's combined value is the sum of the instances' local values (a
+// Distinct count is at most that sum). If it reaches the threshold T with
+// N instances, one of them holds at least T/N locally: the share. So an
+// instance keeps a group to itself while its local value is below the
+// share, and once it passes it the group ships: its whole local part
+// (every live bucket, or every distinct item) at the next flush, then its
+// deltas at every flush while it has any. A shipped group is announced in
+// the window's hot set in Redis; every instance reads the hot set at the
+// start of each flush and ships its own whole part of the groups in it,
+// whatever their local value. So within a flush interval of the first
+// instance's flush, every instance has sent its part, and the last of
+// them to flush gets the combined value back and fires (window.Exchanger).
+//
+// N comes from a heartbeat: every flush adds this instance, with the wall
+// time, to a sorted set of live instances and counts those seen within
+// three flush intervals and a second. Groups that never pass their share
+// cost nothing in Redis.
+
+// shipMode is what an update does to the pending batch.
+type shipMode uint8
+
+const (
+	shipHold  shipMode = iota // the group is kept local: below its share
+	shipDelta                 // the group ships: record the update
+	shipAll                   // the group starts to ship: record its whole local part
+)
+
+// Bounds of the hot set.
+const (
+	hotKeep       = 1 << 16 // members a window's hot set keeps (the newest)
+	hotPerCall    = 1000    // members per hotScript call
+	hotReadLimit  = 1 << 16 // members read per window per flush
+	liveSlackMsec = 1000    // heartbeat slack past three flush intervals
+)
+
+// SetThreshold sets the smallest value at which the window's rule fires
+// (window.Thresholder): groups whose local value is below its share stay
+// local. Zero or less, or Config.ShipAll, ships every update.
+func (w *sharedWindow) SetThreshold(v float64) {
+	if w.store.cfg.ShipAll || w.spec.Kind == window.Top || math.IsNaN(v) || math.IsInf(v, 0) {
+		v = 0
+	}
+	w.mu.Lock()
+	w.threshold = max(v, 0)
+	w.mu.Unlock()
+}
+
+// ship decides what an update of key at now, leaving the group's local
+// value at local, sends. Until the first heartbeat tells how many
+// instances there are, every group ships (and is tracked as shipping, so
+// that it never sends its whole part on top of the deltas it sent).
+// Called with mu held.
+func (w *sharedWindow) ship(key []byte, now int64, local float64) shipMode {
+	if w.threshold <= 0 {
+		return shipDelta
+	}
+	seq := w.geo.seq(now)
+	if i, ok := w.shipping[string(key)]; ok {
+		w.shipSeq[i] = max(w.shipSeq[i], seq)
+		return shipDelta
+	}
+	n := w.store.instances.Load()
+	if n > 0 && local < w.threshold/float64(n) {
+		w.pend.held++
+		return shipHold
+	}
+	if !w.startShipping(key, seq) || n == 0 {
+		return shipDelta
+	}
+	return shipAll
+}
+
+// startShipping records that key's group ships from now on, its newest
+// bucket seq. It reports false when the window already tracks
+// Spec.MaxKeys shipping groups (after a sweep): the group's updates are
+// then sent from now on without its earlier part (counted in
+// Stats.ShipOverflow). Called with mu held.
+func (w *sharedWindow) startShipping(key []byte, seq int64) bool {
+	if len(w.shipping) >= w.spec.MaxKeys {
+		w.sweepShipping()
+		if len(w.shipping) >= w.spec.MaxKeys {
+			w.store.stats.shipOverflow.Add(1)
+			return false
+		}
+	}
+	w.shipping[string(key)] = len(w.shipSeq)
+	w.shipSeq = append(w.shipSeq, seq)
+	w.store.stats.shipStarts.Add(1)
+	return true
+}
+
+// sweepShipping forgets the shipping groups with nothing left in the
+// window: their part in Redis has slid out too, and a new start sends the
+// live part whole. Called with mu held.
+func (w *sharedWindow) sweepShipping() {
+	if len(w.shipping) == 0 {
+		return
+	}
+	lo, _ := w.geo.live(w.clock)
+	n := 0
+	for k, i := range w.shipping {
+		if w.shipSeq[i] < lo {
+			delete(w.shipping, k)
+			continue
+		}
+		w.shipSeq[n] = w.shipSeq[i]
+		w.shipping[k] = n
+		n++
+	}
+	w.shipSeq = w.shipSeq[:n]
+}
+
+// recordWhole puts key's whole local part in the pending batch, replacing
+// what the batch held of it (a part of the same). Called with mu held.
+func (w *sharedWindow) recordWhole(key []byte, seq int64) {
+	b := w.pend
+	lo, _ := w.geo.live(w.clock)
+	switch w.spec.Kind {
+	case window.Sum:
+		src, ok := w.local.(interface {
+			SumBuckets([]byte, func(int64, float64)) bool
+		})
+		if !ok {
+			return
+		}
+		i := int32(-1)
+		src.SumBuckets(key, func(q int64, v float64) {
+			if q < lo {
+				return
+			}
+			if i < 0 {
+				if i = w.group(b, key, max(seq, q)); i < 0 {
+					return
+				}
+				b.groups[i].sums = b.groups[i].sums[:0]
+			}
+			if g := &b.groups[i]; q > g.newest {
+				g.newest = q
+			}
+			b.groups[i].addSum(q, lo, v)
+		})
+	case window.Distinct:
+		src, ok := w.local.(interface {
+			ExactItems([]byte, func(int64, uint64)) bool
+		})
+		if !ok {
+			return
+		}
+		i := int32(-1)
+		exact := src.ExactItems(key, func(q int64, item uint64) {
+			if i < 0 {
+				if i = w.group(b, key, max(seq, q)); i < 0 {
+					return
+				}
+				g := &b.groups[i]
+				for _, e := range g.items {
+					b.entries -= int64(len(e.items))
+					w.store.pending.Add(-int64(len(e.items)))
+				}
+				g.items = g.items[:0]
+			}
+			w.addItem(b, i, q, lo, item)
+		})
+		if !exact && w.store.pending.Load() < int64(w.store.cfg.MaxPending) {
+			w.store.stats.shipPartial.Add(1)
+		}
+	}
+}
+
+// markHot makes the groups other instances announced ship here too: the
+// whole local part of those this instance holds goes into the pending
+// batch, and later updates of any of them ship. The flusher calls it
+// before taking the batch.
+func (w *sharedWindow) markHot(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.threshold <= 0 {
+		return
+	}
+	_, hi := w.geo.live(w.clock)
+	for _, k := range keys {
+		if i, ok := w.shipping[k]; ok {
+			w.shipSeq[i] = max(w.shipSeq[i], hi)
+			continue
+		}
+		w.hotScratch = append(w.hotScratch[:0], k...)
+		if w.startShipping(w.hotScratch, hi) {
+			w.recordWhole(w.hotScratch, hi)
+		}
+	}
+}
+
+// hotKeys returns the keys of a window's hot set and the counter that
+// orders its members; both share the window's hash tag.
+func (w *sharedWindow) hotKeys() (set, seq string) {
+	tag := "{" + w.base + "}:"
+	return tag + "hot", tag + "hotseq"
+}
+
+// syncRead is one window's read of its hot set in the sync pipeline.
+type syncRead struct {
+	w   *sharedWindow
+	seq *redis.StringCmd
+	set *redis.ZSliceCmd
+}
+
+// sync opens a flush: it beats this instance's heartbeat, counts the live
+// instances (the N of the shares), and reads the groups each filtering
+// window's hot set gained since the last flush, which then ship here too.
+// One pipeline, a few commands per window whatever the traffic.
+func (s *Store) sync(ctx context.Context, wins []*sharedWindow) error {
+	pipe := s.client.Pipeline()
+	now := time.Now().UnixMilli()
+	liveKey := s.cfg.KeyPrefix + "instances"
+	liveFor := 3*s.cfg.FlushInterval.Milliseconds() + liveSlackMsec
+	pipe.ZAdd(ctx, liveKey, redis.Z{Score: float64(now), Member: s.inst})
+	pipe.ZRemRangeByScore(ctx, liveKey, "-inf", "("+strconv.FormatInt(now-liveFor, 10))
+	pipe.PExpire(ctx, liveKey, time.Duration(2*liveFor)*time.Millisecond)
+	card := pipe.ZCard(ctx, liveKey)
+	var reads []syncRead
+	for _, w := range wins {
+		if !w.filtering() {
+			continue
+		}
+		set, seq := w.hotKeys()
+		reads = append(reads, syncRead{w: w,
+			seq: pipe.Get(ctx, seq),
+			set: pipe.ZRangeByScoreWithScores(ctx, set, &redis.ZRangeBy{
+				Min: "(" + strconv.FormatInt(w.hotLast, 10), Max: "+inf", Count: hotReadLimit}),
+		})
+	}
+	cmds, _ := pipe.Exec(ctx)
+	s.stats.commands.Add(uint64(len(cmds)))
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && err != redis.Nil && !isRedisError(err) {
+			return err
+		}
+	}
+	if n, err := card.Result(); err == nil && n > 0 {
+		s.instances.Store(n)
+	}
+	for _, r := range reads {
+		if cur, err := r.seq.Int64(); err == nil && cur < r.w.hotLast {
+			r.w.hotLast = 0 // the hot set was lost (Redis restarted): read it all next time
+			continue
+		}
+		zs, err := r.set.Result()
+		if err != nil || len(zs) == 0 {
+			continue
+		}
+		keys := make([]string, len(zs))
+		top := r.w.hotLast
+		for i, z := range zs {
+			keys[i], _ = z.Member.(string)
+			top = max(top, int64(z.Score))
+		}
+		if len(zs) == hotReadLimit {
+			top-- // the last call's members may go on past the limit: read it again
+		}
+		r.w.hotLast = top
+		s.stats.hotRead.Add(uint64(len(keys)))
+		r.w.markHot(keys)
+	}
+	return nil
+}
+
+// filtering reports whether the window keeps groups below their share
+// local, which makes it read and write its hot set.
+func (w *sharedWindow) filtering() bool {
+	if w.spec.Kind != window.Sum && w.spec.Kind != window.Distinct {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.threshold > 0
+}
+
+// hotCmds announces the groups a flush ships in the window's hot set, so
+// that every other instance ships its part of them from its next flush.
+func (s *Store) hotCmds(cmds []*flushCmd, r *reply) []*flushCmd {
+	if len(r.carried) == 0 || !r.w.filtering() {
+		return cmds
+	}
+	set, seq := r.w.hotKeys()
+	ttl := r.w.ttl().Milliseconds()
+	for from := 0; from < len(r.carried); from += hotPerCall {
+		part := r.carried[from:min(from+hotPerCall, len(r.carried))]
+		args := make([]any, 0, 2+len(part))
+		args = append(args, ttl, hotKeep)
+		size := len(set) + len(seq) + 16
+		for _, i := range part {
+			k := r.b.key(i)
+			args = append(args, string(k))
+			size += len(k)
+		}
+		cmds = append(cmds, &flushCmd{script: hotScript, keys: []string{set, seq}, args: args,
+			bytes: int64(size), parse: func(any) error { return nil }})
+	}
+	return cmds
+}

@@ -60,6 +60,18 @@ func (w *sharedWindow) SetThreshold(v float64) {
 	w.mu.Unlock()
 }
 
+// share is the local value from which a group ships with n instances:
+// threshold/n, and for Distinct at most Spec.DistinctExact, so that a
+// group ships its items while the local window still holds them exactly
+// (past that it keeps a HyperLogLog, whose items are gone).
+func (w *sharedWindow) share(n int64) float64 {
+	s := w.threshold / float64(n)
+	if w.spec.Kind == window.Distinct {
+		s = min(s, float64(w.spec.DistinctExact))
+	}
+	return s
+}
+
 // ship decides what an update of key at now, leaving the group's local
 // value at local, sends. Until the first heartbeat tells how many
 // instances there are, every group ships (and is tracked as shipping, so
@@ -75,7 +87,7 @@ func (w *sharedWindow) ship(key []byte, now int64, local float64) shipMode {
 		return shipDelta
 	}
 	n := w.store.instances.Load()
-	if n > 0 && local < w.threshold/float64(n) {
+	if n > 0 && local < w.share(n) {
 		w.pend.held++
 		return shipHold
 	}
@@ -228,13 +240,7 @@ type syncRead struct {
 // One pipeline, a few commands per window whatever the traffic.
 func (s *Store) sync(ctx context.Context, wins []*sharedWindow) error {
 	pipe := s.client.Pipeline()
-	now := time.Now().UnixMilli()
-	liveKey := s.cfg.KeyPrefix + "instances"
-	liveFor := 3*s.cfg.FlushInterval.Milliseconds() + liveSlackMsec
-	pipe.ZAdd(ctx, liveKey, redis.Z{Score: float64(now), Member: s.inst})
-	pipe.ZRemRangeByScore(ctx, liveKey, "-inf", "("+strconv.FormatInt(now-liveFor, 10))
-	pipe.PExpire(ctx, liveKey, time.Duration(2*liveFor)*time.Millisecond)
-	card := pipe.ZCard(ctx, liveKey)
+	card := s.heartbeat(ctx, pipe)
 	var reads []syncRead
 	for _, w := range wins {
 		if !w.filtering() {
@@ -281,6 +287,36 @@ func (s *Store) sync(ctx context.Context, wins []*sharedWindow) error {
 	}
 	return nil
 }
+
+// heartbeat queues on pipe the commands that beat this instance's
+// heartbeat and count the live instances, whose count it returns.
+func (s *Store) heartbeat(ctx context.Context, pipe redis.Pipeliner) *redis.IntCmd {
+	now := time.Now().UnixMilli()
+	liveKey := s.cfg.KeyPrefix + "instances"
+	liveFor := 3*s.cfg.FlushInterval.Milliseconds() + liveSlackMsec
+	pipe.ZAdd(ctx, liveKey, redis.Z{Score: float64(now), Member: s.inst})
+	pipe.ZRemRangeByScore(ctx, liveKey, "-inf", "("+strconv.FormatInt(now-liveFor, 10))
+	pipe.PExpire(ctx, liveKey, time.Duration(2*liveFor)*time.Millisecond)
+	return pipe.ZCard(ctx, liveKey)
+}
+
+// beat beats the heartbeat alone, when the store connects: the instances
+// are counted before the first update.
+func (s *Store) beat(ctx context.Context) error {
+	pipe := s.client.Pipeline()
+	card := s.heartbeat(ctx, pipe)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	s.stats.commands.Add(heartbeatCommands)
+	if n := card.Val(); n > 0 {
+		s.instances.Store(n)
+	}
+	return nil
+}
+
+// heartbeatCommands is how many commands heartbeat queues.
+const heartbeatCommands = 4
 
 // filtering reports whether the window keeps groups below their share
 // local, which makes it read and write its hot set.

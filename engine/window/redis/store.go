@@ -182,6 +182,7 @@ func (s *Store) connect(ctx context.Context) error {
 	}
 	if err == nil {
 		s.stats.scriptLoads.Add(1)
+		err = s.beat(ctx)
 	}
 	return err
 }

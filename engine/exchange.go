@@ -135,15 +135,11 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 // shipThreshold tells a shared window (window.Thresholder) the smallest
 // window value at which rule r fires, the lowest of its thresholds in the
 // window's units, so that the store can keep groups far below it local.
-// Top rules, which rank groups against each other, are told 0: every
-// update is shared.
+// A Top rule fires only on a group whose value reaches its threshold too
+// (rank and share come on top), so the same bound holds.
 func shipThreshold(r *rules.Rule, w window.Window) {
 	t, ok := w.(window.Thresholder)
 	if !ok {
-		return
-	}
-	if r.Aggregate != rules.Sum && r.Aggregate != rules.Distinct {
-		t.SetThreshold(0)
 		return
 	}
 	v := r.Threshold

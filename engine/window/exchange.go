@@ -88,3 +88,22 @@ func (w *distinctWindow) ExactItems(key []byte, fn func(seq int64, item uint64))
 	}
 	return true
 }
+
+// SumBuckets calls fn with each nonzero bucket of key's counter, oldest
+// first, and reports false when the sketch does not track key. A counter
+// that took over another key's keeps its buckets: they are part of the
+// estimate (Space-Saving's overestimation). Not part of Window.
+func (w *topWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
+	id := w.keys.find(key, w.keys.hash(key))
+	if id < 0 {
+		return false
+	}
+	c := &w.ctr[id]
+	r := w.ring(id)
+	for q := c.head - w.clk.ring + 1; q <= c.head; q++ {
+		if v := r[w.clk.slot(q)]; v != 0 {
+			fn(q, v)
+		}
+	}
+	return true
+}

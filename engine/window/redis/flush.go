@@ -121,7 +121,7 @@ func (s *Store) flush(ctx context.Context) error {
 		case window.Distinct:
 			cmds = s.hotCmds(s.distinctCmds(cmds, r), r)
 		case window.Top:
-			cmds = append(cmds, s.topCmd(r))
+			cmds = s.hotCmds(append(cmds, s.topCmd(r)), r)
 		}
 	}
 	defer func() {
@@ -459,14 +459,21 @@ func (s *Store) topCmd(r *reply) *flushCmd {
 	perSeq := make([][]delta, n)
 	totals := make([]float64, n)
 	entries := int64(0)
+	sel := make([]int32, b.n)
 	for i := range int32(b.n) {
+		sel[i] = i
 		g := &b.groups[i]
 		entries++
 		for _, d := range g.sums {
 			if d.seq >= lo && d.seq <= hi && d.v != 0 {
 				perSeq[d.seq-lo] = append(perSeq[d.seq-lo], delta{string(b.key(i)), d.v})
-				totals[d.seq-lo] += d.v
 			}
+		}
+	}
+	r.sent(sel)
+	for _, d := range b.totals { // every update's, the held groups' too
+		if d.seq >= lo && d.seq <= hi {
+			totals[d.seq-lo] += d.v
 		}
 	}
 	tag := "{" + w.base + "}:"

@@ -207,13 +207,13 @@ for i = 1, nb do
   if t ~= '' then
     redis.call('HINCRBYFLOAT', tk, 'a', t)
     redis.call('HINCRBYFLOAT', tk, inst, t)
+    redis.call('PEXPIRE', tk, ttl)
   end
   if c > 0 then
     redis.call('ZREMRANGEBYRANK', sk, 0, -keep - 1)
     redis.call('ZREMRANGEBYRANK', mk, 0, -keep - 1)
     redis.call('PEXPIRE', sk, ttl)
     redis.call('PEXPIRE', mk, ttl)
-    redis.call('PEXPIRE', tk, ttl)
   end
   all[i], mine[i] = sk, mk
   local v = redis.call('HMGET', tk, 'a', inst)

@@ -52,7 +52,7 @@ const (
 // (window.Thresholder): groups whose local value is below its share stay
 // local. Zero or less, or Config.ShipAll, ships every update.
 func (w *sharedWindow) SetThreshold(v float64) {
-	if w.store.cfg.ShipAll || w.spec.Kind == window.Top || math.IsNaN(v) || math.IsInf(v, 0) {
+	if w.store.cfg.ShipAll || math.IsNaN(v) || math.IsInf(v, 0) {
 		v = 0
 	}
 	w.mu.Lock()
@@ -143,7 +143,7 @@ func (w *sharedWindow) recordWhole(key []byte, seq int64) {
 	b := w.pend
 	lo, _ := w.geo.live(w.clock)
 	switch w.spec.Kind {
-	case window.Sum:
+	case window.Sum, window.Top:
 		src, ok := w.local.(interface {
 			SumBuckets([]byte, func(int64, float64)) bool
 		})
@@ -321,9 +321,6 @@ const heartbeatCommands = 4
 // filtering reports whether the window keeps groups below their share
 // local, which makes it read and write its hot set.
 func (w *sharedWindow) filtering() bool {
-	if w.spec.Kind != window.Sum && w.spec.Kind != window.Distinct {
-		return false
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.threshold > 0

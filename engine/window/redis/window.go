@@ -264,12 +264,20 @@ func (w sharedTop) AddTop(key []byte, now int64, v float64) window.Result {
 	w.takeNews()
 	w.advance(now)
 	before := w.local.Stats().Late
+	w.mu.Lock()
 	r := w.localTop.AddTop(key, now, v)
 	if !w.lateSince(before) {
-		w.mu.Lock()
-		w.recordSum(key, now, v)
-		w.mu.Unlock()
+		seq := w.geo.seq(now)
+		lo, _ := w.geo.live(w.clock)
+		w.pend.addTotal(seq, lo, v)
+		switch w.ship(key, now, r.Value) {
+		case shipDelta:
+			w.recordSum(key, now, v)
+		case shipAll:
+			w.recordWhole(key, seq)
+		}
 	}
+	w.mu.Unlock()
 	if snap := w.liveTop(); snap != nil {
 		r.Value += snap.others[string(key)]
 		r.Total += snap.othersTotal
@@ -509,7 +517,7 @@ func (w *sharedWindow) take() *batch {
 		w.store.stats.held.Add(h)
 		w.store.stats.updates.Add(h)
 	}
-	if w.pend.n == 0 || w.spare == nil {
+	if (w.pend.n == 0 && len(w.pend.totals) == 0) || w.spare == nil {
 		return nil
 	}
 	b := w.pend

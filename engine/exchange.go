@@ -151,7 +151,12 @@ func shipThreshold(r *rules.Rule, w window.Window) {
 	if r.Rate {
 		v *= r.Window.Seconds()
 	}
-	t.SetThreshold(v * (1 - 1e-9)) // a rate compared after a division may round below
+	share := 0.0
+	if r.Aggregate == rules.Top {
+		share = r.TopShare
+	}
+	// A rate compared after a division may round below.
+	t.SetThreshold(v*(1-1e-9), share*(1-1e-9))
 }
 
 // groupFlow returns a flow of rs.key's group: the latest in the ring of

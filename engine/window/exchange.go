@@ -46,9 +46,10 @@ func (w *distinctWindow) Peek(key []byte) (r Result, ok bool) {
 // rule fires, so that it can keep to itself the groups whose local value
 // cannot matter (see the Redis store). The engine calls SetThreshold when
 // it loads the rule, and again when a reload changes its threshold; a
-// threshold of zero or less asks for every update to be shared.
+// threshold of zero or less asks for every update to be shared. share is
+// a Top rule's smallest fraction of the window's total (0: none).
 type Thresholder interface {
-	SetThreshold(v float64)
+	SetThreshold(v, share float64)
 }
 
 // SumBuckets calls fn with each nonzero bucket key holds, oldest first:

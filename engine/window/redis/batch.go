@@ -20,11 +20,11 @@ type batch struct {
 	slots   []int32 // open addressing, linear probing: group index+1, 0 empty
 	groups  []group // [:n] in use; the rest keep their slices for reuse
 	n       int
-	keys    []byte // arena of the groups' keys
-	last    int32  // the latest group written, or -1: flows of a group come in runs
-	entries int64  // groups and items: what MaxPending bounds
-	updates uint64 // updates recorded
-	held    uint64 // updates of groups kept local (below their share)
+	keys    []byte   // arena of the groups' keys
+	last    int32    // the latest group written, or -1: flows of a group come in runs
+	entries int64    // groups and items: what MaxPending bounds
+	updates uint64   // updates recorded
+	held    uint64   // updates of groups kept local (below their share)
 	totals  []seqSum // Top: per bucket, the sum of every update, sent or held
 }
 

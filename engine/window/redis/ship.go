@@ -50,13 +50,24 @@ const (
 
 // SetThreshold sets the smallest value at which the window's rule fires
 // (window.Thresholder): groups whose local value is below its share stay
-// local. Zero or less, or Config.ShipAll, ships every update.
-func (w *sharedWindow) SetThreshold(v float64) {
+// local. Zero or less, or Config.ShipAll, ships every update. topShare is
+// a Top rule's smallest fraction of the total: a group whose combined
+// value is that fraction of the combined total has it on one instance at
+// least (sum(v)/sum(t) lies between the least and the greatest v/t), so a
+// Top group ships only once its local value is that fraction of the
+// local total too. Without it, a Top window whose sketch is full ships
+// most of its groups: Space-Saving's estimates of newly tracked groups
+// start at the smallest counter's value.
+func (w *sharedWindow) SetThreshold(v, topShare float64) {
 	if w.store.cfg.ShipAll || math.IsNaN(v) || math.IsInf(v, 0) {
 		v = 0
 	}
+	if w.spec.Kind != window.Top || math.IsNaN(topShare) || topShare < 0 || topShare > 1 {
+		topShare = 0
+	}
 	w.mu.Lock()
 	w.threshold = max(v, 0)
+	w.topShare = topShare
 	w.mu.Unlock()
 }
 
@@ -73,11 +84,11 @@ func (w *sharedWindow) share(n int64) float64 {
 }
 
 // ship decides what an update of key at now, leaving the group's local
-// value at local, sends. Until the first heartbeat tells how many
+// value at local (and, Top, the window's local total at total), sends. Until the first heartbeat tells how many
 // instances there are, every group ships (and is tracked as shipping, so
 // that it never sends its whole part on top of the deltas it sent).
 // Called with mu held.
-func (w *sharedWindow) ship(key []byte, now int64, local float64) shipMode {
+func (w *sharedWindow) ship(key []byte, now int64, local, total float64) shipMode {
 	if w.threshold <= 0 {
 		return shipDelta
 	}
@@ -87,7 +98,7 @@ func (w *sharedWindow) ship(key []byte, now int64, local float64) shipMode {
 		return shipDelta
 	}
 	n := w.store.instances.Load()
-	if n > 0 && local < w.share(n) {
+	if n > 0 && (local < w.share(n) || (w.topShare > 0 && local < w.topShare*total)) {
 		w.pend.held++
 		return shipHold
 	}

@@ -67,6 +67,7 @@ type sharedWindow struct {
 	clock      int64
 	started    bool
 	threshold  float64        // the rule's smallest threshold; 0: every group ships (ship.go)
+	topShare   float64        // Top: the rule's smallest fraction of the total, or 0
 	shipping   map[string]int // groups that ship: index in shipSeq
 	shipSeq    []int64        // per shipping group, the newest bucket it was seen in
 	hotScratch []byte         // the flusher's, under mu
@@ -221,7 +222,7 @@ func (w sharedSum) Add(key []byte, now int64, v float64) window.Result {
 	before := w.local.Stats().Late
 	r := w.localSum.Add(key, now, v)
 	if !w.lateSince(before) {
-		switch w.ship(key, now, r.Value) {
+		switch w.ship(key, now, r.Value, 0) {
 		case shipDelta:
 			w.recordSum(key, now, v)
 		case shipAll:
@@ -247,7 +248,7 @@ func (w sharedDistinct) AddDistinct(key []byte, now int64, item uint64) window.R
 		r = w.localDistinct.AddDistinct(key, now, item)
 	}
 	if !w.lateSince(before) {
-		switch w.ship(key, now, r.Value) {
+		switch w.ship(key, now, r.Value, 0) {
 		case shipDelta:
 			w.recordItem(key, now, item, fresh)
 		case shipAll:
@@ -270,7 +271,7 @@ func (w sharedTop) AddTop(key []byte, now int64, v float64) window.Result {
 		seq := w.geo.seq(now)
 		lo, _ := w.geo.live(w.clock)
 		w.pend.addTotal(seq, lo, v)
-		switch w.ship(key, now, r.Value) {
+		switch w.ship(key, now, r.Value, r.Total) {
 		case shipDelta:
 			w.recordSum(key, now, v)
 		case shipAll:

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowguard/flowguard/alert"
 )
 
 // Config is the `notifiers:` and `routes:` sections of flowguard.yaml. It
@@ -196,18 +198,6 @@ type Route struct {
 	Default   bool     `yaml:"default"`
 }
 
-// Severities in increasing order.
-var Severities = []string{"info", "low", "medium", "high", "critical"}
-
-func severityRank(s string) int {
-	for i, v := range Severities {
-		if v == s {
-			return i
-		}
-	}
-	return -1
-}
-
 // Validate checks the sections without building any notifier: names are
 // unique and well formed, types are registered, routes name existing
 // notifiers and valid severities. All errors are reported at once.
@@ -248,12 +238,12 @@ func (c *Config) Validate() error {
 			}
 		}
 		for _, s := range r.Severity {
-			if severityRank(s) < 0 {
-				errs = append(errs, fmt.Errorf("%s: severity: %q is not one of %v", where, s, Severities))
+			if alert.SeverityRank(s) < 0 {
+				errs = append(errs, fmt.Errorf("%s: severity: %q is not one of %v", where, s, alert.Severities))
 			}
 		}
-		if r.MinSeverity != "" && severityRank(r.MinSeverity) < 0 {
-			errs = append(errs, fmt.Errorf("%s: min_severity: %q is not one of %v", where, r.MinSeverity, Severities))
+		if r.MinSeverity != "" && alert.SeverityRank(r.MinSeverity) < 0 {
+			errs = append(errs, fmt.Errorf("%s: min_severity: %q is not one of %v", where, r.MinSeverity, alert.Severities))
 		}
 		for _, p := range r.Rules {
 			if _, err := path.Match(p, ""); err != nil {

@@ -9,7 +9,7 @@ import (
 // route is a Route compiled against the built notifiers.
 type route struct {
 	rules   []string
-	sevMask uint8 // bit i: Severities[i]; 0 means any
+	sevMask uint8 // bit i: alert.Severities[i]; 0 means any
 	tags    []string
 	targets []*target
 	cont    bool
@@ -18,13 +18,13 @@ type route struct {
 func compileRoute(r Route, byName map[string]*target) route {
 	c := route{rules: r.Rules, tags: r.Tags, cont: r.Continue}
 	for _, s := range r.Severity {
-		if i := severityRank(s); i >= 0 {
+		if i := alert.SeverityRank(s); i >= 0 {
 			c.sevMask |= 1 << i
 		}
 	}
-	if i := severityRank(r.MinSeverity); i >= 0 {
+	if i := alert.SeverityRank(r.MinSeverity); i >= 0 {
 		var m uint8
-		for j := i; j < len(Severities); j++ {
+		for j := i; j < len(alert.Severities); j++ {
 			m |= 1 << j
 		}
 		if c.sevMask == 0 {
@@ -47,7 +47,7 @@ func compileRoute(r Route, byName map[string]*target) route {
 // match reports whether the route takes a. It allocates nothing.
 func (r *route) match(a *alert.Alert) bool {
 	if r.sevMask != 0 {
-		i := severityRank(a.Severity)
+		i := alert.SeverityRank(a.Severity)
 		if i < 0 || r.sevMask&(1<<i) == 0 {
 			return false
 		}

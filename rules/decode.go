@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/flow"
 )
 
@@ -191,10 +192,10 @@ func (l *loader) decodeRule(src *source, index int, n *yaml.Node) *decodedRule {
 	}
 	r.Description, _ = d.str("description")
 	if sev, sn := d.str("severity"); sn == nil {
-		d.errorf(n, "severity", "required (one of %s)", strings.Join(Severities, ", "))
-	} else if !slices.Contains(Severities, sev) {
-		d.errorf(sn, "severity", "%q is not one of %s%s", sev, strings.Join(Severities, ", "),
-			didYouMean(strings.ToLower(sev), Severities))
+		d.errorf(n, "severity", "required (one of %s)", strings.Join(alert.Severities, ", "))
+	} else if !slices.Contains(alert.Severities, sev) {
+		d.errorf(sn, "severity", "%q is not one of %s%s", sev, strings.Join(alert.Severities, ", "),
+			didYouMean(strings.ToLower(sev), alert.Severities))
 	} else {
 		r.Severity = sev
 	}

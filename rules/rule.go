@@ -13,9 +13,6 @@ import (
 	"github.com/flowguard/flowguard/flow"
 )
 
-// Severities are the severity levels, lowest first.
-var Severities = []string{"info", "low", "medium", "high", "critical"}
-
 // Aggregate is what a rule does with the flows that match it.
 type Aggregate uint8
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/gen"
 )
@@ -58,7 +59,7 @@ func probes(src, dst string, n int) []flow.Flow {
 }
 
 // status reads /api/status's "time" object.
-func (d *daemonProc) timeStatus(t *testing.T) timeObject {
+func (d *daemonProc) timeStatus(t *testing.T) daemon.TimeObject {
 	t.Helper()
 	resp, err := http.Get("http://" + d.http + "/api/status")
 	if err != nil {
@@ -66,7 +67,7 @@ func (d *daemonProc) timeStatus(t *testing.T) timeObject {
 	}
 	defer resp.Body.Close()
 	var st struct {
-		Time timeObject `json:"time"`
+		Time daemon.TimeObject `json:"time"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)

@@ -10,13 +10,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/daemon"
 )
 
 type healthAnswer struct {
 	code   int
-	Status string                 `json:"status"`
-	Checks map[string]healthCheck `json:"checks"`
-	Ready  *bool                  `json:"ready"`
+	Status string                        `json:"status"`
+	Checks map[string]daemon.HealthCheck `json:"checks"`
+	Ready  *bool                         `json:"ready"`
 }
 
 func getHealth(t *testing.T, url string) healthAnswer {
@@ -62,11 +64,11 @@ func TestDaemonHealth(t *testing.T) {
 		t.Fatalf("/readyz: %+v", r)
 	}
 	h := getHealth(t, "http://"+d.http+"/healthz")
-	if h.code != 200 || h.Status != healthOK {
+	if h.code != 200 || h.Status != daemon.HealthOK {
 		t.Fatalf("/healthz at start: %+v", h)
 	}
 	for _, c := range []string{"listeners", "pipeline", "notifiers", "store"} {
-		if h.Checks[c].Status != healthOK {
+		if h.Checks[c].Status != daemon.HealthOK {
 			t.Errorf("check %s: %+v", c, h.Checks[c])
 		}
 	}
@@ -81,8 +83,8 @@ func TestDaemonHealth(t *testing.T) {
 	redis.Process.Kill()
 	redis.Wait()
 	sendFlows(t, d, 50) // updates to flush, so the store finds out
-	h = waitHealth(t, d, "store", healthDegraded)
-	if h.code != 200 || h.Status != healthDegraded {
+	h = waitHealth(t, d, "store", daemon.HealthDegraded)
+	if h.code != 200 || h.Status != daemon.HealthDegraded {
 		t.Errorf("/healthz without Redis: %+v, want 200 degraded", h)
 	}
 	if c, o := d.metric(t, "flowguard_redis_connected"), d.metric(t, "flowguard_redis_outages_total"); c != 0 || o != 1 {
@@ -98,8 +100,8 @@ func TestDaemonHealth(t *testing.T) {
 	os.WriteFile(d.cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: %q}\nhttp: {listen: %q}\n"+
 		"store: redis://%s/0\nreload: {watch: 0s}\n", taken.LocalAddr().String(), d.http, redisAddr)), 0o644)
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	h = waitHealth(t, d, "listeners", healthFailing)
-	if h.code != http.StatusServiceUnavailable || h.Status != healthFailing || h.Checks["listeners"].Detail != "0 of 1 listeners running" {
+	h = waitHealth(t, d, "listeners", daemon.HealthFailing)
+	if h.code != http.StatusServiceUnavailable || h.Status != daemon.HealthFailing || h.Checks["listeners"].Detail != "0 of 1 listeners running" {
 		t.Errorf("/healthz with an unbound listener: %+v, want 503 failing", h)
 	}
 	d.stop(t)
@@ -118,7 +120,7 @@ func TestDaemonHealthNotifierNotDelivering(t *testing.T) {
 	if n := sendFlows(t, d, 20); n == 0 {
 		t.Fatal("no alert emitted")
 	}
-	h := waitHealth(t, d, "notifiers", healthDegraded)
+	h := waitHealth(t, d, "notifiers", daemon.HealthDegraded)
 	if h.code != 200 || h.Checks["notifiers"].Detail == "" {
 		t.Errorf("/healthz: %+v", h)
 	}

@@ -22,6 +22,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/flowguard/flowguard/daemon"
+	"github.com/flowguard/flowguard/daemon/replay"
 )
 
 // Exit codes (README.md).
@@ -38,7 +41,7 @@ const (
 var version = "dev"
 
 // errInterrupted ends a command stopped by Ctrl-C before its end.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted = replay.ErrInterrupted
 
 // usageError marks errors that are the caller's: bad flags, config, rules.
 type usageError struct{ err error }
@@ -124,7 +127,8 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
+	var ce daemon.ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
 		return exitUsage
 	}
 	return exitFailure

@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/engine/ruletest"
-	"github.com/flowguard/flowguard/examples"
 	"github.com/flowguard/flowguard/rules"
 )
 
@@ -128,26 +128,7 @@ func loadRules(paths []string, errw io.Writer) (*rules.Set, error) {
 
 // loadRulesWith is loadRules with options (a config's limits).
 func loadRulesWith(paths []string, opts rules.Options, errw io.Writer) (*rules.Set, error) {
-	var (
-		set *rules.Set
-		err error
-	)
-	if len(paths) == 0 {
-		set, err = opts.LoadFS(examples.Rules, "rules")
-	} else {
-		set, err = opts.Load(paths...)
-	}
-	if err != nil {
-		var list rules.ErrorList
-		if errors.As(err, &list) {
-			for _, e := range list {
-				fmt.Fprintln(errw, e)
-			}
-			return nil, usagef("%s in rules", plural(len(list), "error"))
-		}
-		return nil, usageError{err}
-	}
-	return set, nil
+	return daemon.LoadRules(paths, opts, errw)
 }
 
 // printRuleCosts writes one line per valid rule: where it is defined, its

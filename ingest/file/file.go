@@ -2,14 +2,14 @@
 // kind it is from the content, not the name: pcap and pcapng captures
 // (metered into flows by ingest/pcap), JSON lines (goflow2's or flowguard's)
 // and nfdump CSV (ingest/flowfile). Gzip-compressed files are decompressed
-// on the fly.
+// on the fly. Each format registers itself (formats.go): a new one is its
+// reader and one Register call.
 package file
 
 import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,33 +22,6 @@ import (
 	"github.com/flowguard/flowguard/ingest/meter"
 	"github.com/flowguard/flowguard/ingest/pcap"
 )
-
-// Format is the kind of an input file.
-type Format uint8
-
-// Formats Open recognises.
-const (
-	Unknown Format = iota
-	Pcap
-	PcapNG
-	JSONLines
-	NfdumpCSV
-)
-
-// String names the format as replay prints it.
-func (f Format) String() string {
-	switch f {
-	case Pcap:
-		return "pcap"
-	case PcapNG:
-		return "pcapng"
-	case JSONLines:
-		return "json lines"
-	case NfdumpCSV:
-		return "nfdump csv"
-	}
-	return "unknown"
-}
 
 // Options configure the sources Open returns.
 type Options struct {
@@ -69,33 +42,9 @@ type Source interface {
 	Stats() ingest.Stats
 }
 
-// ErrUnknownFormat is returned for content that is none of the formats.
-var ErrUnknownFormat = errors.New("unknown format (expected pcap, pcapng, JSON lines or nfdump CSV)")
-
-// Detect names the format of a file from its first bytes (a few hundred
-// bytes; the first line decides for text). Compressed content is Unknown:
-// Open decompresses before it detects.
-func Detect(head []byte) Format {
-	if len(head) >= 4 {
-		if binary.BigEndian.Uint32(head) == pcapNGMagic {
-			return PcapNG
-		}
-		if pcap.IsCapture(head) {
-			return Pcap
-		}
-	}
-	switch flowfile.Detect(head) {
-	case flowfile.JSONLines:
-		return JSONLines
-	case flowfile.NfdumpCSV:
-		return NfdumpCSV
-	}
-	return Unknown
-}
-
-// pcapNGMagic is the block type of a pcapng Section Header Block, the same
-// in either byte order.
-const pcapNGMagic = 0x0a0d0d0a
+// ErrUnknownFormat is returned for content that is none of the formats
+// registered (the error names them).
+var ErrUnknownFormat = errors.New("unknown format")
 
 // sniffBytes is how much of a file Open reads to decide its format.
 const sniffBytes = 4096
@@ -130,46 +79,47 @@ func Open(path string, opts Options) (Source, Format, error) {
 		return nil, Unknown, fmt.Errorf("%s: %w", path, err)
 	}
 	format := Detect(head)
-	switch format {
-	case Pcap, PcapNG:
-		cfg := pcap.Config{Meter: opts.Meter, Datagram: opts.Datagram}
-		var r *pcap.Reader
-		if zipped {
-			r, err = pcap.New(rd, path, cfg)
-		} else {
-			closer.Close()
-			closer = nil
-			r, err = pcap.Open(path, cfg) // knows the file's size, for progress
+	if format == Unknown {
+		closer.Close()
+		if len(head) == 0 {
+			return nil, Unknown, fmt.Errorf("%s: empty file", path)
 		}
+		return nil, Unknown, fmt.Errorf("%s: %w (expected %s)", path, ErrUnknownFormat, expected())
+	}
+	src, err := formats[format].Open(Input{Path: path, Reader: rd, Closer: closer, Zipped: zipped}, opts)
+	if err != nil {
+		return nil, format, err
+	}
+	return src, format, nil
+}
+
+// openCapture reads a pcap or pcapng capture, metering its packets.
+func openCapture(in Input, opts Options) (Source, error) {
+	cfg := pcap.Config{Meter: opts.Meter, Datagram: opts.Datagram}
+	if in.Zipped {
+		r, err := pcap.New(in.Reader, in.Path, cfg)
 		if err != nil {
-			if closer != nil {
-				closer.Close()
-			}
-			return nil, format, err
+			in.Close()
+			return nil, err
 		}
-		if closer == nil {
-			closer = r
-		}
-		return &pcapSource{Reader: r, closer: closer}, format, nil
-	case JSONLines, NfdumpCSV:
-		closer.Close() // flowfile opens the file again, gzip and all
+		return &pcapSource{Reader: r, closer: in.Closer}, nil
+	}
+	in.Close()
+	r, err := pcap.Open(in.Path, cfg) // knows the file's size, for progress
+	if err != nil {
+		return nil, err
+	}
+	return &pcapSource{Reader: r, closer: r}, nil
+}
+
+// openFlowFile returns a reader of JSON lines or nfdump CSV.
+func openFlowFile(format flowfile.Format) func(Input, Options) (Source, error) {
+	return func(in Input, opts Options) (Source, error) {
+		in.Close() // flowfile opens the file again, gzip and all
 		fo := opts.FlowFile
-		fo.Name = path
-		fo.Format = flowfile.JSONLines
-		if format == NfdumpCSV {
-			fo.Format = flowfile.NfdumpCSV
-		}
-		r, err := flowfile.Open(path, fo)
-		if err != nil {
-			return nil, format, err
-		}
-		return r, format, nil
+		fo.Name, fo.Format = in.Path, format
+		return flowfile.Open(in.Path, fo)
 	}
-	closer.Close()
-	if len(head) == 0 {
-		return nil, Unknown, fmt.Errorf("%s: empty file", path)
-	}
-	return nil, Unknown, fmt.Errorf("%s: %w", path, ErrUnknownFormat)
 }
 
 // pcapSource adapts a pcap.Reader to Source and closes its input after Run.

@@ -139,19 +139,7 @@ func (n *Notifier) Varbinds(a *alert.Alert) []gosnmp.SnmpPDU {
 }
 
 // severity is fgSeverity's enumeration.
-func severity(s string) int {
-	switch s {
-	case "low":
-		return 2
-	case "medium":
-		return 3
-	case "high":
-		return 4
-	case "critical":
-		return 5
-	}
-	return 1 // info
-}
+func severity(s string) int { return max(alert.SeverityRank(s), 0) + 1 } // info(1) ... critical(5), as alert.Severities
 
 // dateAndTime encodes t in UTC as SNMPv2-TC's 11-octet DateAndTime.
 func dateAndTime(t time.Time) []byte {

@@ -13,35 +13,18 @@ import (
 )
 
 // Severity maps an alert severity to a syslog severity (RFC 5424 6.2.1).
-func Severity(s string) int {
-	switch s {
-	case "critical":
-		return 2 // crit
-	case "high":
-		return 3 // err
-	case "medium":
-		return 4 // warning
-	case "low":
-		return 5 // notice
-	}
-	return 6 // informational
-}
+func Severity(s string) int { return alert.SeverityOn(s, &syslogSeverities) }
+
+// syslogSeverities: informational, notice, warning, err, crit for
+// alert.Severities.
+var syslogSeverities = [5]int{6, 5, 4, 3, 2}
 
 // CEFSeverity maps an alert severity to CEF's 0-10 scale (0-3 low, 4-6
 // medium, 7-8 high, 9-10 very high).
-func CEFSeverity(s string) int {
-	switch s {
-	case "critical":
-		return 10
-	case "high":
-		return 8
-	case "medium":
-		return 5
-	case "low":
-		return 3
-	}
-	return 1
-}
+func CEFSeverity(s string) int { return alert.SeverityOn(s, &cefSeverities) }
+
+// cefSeverities are the CEF values of alert.Severities.
+var cefSeverities = [5]int{1, 3, 5, 8, 10}
 
 // formatter renders alerts as syslog messages.
 type formatter struct {

@@ -189,16 +189,7 @@ func slackEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-func severityEmoji(sev string) string {
-	switch sev {
-	case "critical":
-		return ":rotating_light:"
-	case "high":
-		return ":red_circle:"
-	case "medium":
-		return ":large_orange_circle:"
-	case "low":
-		return ":large_yellow_circle:"
-	}
-	return ":information_source:"
-}
+// severityEmojis are Slack's emoji of each severity (alert.Severities).
+var severityEmojis = [5]string{":information_source:", ":large_yellow_circle:", ":large_orange_circle:", ":red_circle:", ":rotating_light:"}
+
+func severityEmoji(sev string) string { return alert.SeverityOn(sev, &severityEmojis) }

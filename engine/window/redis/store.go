@@ -152,6 +152,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// FlushInterval returns how often the store flushes (the config's, or
+// DefaultFlushInterval): the pace of its exchange with other instances.
+func (s *Store) FlushInterval() time.Duration { return s.cfg.FlushInterval }
+
 // Instance returns this store's id in the keys it writes.
 func (s *Store) Instance() string { return s.inst }
 

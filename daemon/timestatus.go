@@ -1,11 +1,9 @@
-package main
+package daemon
 
 import (
 	"cmp"
 	"slices"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowguard/flowguard/engine"
 )
@@ -15,8 +13,8 @@ import (
 // (README "Time"). Sources are bounded by the engine (engine.MaxSources,
 // the rest under "other"), and so are these labels.
 
-// sourceStatus is one source in /api/status.
-type sourceStatus struct {
+// SourceStatus is one source in /api/status.
+type SourceStatus struct {
 	Source string `json:"source"` // "NETFLOW_V9 192.0.2.1", "file", "other"
 	Flows  uint64 `json:"flows"`
 	Late   uint64 `json:"late"`
@@ -26,14 +24,14 @@ type sourceStatus struct {
 	Behind string `json:"behind_watermark"` // how far its clock is behind the watermark
 }
 
-// timeObject is /api/status's "time".
-type timeObject struct {
+// TimeObject is /api/status's "time".
+type TimeObject struct {
 	Watermark       string         `json:"watermark"`
 	AllowedLateness string         `json:"allowed_lateness"`
 	FutureTolerance string         `json:"future_tolerance"`
 	Late            uint64         `json:"late"`
 	Future          uint64         `json:"future"`
-	Sources         []sourceStatus `json:"sources"`
+	Sources         []SourceStatus `json:"sources"`
 }
 
 // namedSources bounds the sources /metrics and /api/status name to n:
@@ -94,55 +92,69 @@ func namedSources(all []engine.SourceStats, n int) []engine.SourceStats {
 	return out
 }
 
-func timeStatus(ts engine.TimeStats, n int) timeObject {
-	out := timeObject{
-		Watermark:       unixText(ts.Watermark),
+func timeStatus(ts engine.TimeStats, n int) TimeObject {
+	out := TimeObject{
+		Watermark:       TimeText(ts.Watermark),
 		AllowedLateness: ts.AllowedLateness.String(),
 		FutureTolerance: ts.FutureTolerance.String(),
 		Late:            ts.Late,
 		Future:          ts.Future,
-		Sources:         []sourceStatus{},
+		Sources:         []SourceStatus{},
 	}
 	for _, s := range namedSources(ts.Sources, n) {
 		behind := "-"
 		if s.Clock != 0 && ts.Watermark != 0 {
 			behind = time.Duration(ts.Watermark - s.Clock).String()
 		}
-		out.Sources = append(out.Sources, sourceStatus{
-			Source: sourceName(s), Flows: s.Flows, Late: s.Late, Future: s.Future,
-			Clock: unixText(s.Clock), Shift: time.Duration(s.Shift).String(), Behind: behind,
+		out.Sources = append(out.Sources, SourceStatus{
+			Source: SourceName(s), Flows: s.Flows, Late: s.Late, Future: s.Future,
+			Clock: TimeText(s.Clock), Shift: time.Duration(s.Shift).String(), Behind: behind,
 		})
 	}
 	return out
 }
 
-// timeMetrics exports the engine's time stats on each scrape.
-type timeMetrics struct{ d *daemon }
-
 var (
-	flowsLateDesc = prometheus.NewDesc("flowguard_flows_late_total",
-		"Flows beyond a rule window's allowed lateness behind the watermark, by source.", []string{"source"}, nil)
-	flowsFutureDesc = prometheus.NewDesc("flowguard_flows_future_total",
-		"Flows stamped past the watermark plus the future tolerance, evaluated at the watermark, by source.", []string{"source"}, nil)
-	watermarkDesc = prometheus.NewDesc("flowguard_watermark_seconds",
-		"The engine's watermark: the event time windows advance on, Unix seconds.", nil, nil)
-	sourceShiftDesc = prometheus.NewDesc("flowguard_source_shift_seconds",
-		"Seconds added to a source's flow times to place them on the receive clock (0: its clock is within bounds).", []string{"source"}, nil)
+	flowsLateDesc = desc("flows_late_total",
+		"Flows beyond a rule window's allowed lateness behind the watermark, by source.", "source")
+	flowsFutureDesc = desc("flows_future_total",
+		"Flows stamped past the watermark plus the future tolerance, evaluated at the watermark, by source.", "source")
+	watermarkDesc = desc("watermark_seconds",
+		"The engine's watermark: the event time windows advance on, Unix seconds.")
+	sourceShiftDesc = desc("source_shift_seconds",
+		"Seconds added to a source's flow times to place them on the receive clock (0: its clock is within bounds).", "source")
 )
 
-// Describe sends the descriptors.
-func (m timeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	prometheus.DescribeByCollect(m, ch)
+// timeMetrics exports the engine's time stats on each scrape.
+func (d *Daemon) timeMetrics() metricSet {
+	return func(m emit) {
+		ts := d.engine.Stats().Time
+		m.gauge(watermarkDesc, float64(ts.Watermark)/1e9)
+		for _, s := range namedSources(ts.Sources, d.cfg.Ingest.MetricsLimit()) {
+			n := SourceName(s)
+			m.counter(flowsLateDesc, s.Late, n)
+			m.counter(flowsFutureDesc, s.Future, n)
+			m.gauge(sourceShiftDesc, time.Duration(s.Shift).Seconds(), n)
+		}
+	}
 }
 
-// Collect reads the engine's time stats.
-func (m timeMetrics) Collect(ch chan<- prometheus.Metric) {
-	ts := m.d.engine.Stats().Time
-	ch <- prometheus.MustNewConstMetric(watermarkDesc, prometheus.GaugeValue, float64(ts.Watermark)/1e9)
-	for _, s := range namedSources(ts.Sources, m.d.cfg.Ingest.MetricsLimit()) {
-		n := sourceName(s)
-		ch <- prometheus.MustNewConstMetric(flowsLateDesc, prometheus.CounterValue, float64(s.Late), n)
-		ch <- prometheus.MustNewConstMetric(flowsFutureDesc, prometheus.CounterValue, float64(s.Future), n)
-		ch <- prometheus.MustNewConstMetric(sourceShiftDesc, prometheus.GaugeValue, time.Duration(s.Shift).Seconds(), n)
+// SourceName names a source as /api/status, /metrics and replay's
+// summary do.
+func SourceName(s engine.SourceStats) string {
+	if s.Address.IsValid() {
+		return s.Type + " " + s.Address.String()
 	}
+	if s.Type == "" {
+		return "file"
+	}
+	return s.Type
+}
+
+// TimeText writes Unix nanoseconds as RFC 3339 ("-" for 0).
+func TimeText(ns int64) string {
+	if ns == 0 {
+		return "-"
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }

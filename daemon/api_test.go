@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"encoding/json"
@@ -23,13 +23,13 @@ import (
 
 // apiDaemon serves a daemon's /api/alerts through the hardened server
 // with the default configuration, on a loopback port.
-func apiDaemon(t *testing.T) (*daemon, string) {
+func apiDaemon(t *testing.T) (*Daemon, string) {
 	t.Helper()
 	cfg, err := config.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cfg: cfg, recent: newRecentAlerts(1000)}
+	d := &Daemon{cfg: cfg, recent: newRecentAlerts(1000)}
 	srv, err := web.New(cfg.HTTP, nil)
 	if err != nil {
 		t.Fatal(err)

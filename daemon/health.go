@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -13,17 +13,13 @@ import (
 // Health states, from best to worst. Only failing answers 503: a store or
 // a receiver that is away does not get better by restarting the daemon.
 const (
-	healthOK       = "ok"
-	healthDegraded = "degraded"
-	healthFailing  = "failing"
+	HealthOK       = "ok"
+	HealthDegraded = "degraded"
+	HealthFailing  = "failing"
 )
 
-// pipelineStallAfter is how long batches may wait while the engine
-// processes no flow before /healthz calls the pipeline failing.
-const pipelineStallAfter = 10 * time.Second
-
-// healthCheck is one component's part of /healthz.
-type healthCheck struct {
+// HealthCheck is one component's part of /healthz.
+type HealthCheck struct {
 	Status string `json:"status"`
 	Detail string `json:"detail,omitempty"`
 }
@@ -41,7 +37,7 @@ type health struct {
 
 // worse returns the worse of two states.
 func worse(a, b string) string {
-	rank := map[string]int{healthOK: 0, healthDegraded: 1, healthFailing: 2}
+	rank := map[string]int{HealthOK: 0, HealthDegraded: 1, HealthFailing: 2}
 	if rank[b] > rank[a] {
 		return b
 	}
@@ -50,28 +46,15 @@ func worse(a, b string) string {
 
 // healthChecks looks at each component: listeners bound and running,
 // pipeline progressing, notifiers delivering, store connected.
-func (d *daemon) healthChecks(now time.Time) (string, map[string]healthCheck) {
-	checks := map[string]healthCheck{}
+func (d *Daemon) healthChecks(now time.Time) (string, map[string]HealthCheck) {
+	checks := map[string]HealthCheck{}
 
-	running := 0
-	d.lmu.Lock() // guards each listener's done, which startListener sets
-	for _, l := range d.listeners {
-		if l.done == nil {
-			continue
-		}
-		select {
-		case <-l.done:
-		default:
-			running++
-		}
-	}
-	d.lmu.Unlock()
-	want := len(d.listenWanted())
+	running, want := d.listeners.running()
 	switch {
 	case running < want:
-		checks["listeners"] = healthCheck{healthFailing, fmt.Sprintf("%d of %d listeners running", running, want)}
+		checks["listeners"] = HealthCheck{HealthFailing, fmt.Sprintf("%d of %d listeners running", running, want)}
 	default:
-		checks["listeners"] = healthCheck{healthOK, fmt.Sprintf("%d listeners running", running)}
+		checks["listeners"] = HealthCheck{HealthOK, fmt.Sprintf("%d listeners running", running)}
 	}
 
 	flows := d.engine.Stats().Flows
@@ -83,15 +66,15 @@ func (d *daemon) healthChecks(now time.Time) (string, map[string]healthCheck) {
 	stalled := now.Sub(d.health.progressAt)
 	d.health.mu.Unlock()
 	if stalled >= pipelineStallAfter {
-		checks["pipeline"] = healthCheck{healthFailing, fmt.Sprintf("%d batches queued, no flow processed for %s", depth, stalled.Round(time.Second))}
+		checks["pipeline"] = HealthCheck{HealthFailing, fmt.Sprintf("%d batches queued, no flow processed for %s", depth, stalled.Round(time.Second))}
 	} else {
-		checks["pipeline"] = healthCheck{healthOK, fmt.Sprintf("%d batches queued", depth)}
+		checks["pipeline"] = HealthCheck{HealthOK, fmt.Sprintf("%d batches queued", depth)}
 	}
 
-	nc := healthCheck{Status: healthOK}
+	nc := HealthCheck{Status: HealthOK}
 	for _, s := range d.notify().Stats() {
 		if s.LastError != "" && s.Queued+s.Spooled > 0 {
-			nc.Status = healthDegraded
+			nc.Status = HealthDegraded
 			nc.Detail += fmt.Sprintf("%s: %d alerts waiting: %s; ", s.Name, s.Queued+s.Spooled, s.LastError)
 		}
 	}
@@ -102,37 +85,26 @@ func (d *daemon) healthChecks(now time.Time) (string, map[string]healthCheck) {
 
 	if rs, ok := d.store.(*rediswindow.Store); ok {
 		if rs.Stats().Connected {
-			checks["store"] = healthCheck{healthOK, "redis connected"}
+			checks["store"] = HealthCheck{HealthOK, "redis connected"}
 		} else {
-			checks["store"] = healthCheck{healthDegraded, "redis unreachable: windows are kept in memory until it is back"}
+			checks["store"] = HealthCheck{HealthDegraded, "redis unreachable: windows are kept in memory until it is back"}
 		}
 	} else {
-		checks["store"] = healthCheck{healthOK, "memory"}
+		checks["store"] = HealthCheck{HealthOK, "memory"}
 	}
 
-	status := healthOK
+	status := HealthOK
 	for _, c := range checks {
 		status = worse(status, c.Status)
 	}
 	return status, checks
 }
 
-// listenWanted returns the listeners the config in service asks for.
-func (d *daemon) listenWanted() []string {
-	d.lmu.Lock()
-	defer d.lmu.Unlock()
-	names := make([]string, len(d.cfg.Listen))
-	for i, lc := range d.cfg.Listen {
-		names[i] = lc.Name
-	}
-	return names
-}
-
 // apiHealth: GET /healthz, 200 while ok or degraded, 503 when failing.
-func (d *daemon) apiHealth(w http.ResponseWriter, _ *http.Request) {
+func (d *Daemon) apiHealth(w http.ResponseWriter, _ *http.Request) {
 	status, checks := d.healthChecks(time.Now())
 	code := http.StatusOK
-	if status == healthFailing {
+	if status == HealthFailing {
 		code = http.StatusServiceUnavailable
 	}
 	writeJSONStatus(w, code, map[string]any{"status": status, "checks": checks})
@@ -140,10 +112,10 @@ func (d *daemon) apiHealth(w http.ResponseWriter, _ *http.Request) {
 
 // apiReady: GET /readyz, 200 once listeners are bound and rules loaded,
 // 503 before and once the daemon is stopping.
-func (d *daemon) apiReady(w http.ResponseWriter, _ *http.Request) {
+func (d *Daemon) apiReady(w http.ResponseWriter, _ *http.Request) {
 	if !d.health.ready.Load() {
 		writeJSONStatus(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
 		return
 	}
-	writeJSONStatus(w, http.StatusOK, map[string]any{"ready": true, "rules": d.ruleCount.Load(), "listeners": len(d.listenerList())})
+	writeJSONStatus(w, http.StatusOK, map[string]any{"ready": true, "rules": d.ruleCount.Load(), "listeners": len(d.listeners.list())})
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"cmp"
@@ -78,13 +78,13 @@ func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 }
 
 // apiStatus: GET /api/status.
-func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
+func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	var last string
 	if t := d.lastReload.Load(); t > 0 {
 		last = time.Unix(t, 0).UTC().Format(time.RFC3339)
 	}
 	writeJSON(w, map[string]any{
-		"version":        version,
+		"version":        d.opts.Version,
 		"started":        d.started.UTC().Format(time.RFC3339),
 		"uptime_seconds": int64(time.Since(d.started).Seconds()),
 		"config":         d.cfgPath,
@@ -104,7 +104,7 @@ func (d *daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 // apiAlerts: GET /api/alerts?rule=ID&severity=high&addr=IP&limit=N&cursor=C,
 // newest first, one page (see web.ParsePage). addr matches any group value
 // or any sample's address.
-func (d *daemon) apiAlerts(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) apiAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p, err := web.ParsePage(r, d.cfg.HTTP.Limits.MaxPage)
 	if err != nil {
@@ -154,7 +154,7 @@ func alertHasAddr(a *alert.Alert, addr netip.Addr) bool {
 }
 
 // apiRules: GET /api/rules: per rule what it did.
-func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 	type ruleOut struct {
 		ID          string              `json:"id"`
 		Evaluations uint64              `json:"evaluations"`
@@ -184,7 +184,7 @@ func (d *daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 // apiExporters: GET /api/exporters: per exporter and version, bounded
 // like /metrics: the known and busiest exporters by name, the rest summed
 // in rows with exporter "other" (exporters: how many they sum).
-func (d *daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 	type exp struct {
 		Listener     string    `json:"listener"`
 		Exporter     string    `json:"exporter"`
@@ -201,8 +201,8 @@ func (d *daemon) apiExporters(w http.ResponseWriter, r *http.Request) {
 		Exporters    int       `json:"exporters,omitempty"`
 	}
 	out := []exp{}
-	for _, l := range d.listenerList() {
-		for _, row := range exporterRows(l, d.knownExporters, d.cfg.Ingest.MetricsLimit()) {
+	for _, l := range d.listeners.list() {
+		for _, row := range exporterRows(l, d.knownExporterSet(), d.cfg.Ingest.MetricsLimit()) {
 			e := exp{Listener: l.Name(), Exporter: row.exporter, Version: row.version,
 				Datagrams: row.packets, Flows: row.flows, FlowsPerSec: d.rates.rate(l.Name()+row.exporter+row.version, row.flows),
 				Errors: row.errors, Templates: row.templates, Lost: row.lost,

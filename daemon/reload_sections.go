@@ -1,10 +1,8 @@
-package main
+package daemon
 
 import (
 	"reflect"
 	"slices"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowguard/flowguard/config"
 )
@@ -30,14 +28,19 @@ var restartSections = []struct {
 	{"reload", func(c *config.Config) any { return c.Reload }},
 }
 
-var restartNeededDesc = prometheus.NewDesc("flowguard_restart_needed",
-	"1 for a config section changed on disk that only a restart applies (see /api/status restart_needed), else 0.",
-	[]string{"section"}, nil)
+var (
+	restartNeededDesc = desc("restart_needed",
+		"1 for a config section changed on disk that only a restart applies (see /api/status restart_needed), else 0.", "section")
+	reloadsDesc      = desc("reloads_total", "Reloads asked for (SIGHUP).")
+	reloadErrorsDesc = desc("reload_errors_total", "Reloads refused for errors.")
+	reloadOKDesc     = desc("reload_ok", "1 if the last reload succeeded.")
+	rulesLoadedDesc  = desc("rules_loaded", "Rules running.")
+)
 
 // noteRestartNeeded compares an accepted config's sections that only a
 // restart applies with those running, logs each that changed, and keeps
 // the list for /api/status and /metrics.
-func (d *daemon) noteRestartNeeded(next *config.Config) {
+func (d *Daemon) noteRestartNeeded(next *config.Config) {
 	var changed []string
 	for _, s := range restartSections {
 		if !reflect.DeepEqual(s.of(next), s.of(d.cfg)) {
@@ -49,27 +52,24 @@ func (d *daemon) noteRestartNeeded(next *config.Config) {
 }
 
 // restartNeededList returns the sections waiting for a restart (never nil).
-func (d *daemon) restartNeededList() []string {
+func (d *Daemon) restartNeededList() []string {
 	if p := d.restartNeeded.Load(); p != nil && *p != nil {
 		return *p
 	}
 	return []string{}
 }
 
-// collectRestartNeeded reports flowguard_restart_needed for every section.
-func (d *daemon) collectRestartNeeded(ch chan<- prometheus.Metric) {
-	need := d.restartNeededList()
-	for _, s := range restartSections {
-		v := 0.0
-		if slices.Contains(need, s.name) {
-			v = 1
+// reloadMetrics reports the reloads' outcome and, for every section a
+// reload cannot apply, whether it waits for a restart.
+func (d *Daemon) reloadMetrics() metricSet {
+	return func(m emit) {
+		m.counter(reloadsDesc, d.reloads.Load())
+		m.counter(reloadErrorsDesc, d.reloadErrs.Load())
+		m.flag(reloadOKDesc, d.reloadOK.Load())
+		m.gauge(rulesLoadedDesc, float64(d.ruleCount.Load()))
+		need := d.restartNeededList()
+		for _, s := range restartSections {
+			m.flag(restartNeededDesc, slices.Contains(need, s.name), s.name)
 		}
-		ch <- prometheus.MustNewConstMetric(restartNeededDesc, prometheus.GaugeValue, v, s.name)
 	}
-}
-
-// decodersChanged tells whether a config changes what the listeners'
-// decoders are built from, so that every listener is rebound.
-func decodersChanged(next, running *config.Config) bool {
-	return !reflect.DeepEqual(next.Sampling, running.Sampling) || !reflect.DeepEqual(next.ExporterClock, running.ExporterClock)
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 // A toy UDP protocol, added in this file alone plus one registerUDP call:
 // the collector decodes it, /metrics and /api/exporters show its exporter,
@@ -9,7 +9,6 @@ import (
 	be "encoding/binary" // binary names the test binary here
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,14 +87,13 @@ func TestToyProtocolRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cfg: cfg, cfgPath: path, log: slog.New(slog.DiscardHandler)}
-	if err := d.start("json", io.Discard, io.Discard); err != nil {
-		d.stop()
+	d, err := New(cfg, Options{ConfigPath: path, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- d.run(ctx) }()
+	go func() { ran <- d.Run(ctx) }()
 	defer func() {
 		cancel()
 		if err := <-ran; err != nil {
@@ -128,11 +126,10 @@ func TestToyProtocolRegistered(t *testing.T) {
 	if rows[0]["version"] != "toy1" || rows[0]["exporter"] != "127.0.0.1" {
 		t.Errorf("/api/exporters: %v", rows)
 	}
-	proc := &daemonProc{http: web}
-	if v := proc.metric(t, "flowguard_exporter_flows_total"); v != 20 {
+	if v := scrapeMetric(t, web, "flowguard_exporter_flows_total"); v != 20 {
 		t.Errorf("flowguard_exporter_flows_total %v, want 20", v)
 	}
-	for proc.metric(t, "flowguard_engine_flows_total") < 20 {
+	for scrapeMetric(t, web, "flowguard_engine_flows_total") < 20 {
 		time.Sleep(20 * time.Millisecond)
 	}
 
@@ -142,7 +139,7 @@ func TestToyProtocolRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ex.datagram(time.Now(), netip.MustParseAddrPort("127.0.0.1:5000"), netip.MustParseAddrPort("127.0.0.1:9999"), toyDatagram(3)) || got != 3 {
+	if !ex.Datagram(time.Now(), netip.MustParseAddrPort("127.0.0.1:5000"), netip.MustParseAddrPort("127.0.0.1:9999"), toyDatagram(3)) || got != 3 {
 		t.Errorf("replay took the toy datagram: %d flows, want 3", got)
 	}
 }

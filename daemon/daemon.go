@@ -1,0 +1,308 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/config"
+	"github.com/flowguard/flowguard/engine"
+	"github.com/flowguard/flowguard/engine/window"
+	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
+	"github.com/flowguard/flowguard/enrich"
+	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/lifecycle"
+	"github.com/flowguard/flowguard/notifiers"
+	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
+	"github.com/flowguard/flowguard/web"
+)
+
+// Daemon is flowguard's collector: listeners, pipeline and engine,
+// enrichment, store, notifiers and the HTTP API, built by New from a
+// config and run by Run until its context ends.
+type Daemon struct {
+	cfg     *config.Config
+	cfgPath string
+	log     *slog.Logger
+	opts    Options
+
+	// Extensions added before Run (see README.md).
+	handlers       []handler
+	flowObservers  []func([]flow.Flow)
+	alertObservers []func(*alert.Alert)
+
+	enrich     *enrich.Set
+	store      window.Store
+	closeStore func()
+	notifyPtr  atomic.Pointer[notifiers.Dispatcher]
+	format     string
+	out        io.Writer
+	engine     *engine.Engine
+	pipe       *engine.Pipeline
+	listeners  *listenerSet
+	api        *apiServer // nil: http.listen is off
+	started    time.Time
+
+	recent  *recentAlerts
+	rates   rateMeter
+	health  health
+	lastErr atomic.Pointer[string]
+
+	// The exporters /metrics always names.
+	knownExporters atomic.Pointer[map[netip.Addr]bool] // recomputed on reload
+
+	rulePaths   atomic.Pointer[[]string] // as loaded; read by the API
+	loadedStamp string                   // the files as they were when start read them
+	ruleCount   atomic.Int64
+	alerts      atomic.Uint64
+	reloads     atomic.Uint64
+	reloadErrs  atomic.Uint64
+	lastReload  atomic.Int64 // Unix seconds of the last successful load
+	reloadOK    atomic.Bool
+
+	restartNeeded atomic.Pointer[[]string] // sections changed that only a restart applies
+
+	// Dispatchers replaced by reloads deliver what they hold on goroutines
+	// of their own; shutdown waits for them until its deadline, then
+	// cancels them (what is left goes to their spools).
+	drains      sync.WaitGroup
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
+}
+
+// Options are what New takes besides the config: what the command line
+// gives.
+type Options struct {
+	// ConfigPath is the file cfg was read from, re-read on reload ("":
+	// none; reloads then re-read the rules only).
+	ConfigPath string
+	// Format is the stdout alerts' format (json or text) when the config
+	// names no notifier.
+	Format string
+	// Stdout receives those alerts; Stderr the rule errors.
+	Stdout, Stderr io.Writer
+	// Logger logs the daemon's events (nil: NewLogger(cfg.Log, Stderr)).
+	Logger *slog.Logger
+	// Version is reported by /api/status and the notifiers.
+	Version string
+}
+
+// New builds the daemon's components in dependency order (rules, the
+// evaluator: enrichment, store and engine; notifiers; the engine's queue;
+// listeners and HTTP, their ports bound) without starting any. On error what was built is released.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = NewLogger(cfg.Log, opts.Stderr)
+	}
+	d := &Daemon{cfg: cfg, cfgPath: opts.ConfigPath, log: opts.Logger, opts: opts}
+	if err := d.start(opts.Format, opts.Stdout, opts.Stderr); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Run starts the components, serves until ctx ends or one fails, reloads
+// on SIGHUP (and on file changes when reload.watch is set), then stops
+// them in reverse within the shutdown deadline.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.log.Info("flowguard started", "version", d.opts.Version, "rules", d.ruleCount.Load(), "listeners", len(d.listeners.list()), "http", d.cfg.HTTP.Listen)
+	err := d.run(ctx)
+	d.log.Info("flowguard stopped")
+	return err
+}
+
+func (d *Daemon) start(format string, out, errw io.Writer) error {
+	// Stamp the files before reading them: a change from now on is seen.
+	d.loadedStamp = d.fileStamp()
+	set, err := LoadRules(d.cfg.Rules, d.cfg.RulesOptions(), errw)
+	if err != nil {
+		return err
+	}
+	d.ruleCount.Store(int64(len(set.Rules)))
+	paths := d.cfg.Rules
+	d.rulePaths.Store(&paths)
+	d.recent = newRecentAlerts(1000)
+	ev, err := NewEvaluator(context.Background(), d.cfg, EvaluatorDeps{Rules: set, Logger: d.log, Emit: func(a *alert.Alert) {
+		d.alerts.Add(1)
+		d.recent.add(a)
+		for _, o := range d.alertObservers {
+			o(a)
+		}
+		d.notify().Send(a)
+	}})
+	if err != nil {
+		return err
+	}
+	d.enrich, d.store, d.engine, d.closeStore = ev.Enrich, ev.Store, ev.Engine, ev.Close
+	d.format, d.out = format, out
+	n, err := d.buildNotify(d.cfg.Notifiers)
+	if err != nil {
+		return err
+	}
+	d.notifyPtr.Store(n)
+	if err := checkNotify(set, n); err != nil {
+		return err
+	}
+	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
+	if rs, ok := d.store.(*rediswindow.Store); ok {
+		d.pipe.ExchangeEvery(rs.FlushInterval())
+	}
+	known := d.cfg.KnownExporters()
+	d.knownExporters.Store(&known)
+	d.reloadOK.Store(true)
+	d.lastReload.Store(time.Now().Unix())
+
+	if d.listeners, err = newListenerSet(d.cfg, d.log, d.handleFlows); err != nil {
+		return err
+	}
+	d.api, err = newAPIServer(d.cfg.HTTP, d.log, d.mux)
+	return err
+}
+
+// stop releases what start built, for a start that failed half way.
+func (d *Daemon) stop() {
+	if d.listeners != nil {
+		d.listeners.close()
+	}
+	if d.api != nil {
+		d.api.close()
+	}
+	if n := d.notify(); n != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), abortCloseTimeout)
+		n.Close(ctx)
+		cancel()
+	}
+	if d.closeStore != nil {
+		d.closeStore()
+	}
+}
+
+func (d *Daemon) run(ctx context.Context) error {
+	d.started = time.Now()
+	d.drainCtx, d.drainCancel = context.WithCancel(context.Background())
+	defer d.drainCancel()
+	errc := make(chan error, 1)
+	failed := func(err error) {
+		select {
+		case errc <- err:
+		default: // one is enough to stop
+		}
+	}
+	var group lifecycle.Group
+	if err := group.Start(ctx, d.components(failed)...); err != nil {
+		return err
+	}
+	d.health.ready.Store(true) // listeners bound, rules loaded
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if iv := d.cfg.Reload.WatchInterval(); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+	}
+	seen := d.loadedStamp
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err = <-errc:
+			d.log.Error("stopping", "err", err)
+			break loop
+		case <-hup:
+			seen = d.fileStamp() // stamped before reading, so a change during the reload is seen next time
+			d.reload()
+		case <-tick:
+			if now := d.fileStamp(); now != seen {
+				d.log.Info("config or rule files changed: reloading")
+				seen = now
+				d.reload()
+			}
+		}
+	}
+
+	// Stop in reverse (see components); the notifiers deliver what is
+	// queued until the shutdown deadline, after which what is left stays
+	// in their spools (or is counted as dropped).
+	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.Shutdown.Deadline())
+	defer cancel()
+	d.health.ready.Store(false)
+	if serr := group.Stop(sctx); serr != nil {
+		d.log.Warn("stopping", "err", serr)
+	}
+	return err
+}
+
+// components returns the running parts in the order they start, each
+// after those it depends on: HTTP (first, so that /metrics and /readyz
+// answer through start-up and the whole shutdown), notifiers, enrichment
+// reloads, store, engine (drains its queue when stopped, after the
+// listeners), listeners. They stop in reverse.
+func (d *Daemon) components(failed func(error)) []lifecycle.Component {
+	d.listeners.failed = failed
+	var cs []lifecycle.Component
+	if d.api != nil {
+		d.api.failed = failed
+		cs = append(cs, d.api)
+	}
+	return append(cs,
+		d.notifiersComponent(),
+		lifecycle.Run("enrich", d.enrich.Run, failed),
+		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
+		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
+		d.listeners)
+}
+
+// Checked is what Check found valid.
+type Checked struct{ Rules, Listeners, Notifiers int }
+
+// Check validates everything New would load from cfg (read from path),
+// without starting or binding anything.
+func Check(cfg *config.Config, path, version string, errw io.Writer) (Checked, error) {
+	set, err := LoadRules(cfg.Rules, cfg.RulesOptions(), errw)
+	if err != nil {
+		return Checked{}, err
+	}
+	if _, err := enrich.Build(cfg.Enrich, slog.New(slog.NewTextHandler(errw, nil))); err != nil {
+		return Checked{}, ConfigError{err}
+	}
+	if cfg.HTTP.Listen != "off" {
+		if _, err := web.New(cfg.HTTP, nil); err != nil { // reads the TLS files
+			return Checked{}, ConfigError{fmt.Errorf("%s: %w", path, err)}
+		}
+	}
+	if len(cfg.Notifiers.Notifiers) > 0 {
+		n, err := notifiers.Build(cfg.Notifiers, notifiers.Deps{Stdout: io.Discard, Version: version})
+		if err != nil {
+			return Checked{}, ConfigError{fmt.Errorf("%s: %w", path, err)}
+		}
+		err = checkNotify(set, n)
+		ctx, cancel := context.WithTimeout(context.Background(), discardCloseTimeout)
+		n.Close(ctx)
+		cancel()
+		if err != nil {
+			return Checked{}, err
+		}
+	}
+	return Checked{Rules: len(set.Rules), Listeners: len(cfg.Listen), Notifiers: max(1, len(cfg.Notifiers.Notifiers))}, nil
+}

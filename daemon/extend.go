@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"net/http"
+	"net/netip"
+
+	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/flow"
+)
+
+// Extension points (daemon/README.md): a feature built in a package of
+// its own joins the daemon through these, called after New and before
+// Run.
+
+type handler struct {
+	pattern string
+	h       http.Handler
+}
+
+// Handle adds a handler to the HTTP API's mux (pattern as
+// http.ServeMux takes it, such as "GET /api/top"), served with the
+// daemon's own authentication and limits. It does nothing when the
+// config turns HTTP off.
+func (d *Daemon) Handle(pattern string, h http.Handler) {
+	d.handlers = append(d.handlers, handler{pattern, h})
+}
+
+// ObserveFlows adds a stage that sees every batch of flows the listeners
+// decode, before the engine queue. It runs on the listeners' goroutines,
+// several at once, and must neither keep nor change the batch (copy what
+// it keeps): a per-flow path, it should allocate nothing.
+func (d *Daemon) ObserveFlows(fn func(batch []flow.Flow)) {
+	d.flowObservers = append(d.flowObservers, fn)
+}
+
+// ObserveAlerts adds an observer that sees every alert the engine emits,
+// before the notifiers, on the engine's goroutine: it must not block. The
+// alert is shared with the notifiers and must not be changed.
+func (d *Daemon) ObserveAlerts(fn func(a *alert.Alert)) {
+	d.alertObservers = append(d.alertObservers, fn)
+}
+
+// handleFlows hands a listener's batch to the observers, then to the
+// engine queue.
+func (d *Daemon) handleFlows(batch []flow.Flow) {
+	for _, o := range d.flowObservers {
+		o(batch)
+	}
+	d.pipe.Handle(batch)
+}
+
+// knownExporterSet returns the exporters /metrics and /api/exporters
+// always name, as the config in service gives them.
+func (d *Daemon) knownExporterSet() map[netip.Addr]bool {
+	return *d.knownExporters.Load()
+}

@@ -4,8 +4,9 @@ import (
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 )
 
-// The Redis store's metrics: its connection, outages and losses (none
-// for the memory store), and the enrichment's cache.
+// The Redis store's metrics: its connection, outages and losses, and the
+// store's own collector (commands, bytes, held updates: none for the
+// memory store), and the enrichment's cache.
 
 var (
 	redisConnectedDesc = desc("redis_connected",
@@ -36,6 +37,7 @@ func (d *Daemon) storeMetrics() metricSet {
 		m.counter(redisLostDesc, st.Lost)
 		m.counter(redisDroppedDesc, st.Dropped)
 		m.counter(exchangeDroppedDesc, st.ExchangeDropped)
+		rs.Collector().Collect(m.ch)
 	}
 }
 

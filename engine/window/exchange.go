@@ -108,3 +108,33 @@ func (w *topWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
 	}
 	return true
 }
+
+// EachValue calls fn with every key the window holds and its value over
+// the window ending at the key's latest update (a key past the exact
+// limit: DistinctExact+1, a floor). It changes nothing, and fn must not
+// keep key. Not part of Window: a shared store scans its groups with it
+// when its share of the threshold falls.
+func (w *sumWindow) EachValue(fn func(key []byte, v float64)) {
+	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
+		fn(w.keys.key(id), w.state[id].sum)
+	}
+}
+
+// EachValue: see the Sum window's.
+func (w *distinctWindow) EachValue(fn func(key []byte, v float64)) {
+	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
+		k := &w.state[id]
+		v := float64(k.count)
+		if k.sketch != nil {
+			v = float64(w.exact + 1)
+		}
+		fn(w.keys.key(id), v)
+	}
+}
+
+// EachValue: see the Sum window's; a Top key's value is its counter's.
+func (w *topWindow) EachValue(fn func(key []byte, v float64)) {
+	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
+		fn(w.keys.key(id), w.ctr[id].sum)
+	}
+}

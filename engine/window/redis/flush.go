@@ -99,6 +99,14 @@ func (s *Store) flush(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	if err := s.sync(ctx, wins); err != nil {
+		for _, w := range wins { // as a failed flush would: its deltas are lost
+			if b := w.take(); b != nil {
+				s.pending.Add(-b.entries)
+				s.stats.updates.Add(b.updates)
+				s.stats.lost.Add(uint64(b.entries))
+				w.giveBack(b)
+			}
+		}
 		return err
 	}
 

@@ -231,6 +231,42 @@ func (w *sharedWindow) markHot(keys []string) {
 	}
 }
 
+// rescan ships the held groups whose local value reaches their share with
+// n instances: when instances join, the shares fall, and a group held
+// under the old one might never get another update to be judged again.
+// It visits every local key once, with mu held (the engine waits): a
+// rare event, at most once a flush.
+func (w *sharedWindow) rescan(n int64) {
+	each, ok := w.local.(interface {
+		EachValue(func([]byte, float64))
+	})
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.threshold <= 0 {
+		return
+	}
+	share := w.share(n)
+	_, hi := w.geo.live(w.clock)
+	var found [][]byte
+	each.EachValue(func(key []byte, v float64) {
+		if v < share {
+			return
+		}
+		if _, shipping := w.shipping[string(key)]; !shipping {
+			found = append(found, append([]byte(nil), key...))
+		}
+	})
+	for _, key := range found {
+		if w.startShipping(key, hi) {
+			w.recordWhole(key, hi)
+		}
+	}
+	w.store.stats.rescans.Add(1)
+}
+
 // hotKeys returns the keys of a window's hot set and the counter that
 // orders its members; both share the window's hash tag.
 func (w *sharedWindow) hotKeys() (set, seq string) {
@@ -267,12 +303,23 @@ func (s *Store) sync(ctx context.Context, wins []*sharedWindow) error {
 	cmds, _ := pipe.Exec(ctx)
 	s.stats.commands.Add(uint64(len(cmds)))
 	for _, c := range cmds {
-		if err := c.Err(); err != nil && err != redis.Nil && !isRedisError(err) {
+		err := c.Err()
+		switch {
+		case err == nil || err == redis.Nil:
+		case isRedisError(err): // refused (a full server): counted, the flush goes on
+			if s.stats.flushErrors.Add(1) == 1 {
+				s.log.Warn("redis refused a heartbeat or hot-set command", "err", err)
+			}
+		default:
 			return err
 		}
 	}
 	if n, err := card.Result(); err == nil && n > 0 {
-		s.instances.Store(n)
+		if old := s.instances.Swap(n); old > 0 && n > old {
+			for _, w := range wins { // the shares fell: what was held may matter now
+				w.rescan(n)
+			}
+		}
 	}
 	for _, r := range reads {
 		if cur, err := r.seq.Int64(); err == nil && cur < r.w.hotLast {
@@ -316,8 +363,8 @@ func (s *Store) heartbeat(ctx context.Context, pipe redis.Pipeliner) *redis.IntC
 func (s *Store) beat(ctx context.Context) error {
 	pipe := s.client.Pipeline()
 	card := s.heartbeat(ctx, pipe)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return err
+	if _, err := pipe.Exec(ctx); err != nil && !isRedisError(err) {
+		return err // unreachable; a refusal (a full server) is the flushes' to count
 	}
 	s.stats.commands.Add(heartbeatCommands)
 	if n := card.Val(); n > 0 {

@@ -74,6 +74,7 @@ type counters struct {
 	lastFlush                                 atomic.Int64 // ns
 	bytes, held, hotRead                      atomic.Uint64
 	shipStarts, shipOverflow, shipPartial     atomic.Uint64
+	rescans                                   atomic.Uint64
 
 	exchangeDropped atomic.Uint64
 }
@@ -112,6 +113,9 @@ type Stats struct {
 	// shipped from then on only: both undercount the combined value.
 	Held, ShipStarts, HotRead, ShipOverflow, ShipPartial uint64
 	Instances                                            int64
+	// Rescans counts the scans of a window's local groups when the
+	// instance count rose (the shares fell).
+	Rescans uint64
 }
 
 // Open connects to the Redis the config names and starts the flusher. A
@@ -305,6 +309,7 @@ func (s *Store) Stats() Stats {
 		ShipOverflow: s.stats.shipOverflow.Load(),
 		ShipPartial:  s.stats.shipPartial.Load(),
 		Instances:    s.instances.Load(),
+		Rescans:      s.stats.rescans.Load(),
 	}
 }
 

@@ -38,7 +38,9 @@ const splitLatency = 2
 // raises the same set of (rule, group) alerts as one engine with the
 // memory store, each within splitLatency flush rounds of the round in
 // which the memory store raised it, with the groups far below their
-// thresholds held back (Stats.Held). The traffic: the attack captures of
+// thresholds held back (Stats.Held); one split runs on a 3-master
+// Cluster. Four unshared memory stores miss some of the alerts: they need
+// the parts to meet. The traffic: the attack captures of
 // testdata (real nmap scans, floods, brute force, ...) run one after the
 // other, and generated traffic (gen's background mix with scans spread
 // over many sources and a sum crossing only in combination).
@@ -48,6 +50,7 @@ func TestSplitRaisesTheMemoryStoresAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := redistest.StartServer(t)
+	cluster := "" // started for its one run
 	inputs := map[string][]flow.Flow{
 		"captures":  captureFlows(t),
 		"generated": generatedFlows(),
@@ -55,9 +58,15 @@ func TestSplitRaisesTheMemoryStoresAlerts(t *testing.T) {
 	for _, name := range []string{"captures", "generated"} {
 		flows := inputs[name]
 		step := splitSteps[name]
-		want := runSplit(t, set, flows, step, nil, nil)
+		one := func(int, *flow.Flow) int { return 0 }
+		want := runSplit(t, set, flows, step, []window.Store{window.NewMemoryStore()}, one)
 		if len(want) == 0 {
 			t.Fatalf("%s: the memory store raised no alert: nothing to compare", name)
+		}
+		// Four unshared memory stores miss alerts: the test needs the parts to meet.
+		apart := []window.Store{window.NewMemoryStore(), window.NewMemoryStore(), window.NewMemoryStore(), window.NewMemoryStore()}
+		if got := runSplit(t, set, flows, step, apart, func(i int, _ *flow.Flow) int { return i % 4 }); len(got) >= len(want) {
+			t.Errorf("%s: 4 unshared memory stores raised %d alerts, the shared one %d: no alert needs the parts to meet", name, len(got), len(want))
 		}
 		for _, k := range []int{1, 2, 4} {
 			splits := map[string]func(i int, f *flow.Flow) int{
@@ -73,18 +82,31 @@ func TestSplitRaisesTheMemoryStoresAlerts(t *testing.T) {
 					return 1 + (i/8)%(k-1)
 				},
 			}
-			for _, sname := range []string{"random", "by-source", "skewed"} {
-				if k == 1 && sname != "random" {
+			for _, sname := range []string{"random", "by-source", "skewed", "cluster"} {
+				if (k == 1 && sname != "random") || (sname == "cluster" && (k != 2 || name != "captures")) {
 					continue
 				}
 				t.Run(fmt.Sprintf("%s/%d/%s", name, k, sname), func(t *testing.T) {
-					cfg := rediswindow.Config{URL: "redis://" + srv.Addr + "/0", FlushInterval: time.Hour,
+					url := "redis://" + srv.Addr + "/0"
+					if sname == "cluster" { // a random split, on a 3-master Cluster
+						if cluster == "" {
+							cluster = "redis+cluster://" + strings.Join(redistest.Addrs(redistest.StartCluster(t, 3)), ",")
+						}
+						url = cluster
+					}
+					cfg := rediswindow.Config{URL: url, FlushInterval: time.Hour,
 						KeyPrefix: fmt.Sprintf("split%d:", prefixes.Add(1))}
 					stores := make([]*rediswindow.Store, k)
+					st := make([]window.Store, k)
 					for i := range stores {
 						stores[i] = open(t, cfg)
+						st[i] = stores[i]
 					}
-					got := runSplit(t, set, flows, step, stores, splits[sname])
+					split := splits[sname]
+					if split == nil {
+						split = splits["random"]
+					}
+					got := runSplit(t, set, flows, step, st, split)
 					compareSplit(t, want, got)
 					var held, upd, cmds uint64
 					for _, s := range stores {
@@ -108,21 +130,12 @@ func TestSplitRaisesTheMemoryStoresAlerts(t *testing.T) {
 // firstAlert is when a (rule, group) first fired: the round.
 type firstAlert map[string]int
 
-// runSplit runs flows, in event-time order, through one engine per store
-// (one engine on the memory store when stores is nil), split
-// choosing the engine of each flow, in steps of step event time; after each step
+// runSplit runs flows, in event-time order, through one engine per store,
+// split choosing the engine of each flow, in steps of step event time; after each step
 // every store flushes in turn, then every engine pulls its exchange. It
 // returns the round in which each (rule, group) first fired.
-func runSplit(t *testing.T, set *rules.Set, flows []flow.Flow, step time.Duration, stores []*rediswindow.Store, split func(int, *flow.Flow) int) firstAlert {
+func runSplit(t *testing.T, set *rules.Set, flows []flow.Flow, step time.Duration, st []window.Store, split func(int, *flow.Flow) int) firstAlert {
 	t.Helper()
-	var st []window.Store
-	if stores == nil {
-		st = []window.Store{window.NewMemoryStore()}
-		split = func(int, *flow.Flow) int { return 0 }
-	}
-	for _, s := range stores {
-		st = append(st, s)
-	}
 	round := 0
 	got := firstAlert{}
 	engines := make([]*engine.Engine, len(st))
@@ -141,9 +154,11 @@ func runSplit(t *testing.T, set *rules.Set, flows []flow.Flow, step time.Duratio
 	ctx := context.Background()
 	parts := make([][]flow.Flow, len(engines))
 	exchange := func() {
-		for _, s := range stores {
-			if err := s.Flush(ctx); err != nil {
-				t.Fatalf("flush: %v", err)
+		for _, s := range st {
+			if rs, ok := s.(*rediswindow.Store); ok {
+				if err := rs.Flush(ctx); err != nil {
+					t.Fatalf("flush: %v", err)
+				}
 			}
 		}
 		for _, e := range engines {

@@ -73,6 +73,7 @@ redis_info() { # FIELD PORT...: the field of INFO stats summed over the servers
 	shift
 	for p in "$@"; do
 		v=$(redis-cli -p "$p" info stats | tr -d '\r' | awk -F: -v f="$field" '$1 == f { print $2 }')
+		[[ -n $v ]] || { echo -1; return; }
 		s=$((s + v))
 	done
 	echo "$s"
@@ -137,7 +138,10 @@ run_store() {
 		sent=$(awk '{ print $2 }' <<<"$out")
 		secs=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "in") { t = $(i+1); sub(/:$/, "", t)
 			if (t ~ /ms$/) { sub(/ms$/, "", t); t /= 1000 } else sub(/s$/, "", t); print t } }' <<<"$out")
-		RESULT[$name,$rate]="$sent $((a0 - b0 + a1 - b1)) $secs $((c1 - c0)) $((n1 - n0))"
+		local dc=$((c1 - c0)) dn=$((n1 - n0))
+		if ((c0 < 0 || c1 < 0)); then dc=-1; fi
+		if ((n0 < 0 || n1 < 0)); then dn=-1; fi
+		RESULT[$name,$rate]="$sent $((a0 - b0 + a1 - b1)) $secs $dc $dn"
 	done
 	if [[ -n ${KEYS_OUT:-} && ${#ports[@]} -gt 0 ]]; then # the keys per window, to see what ships
 		for p in "${ports[@]}"; do redis-cli -p "$p" --scan; done | sed 's/[|#].*//' | sort | uniq -c | sort -rn >"$KEYS_OUT.$name"
@@ -177,8 +181,9 @@ for store in $STORES; do
 		read -r sent proc secs cmds bytes <<<"${RESULT[$store,$rate]}"
 		awk -v st="$store" -v r="$rate" -v s="$sent" -v p="$proc" -v t="$secs" -v c="$cmds" -v b="$bytes" 'BEGIN {
 			if (p > s) p = s
-			cf = (st == "memory" || p == 0) ? "-" : sprintf("%.5f", c / p)
-			bf = (st == "memory" || p == 0) ? "-" : sprintf("%.2f", b / p)
+			# A server too busy to answer INFO in time leaves the counts unknown.
+			cf = (st == "memory" || p == 0 || c < 0) ? "-" : sprintf("%.5f", c / p)
+			bf = (st == "memory" || p == 0 || b < 0) ? "-" : sprintf("%.2f", b / p)
 			printf "%-8s %9s | %9.0f %12.0f %7.3f | %10s %11s\n", st, r, s / t, p / t, (s > 0 ? 100 * (s - p) / s : 0), cf, bf }'
 	done
 done

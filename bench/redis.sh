@@ -14,8 +14,11 @@
 # Flows processed: both instances' flowguard_engine_flows_total counted
 # within SETTLE (1 s) of the sender stopping; a queue that falls behind
 # counts as loss. Redis commands and bytes: the servers' INFO
-# total_commands_processed and total_net_input_bytes (every master summed),
-# per flow processed, heartbeat, hot sets and claims included.
+# total_commands_processed (which counts the commands scripts run inside)
+# and total_net_input_bytes (every master summed), per flow processed,
+# heartbeat, hot sets and claims included; sent/flow: the commands the
+# instances sent (flowguard_redis_commands_total: script calls and the
+# heartbeat's), per flow.
 #
 # Needs: go, curl, redis-server, redis-cli (Debian package redis-server).
 set -euo pipefail
@@ -120,6 +123,8 @@ run_store() {
 		local b0 b1 c0 n0 a0 a1 c1 n1 out sent secs
 		b0=$(metric "${urls[0]}" flowguard_engine_flows_total)
 		b1=$(metric "${urls[1]}" flowguard_engine_flows_total)
+		local k0 k1
+		k0=$(($(metric "${urls[0]}" flowguard_redis_commands_total) + $(metric "${urls[1]}" flowguard_redis_commands_total)))
 		c0=0 n0=0
 		if ((${#ports[@]})); then
 			c0=$(redis_info total_commands_processed "${ports[@]}")
@@ -130,6 +135,7 @@ run_store() {
 		sleep "$SETTLE"
 		a0=$(metric "${urls[0]}" flowguard_engine_flows_total)
 		a1=$(metric "${urls[1]}" flowguard_engine_flows_total)
+		k1=$(($(metric "${urls[0]}" flowguard_redis_commands_total) + $(metric "${urls[1]}" flowguard_redis_commands_total)))
 		c1=0 n1=0
 		if ((${#ports[@]})); then
 			c1=$(redis_info total_commands_processed "${ports[@]}")
@@ -141,7 +147,7 @@ run_store() {
 		local dc=$((c1 - c0)) dn=$((n1 - n0))
 		if ((c0 < 0 || c1 < 0)); then dc=-1; fi
 		if ((n0 < 0 || n1 < 0)); then dn=-1; fi
-		RESULT[$name,$rate]="$sent $((a0 - b0 + a1 - b1)) $secs $dc $dn"
+		RESULT[$name,$rate]="$sent $((a0 - b0 + a1 - b1)) $secs $dc $dn $((k1 - k0))"
 	done
 	if [[ -n ${KEYS_OUT:-} && ${#ports[@]} -gt 0 ]]; then # the keys per window, to see what ships
 		for p in "${ports[@]}"; do redis-cli -p "$p" --scan; done | sed 's/[|#].*//' | sort | uniq -c | sort -rn >"$KEYS_OUT.$name"
@@ -175,15 +181,16 @@ done
 
 printf '\nTwo flowguard instances, %s live groups, %s s per run (processed within %s s of the sender stopping); ship_all: %s\n' \
 	"$LIVE_GROUPS" "$SECS" "$SETTLE" "$SHIP_ALL"
-printf '%-8s %9s | %9s %12s %7s | %10s %11s\n' store asked sent/s processed/s loss% cmds/flow bytes/flow
+printf '%-8s %9s | %9s %12s %7s | %10s %11s %10s\n' store asked sent/s processed/s loss% cmds/flow bytes/flow sent/flow
 for store in $STORES; do
 	for rate in $RATES; do
-		read -r sent proc secs cmds bytes <<<"${RESULT[$store,$rate]}"
-		awk -v st="$store" -v r="$rate" -v s="$sent" -v p="$proc" -v t="$secs" -v c="$cmds" -v b="$bytes" 'BEGIN {
+		read -r sent proc secs cmds bytes client <<<"${RESULT[$store,$rate]}"
+		awk -v st="$store" -v r="$rate" -v s="$sent" -v p="$proc" -v t="$secs" -v c="$cmds" -v b="$bytes" -v k="$client" 'BEGIN {
 			if (p > s) p = s
 			# A server too busy to answer INFO in time leaves the counts unknown.
 			cf = (st == "memory" || p == 0 || c < 0) ? "-" : sprintf("%.5f", c / p)
 			bf = (st == "memory" || p == 0 || b < 0) ? "-" : sprintf("%.2f", b / p)
-			printf "%-8s %9s | %9.0f %12.0f %7.3f | %10s %11s\n", st, r, s / t, p / t, (s > 0 ? 100 * (s - p) / s : 0), cf, bf }'
+			kf = (st == "memory" || p == 0) ? "-" : sprintf("%.5f", k / p)
+			printf "%-8s %9s | %9.0f %12.0f %7.3f | %10s %11s %10s\n", st, r, s / t, p / t, (s > 0 ? 100 * (s - p) / s : 0), cf, bf, kf }'
 	done
 done

@@ -263,9 +263,9 @@ func (w sharedDistinct) AddDistinct(key []byte, now int64, item uint64) window.R
 // what the other instances had added by the last flush.
 func (w sharedTop) AddTop(key []byte, now int64, v float64) window.Result {
 	w.takeNews()
+	w.mu.Lock()
 	w.advance(now)
 	before := w.local.Stats().Late
-	w.mu.Lock()
 	r := w.localTop.AddTop(key, now, v)
 	if !w.lateSince(before) {
 		seq := w.geo.seq(now)

@@ -71,3 +71,61 @@ func TestShipOnShareAndHotSet(t *testing.T) {
 		})
 	}
 }
+
+// Two stores whose flushers run every 2 ms while their windows (one of
+// each kind, thresholds set) take updates: the flusher reads the local
+// windows for announced groups while the engine goroutine writes them
+// (go test -race). At the end each hot group's value on a counts b's part.
+func TestShipWhileFlushing(t *testing.T) {
+	cfg := rediswindow.Config{URL: "redis://" + redistest.StartServer(t).Addr, FlushInterval: 2 * time.Millisecond,
+		KeyPrefix: fmt.Sprintf("busy%d:", prefixes.Add(1))}
+	a, b := open(t, cfg), open(t, cfg)
+	type kinds struct {
+		sum  window.SumWindow
+		dist window.DistinctWindow
+		top  window.TopWindow
+	}
+	windows := func(s *rediswindow.Store) kinds {
+		var k kinds
+		k.sum = openWindow(t, s, window.Spec{Name: "s", Kind: window.Sum, Size: time.Minute}).Window.(window.SumWindow)
+		k.dist = openWindow(t, s, window.Spec{Name: "d", Kind: window.Distinct, Size: time.Minute}).Window.(window.DistinctWindow)
+		k.top = openWindow(t, s, window.Spec{Name: "t", Kind: window.Top, Size: time.Minute}).Window.(window.TopWindow)
+		for _, w := range []any{k.sum, k.dist, k.top} {
+			w.(window.Thresholder).SetThreshold(100, 0)
+		}
+		return k
+	}
+	wa, wb := windows(a), windows(b)
+	feed := func(k kinds, from int) {
+		for i := range 20000 {
+			key := fmt.Appendf(nil, "k%d", i%500)
+			if i%4 == 0 {
+				key = []byte("hot")
+			}
+			at := sec(1) + int64(i)*int64(time.Microsecond)
+			k.sum.Add(key, at, 1)
+			k.dist.AddDistinct(key, at, uint64(from+i))
+			k.top.AddTop(key, at, 1)
+		}
+	}
+	done := make(chan struct{})
+	go func() { feed(wb, 1<<20); close(done) }()
+	feed(wa, 0)
+	<-done
+	ctx := context.Background()
+	for _, s := range []*rediswindow.Store{a, b, a} {
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := sec(1) + 20000*int64(time.Microsecond)
+	if r := wa.sum.Add([]byte("hot"), at, 0); r.Value != 10000 {
+		t.Errorf("sum of hot on a = %v, want 10000 (5000 from each)", r.Value)
+	}
+	if r := wa.dist.AddDistinct([]byte("hot"), at, 0); r.Value < 9000 || r.Value > 11000 {
+		t.Errorf("distinct of hot on a = %v, want about 10000 (5000 items from each)", r.Value)
+	}
+	if r := wa.top.AddTop([]byte("hot"), at, 0); r.Value < 10000 {
+		t.Errorf("top value of hot on a = %v, want at least 10000", r.Value)
+	}
+}

@@ -135,17 +135,16 @@ func (w *sharedWindow) sweepShipping() {
 		return
 	}
 	lo, _ := w.geo.live(w.clock)
-	n := 0
+	kept := make([]int64, 0, len(w.shipping))
 	for k, i := range w.shipping {
 		if w.shipSeq[i] < lo {
 			delete(w.shipping, k)
 			continue
 		}
-		w.shipSeq[n] = w.shipSeq[i]
-		w.shipping[k] = n
-		n++
+		w.shipping[k] = len(kept)
+		kept = append(kept, w.shipSeq[i])
 	}
-	w.shipSeq = w.shipSeq[:n]
+	w.shipSeq = kept
 }
 
 // recordWhole puts key's whole local part in the pending batch, replacing

@@ -129,3 +129,35 @@ func TestShipWhileFlushing(t *testing.T) {
 		t.Errorf("top value of hot on a = %v, want at least 10000", r.Value)
 	}
 }
+
+// A store forgets the shipping groups that left the window, and only
+// those: a group still live goes on sending deltas after two sweeps, a
+// group that came back starts again with its whole part.
+func TestShippingGroupsSweep(t *testing.T) {
+	s := open(t, rediswindow.Config{URL: "redis://" + redistest.StartServer(t).Addr, FlushInterval: time.Hour})
+	w := openWindow(t, s, window.Spec{Name: "bytes", Kind: window.Sum, Size: time.Minute}).Window.(window.SumWindow)
+	w.(window.Thresholder).SetThreshold(10, 0)
+	key := func(i int) []byte { return fmt.Appendf(nil, "g%d", i) }
+	for i := range 10 {
+		at := sec(1)
+		if i >= 5 {
+			at = sec(50)
+		}
+		w.Add(key(i), at, 20) // past the share: ships
+	}
+	if st := s.Stats(); st.ShipStarts != 10 {
+		t.Fatalf("%d groups started shipping, want 10", st.ShipStarts)
+	}
+	w.Expire(sec(100)) // g0..g4 left the window, g5..g9 did not
+	w.Expire(sec(101))
+	for i := 5; i < 10; i++ {
+		w.Add(key(i), sec(101), 1)
+	}
+	if st := s.Stats(); st.ShipStarts != 10 {
+		t.Errorf("%d groups started shipping, want still 10: g5..g9 ship on", st.ShipStarts)
+	}
+	w.Add(key(0), sec(102), 20)
+	if st := s.Stats(); st.ShipStarts != 11 {
+		t.Errorf("%d groups started shipping, want 11: g0 starts again", st.ShipStarts)
+	}
+}

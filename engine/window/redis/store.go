@@ -14,6 +14,14 @@
 // the groups whose other instances' part rose (Engine.Exchange pulls them
 // every flush interval).
 //
+// Only groups that can matter are sent (ship.go): told its rule's
+// threshold T (window.Thresholder), a window keeps a group local while
+// its local value is under T/N, N the live instances of a heartbeat in
+// Redis; past it the group's whole local part ships, and its name goes to
+// a hot set from which every other instance ships its own part at its
+// next flush. A group whose combined value crosses T fires within two
+// flush intervals; groups far below it cost nothing in Redis.
+//
 // Suppression claims go to Redis at once (SET-like, in a script, with a
 // short timeout), so one alert is raised per rule and group however many
 // instances see it; without Redis they fall back to local claims.

@@ -21,9 +21,10 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/flowguard
 
 # The daemon on its embedded defaults: NetFlow :2055, IPFIX :4739,
-# sFlow :6343, the bundled rules, alerts on stdout, /metrics on :9310.
+# sFlow :6343, the bundled rules, alerts on stdout, /metrics on :9310;
+# or on a config file: make run CONFIG=examples/five-minutes.yaml.
 run: build
-	$(BIN) run
+	$(BIN) run $(if $(CONFIG),-c $(CONFIG))
 
 # Replay the bundled demo capture through the bundled rules.
 demo: build

@@ -38,9 +38,42 @@ type Alert struct {
 	SamplingRate uint32                    `json:"sampling_rate"`
 	Samples      []flow.Flow               `json:"samples"`
 
+	// What a learning rule learned of the group (at most one is set):
+	// absent from the JSON of other rules.
+	Baseline *Baseline `json:"baseline,omitempty"`
+	NewTerm  *NewTerm  `json:"new_term,omitempty"`
+	Beacon   *Beacon   `json:"beacon,omitempty"`
+
 	// Notify names the notifiers the rule asked for; empty means route by
 	// the configuration. Not part of the JSON.
 	Notify []string `json:"-"`
+}
+
+// Baseline is the group's learned normal that a baseline rule's value
+// exceeded.
+type Baseline struct {
+	Mean      float64 `json:"mean"`      // learned mean of the group's window value
+	Spread    float64 `json:"spread"`    // learned standard deviation
+	Deviation float64 `json:"deviation"` // (value - mean) / spread
+	Samples   int     `json:"samples"`   // samples the baseline was learned from
+	Season    string  `json:"season"`    // "all", "hour 14" (UTC) or "weekday 3" (0 is Sunday)
+}
+
+// NewTerm is the value a new_terms rule's group had not shown before.
+type NewTerm struct {
+	Field string `json:"field"` // the rule's field(s), joined by ","
+	Term  string `json:"term"`  // the new value(s), joined by ","
+	Known int    `json:"known"` // terms the group had shown within the history
+}
+
+// Beacon describes the regular connections a beacon rule found.
+type Beacon struct {
+	Interval  float64 `json:"interval"`   // mean interval between beats, seconds
+	Jitter    float64 `json:"jitter"`     // mean deviation of an interval, a fraction of Interval
+	Count     int     `json:"count"`      // connection starts considered
+	Missed    int     `json:"missed"`     // beats missed among them
+	Score     float64 `json:"score"`      // regularity, 0..1: 3/4 intervals, 1/4 sizes
+	SizeScore float64 `json:"size_score"` // regularity of the bytes per beat, 0..1
 }
 
 // MarshalJSON writes the alert with times in RFC 3339 (UTC) and non-nil

@@ -62,6 +62,8 @@ type Config struct {
 	Log    Log           `yaml:"log"`
 	// Shutdown bounds how long stopping takes (see Shutdown).
 	Shutdown Shutdown `yaml:"shutdown"`
+	// Learn: where the rules that learn keep what they learned (learn.go).
+	Learn Learn `yaml:"learn"`
 
 	path string
 }
@@ -126,19 +128,19 @@ func (s *Store) UnmarshalYAML(n *yaml.Node) error {
 			c.URL = v
 			s.Redis = &c
 		default:
-			return fmt.Errorf("line %d: store: %q is neither memory nor a redis:// URL", n.Line, v)
+			return decodeError(fmt.Errorf("line %d: store: %q is neither memory nor a redis:// URL", n.Line, v))
 		}
 		return nil
 	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 || n.Content[0].Value != "redis" {
-		return fmt.Errorf("line %d: store: give memory, a redis:// URL, or redis: {url: ..., ...}", n.Line)
+		return decodeError(fmt.Errorf("line %d: store: give memory, a redis:// URL, or redis: {url: ..., ...}", n.Line))
 	}
 	if err := knownKeys(n.Content[1], rediswindow.Config{}, "store.redis"); err != nil {
-		return err
+		return decodeError(err)
 	}
 	c := rediswindow.DefaultConfig()
 	if err := n.Content[1].Decode(&c); err != nil {
-		return fmt.Errorf("store.redis: %w", err)
+		return decodeError(err)
 	}
 	s.Redis = &c
 	return nil
@@ -257,7 +259,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration like 30s, 5m, 1h", n.Line, n.Value)
+		return decodeError(fmt.Errorf("line %d: %q is not a duration like 30s, 5m, 1h", n.Line, n.Value))
 	}
 	*d = Duration(v)
 	return nil

@@ -167,6 +167,8 @@ func (d *Daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 		Evicted     uint64              `json:"window_evicted"`
 		Late        uint64              `json:"window_late"`
 		TopGroups   []engine.GroupValue `json:"top_groups"`
+		// Learned: what a rule that learns learned, its top groups.
+		Learned *engine.LearnedSummary `json:"learned,omitempty"`
 	}
 	st := d.engine.Stats()
 	out := make([]ruleOut, 0, len(st.Rules))
@@ -176,6 +178,7 @@ func (d *Daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 			Errors: r.Errors, LastError: r.LastError,
 			WindowKeys: r.Window.Keys, Evicted: r.Window.Evicted, Late: r.Window.Late,
 			TopGroups: d.topGroups(r.ID),
+			Learned:   d.learnedGroups(r.ID, learnedTopGroups),
 		})
 	}
 	web.WritePage(w, r, out, d.cfg.HTTP.Limits.MaxPage)

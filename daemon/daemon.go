@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -23,7 +22,6 @@ import (
 	"github.com/flowguard/flowguard/lifecycle"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all" // registers every notifier type
-	"github.com/flowguard/flowguard/web"
 )
 
 // Daemon is flowguard's collector: listeners, pipeline and engine,
@@ -48,6 +46,7 @@ type Daemon struct {
 	out        io.Writer
 	engine     *engine.Engine
 	pipe       *engine.Pipeline
+	learnStats engine.LearnedStoreStats
 	listeners  *listenerSet
 	api        *apiServer // nil: http.listen is off
 	started    time.Time
@@ -256,8 +255,9 @@ loop:
 // components returns the running parts in the order they start, each
 // after those it depends on: HTTP (first, so that /metrics and /readyz
 // answer through start-up and the whole shutdown), notifiers, enrichment
-// reloads, store, engine (drains its queue when stopped, after the
-// listeners), listeners. They stop in reverse.
+// reloads, store, learned state (learned.go: its last save after the
+// engine has drained, before the store closes), engine (drains its queue
+// when stopped, after the listeners), listeners. They stop in reverse.
 func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 	d.listeners.failed = failed
 	var cs []lifecycle.Component
@@ -269,40 +269,7 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 		d.notifiersComponent(),
 		lifecycle.Run("enrich", d.enrich.Run, failed),
 		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
+		d.learnedComponent(failed),
 		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
 		d.listeners)
-}
-
-// Checked is what Check found valid.
-type Checked struct{ Rules, Listeners, Notifiers int }
-
-// Check validates everything New would load from cfg (read from path),
-// without starting or binding anything.
-func Check(cfg *config.Config, path, version string, errw io.Writer) (Checked, error) {
-	set, err := LoadRules(cfg.Rules, cfg.RulesOptions(), errw)
-	if err != nil {
-		return Checked{}, err
-	}
-	if _, err := enrich.Build(cfg.Enrich, slog.New(slog.NewTextHandler(errw, nil))); err != nil {
-		return Checked{}, ConfigError{err}
-	}
-	if cfg.HTTP.Listen != "off" {
-		if _, err := web.New(cfg.HTTP, nil); err != nil { // reads the TLS files
-			return Checked{}, ConfigError{fmt.Errorf("%s: %w", path, err)}
-		}
-	}
-	if len(cfg.Notifiers.Notifiers) > 0 {
-		n, err := notifiers.Build(cfg.Notifiers, notifiers.Deps{Stdout: io.Discard, Version: version})
-		if err != nil {
-			return Checked{}, ConfigError{fmt.Errorf("%s: %w", path, err)}
-		}
-		err = checkNotify(set, n)
-		ctx, cancel := context.WithTimeout(context.Background(), discardCloseTimeout)
-		n.Close(ctx)
-		cancel()
-		if err != nil {
-			return Checked{}, err
-		}
-	}
-	return Checked{Rules: len(set.Rules), Listeners: len(cfg.Listen), Notifiers: max(1, len(cfg.Notifiers.Notifiers))}, nil
 }

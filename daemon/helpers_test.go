@@ -103,9 +103,22 @@ func runDaemon(t *testing.T, extra string) *testDaemon {
 // and Run.
 func runDaemonWith(t *testing.T, extra string, setup func(*Daemon)) *testDaemon {
 	t.Helper()
-	td := &testDaemon{udp: freePort(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
-		cfg: filepath.Join(t.TempDir(), "flowguard.yaml")}
+	td := newTestDaemon(t)
 	td.writeConfig(t, extra)
+	t.Cleanup(td.start(t, setup))
+	return td
+}
+
+// newTestDaemon picks the ports and the config file of a test daemon.
+func newTestDaemon(t *testing.T) *testDaemon {
+	return &testDaemon{udp: freePort(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
+		cfg: filepath.Join(t.TempDir(), "flowguard.yaml")}
+}
+
+// start builds the daemon from td's config file, hands it to setup (when
+// not nil), runs it, and waits for its API; the returned func stops it.
+func (td *testDaemon) start(t *testing.T, setup func(*Daemon)) (stop func()) {
+	t.Helper()
 	cfg, err := config.Load(td.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -120,19 +133,20 @@ func runDaemonWith(t *testing.T, extra string, setup func(*Daemon)) *testDaemon 
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- td.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		if err := <-ran; err != nil {
 			t.Error(err)
 		}
-	})
+	}
 	for i := 0; scrapeMetricErr(td.http) != nil; i++ {
 		if i > 200 {
+			stop()
 			t.Fatal("the daemon's API did not come up")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return td
+	return stop
 }
 
 // writeConfig (re)writes the config file: the listener, the API, extra.

@@ -51,7 +51,7 @@ var uptimeDesc = desc("uptime_seconds", "Seconds since start.")
 // registry gathers every component's metrics.
 func (d *Daemon) registry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(d.listenerMetrics(), d.engineMetrics(), d.timeMetrics(), d.notifierMetrics(), d.storeMetrics(),
+	reg.MustRegister(d.listenerMetrics(), d.engineMetrics(), d.learnedMetrics(), d.timeMetrics(), d.notifierMetrics(), d.storeMetrics(),
 		d.enrichMetrics(), d.reloadMetrics(),
 		metricSet(func(m emit) { m.gauge(uptimeDesc, timeSince(d.started)) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))

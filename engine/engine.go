@@ -116,6 +116,14 @@ type ruleState struct {
 	winStats   atomic.Pointer[window.Stats]
 	errs       atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
 
+	// What the rule learns (learn.go): learn is set for every learning
+	// rule, and one of base, terms, beacon as its kind.
+	learn        learner
+	learnVersion string
+	base         *baselineState
+	terms        *termsState
+	beacon       *beaconState
+
 	// win as the interface of the rule's aggregate (one is set).
 	sumWin      window.SumWindow
 	distinctWin window.DistinctWindow
@@ -177,9 +185,10 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 	var out []*ruleState
 	for _, r := range set.Rules {
 		version := Version(r)
-		if prev, ok := old[r.ID]; ok && prev.version == version {
+		if prev, ok := old[r.ID]; ok && prev.version == version && prev.learnVersion == LearnVersion(r) {
 			r.Errors.Carry(prev.errs.Load())
 			prev.r = r
+			prev.useRule(r)
 			prev.errs.Store(r.Errors)
 			shipThreshold(r, prev.win)
 			out = append(out, prev)
@@ -188,7 +197,8 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 		rs := &ruleState{r: r, id: r.ID, window: r.Window.Seconds(), version: version,
 			span: int64(r.Window + e.cfg.AllowedLateness)}
 		rs.errs.Store(r.Errors)
-		if r.Aggregate != rules.PerFlow {
+		rs.newLearned(r)
+		if r.Aggregate != rules.PerFlow && r.Aggregate != rules.NewTermsAgg && r.Aggregate != rules.BeaconAgg {
 			spec := window.Spec{Name: r.ID, Version: version, Size: r.Window, MaxKeys: e.cfg.MaxKeys,
 				Lateness: e.cfg.AllowedLateness}
 			switch r.Aggregate {
@@ -316,6 +326,17 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 		case rules.PerFlow:
 			rs.fire(e, f, now, window.Result{Value: 1, First: now, Last: now}, 1)
 			continue
+		case rules.NewTermsAgg:
+			if rs.terms.observe(rs.key, f, now) {
+				rs.fire(e, f, now, window.Result{Value: 1, First: now, Last: now}, 1)
+			}
+			continue
+		case rules.BeaconAgg:
+			if rs.beacon.observe(rs.key, f, now) {
+				l := &rs.beacon.last
+				rs.fire(e, f, now, window.Result{Value: float64(l.count), First: l.first, Last: l.latest}, float64(l.count))
+			}
+			continue
 		case rules.Sum:
 			res = rs.sumWin.Add(rs.key, now, rs.metric(f))
 			value = res.Value
@@ -325,7 +346,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.ThresholdFor(f) {
+			if !rs.learnedExceeds(now, value) || value < r.ThresholdFor(f) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -336,7 +357,7 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 			if e.cfg.Observe != nil {
 				e.cfg.Observe(r, rs.key, value, f)
 			}
-			if value < r.ThresholdFor(f) {
+			if !rs.learnedExceeds(now, value) || value < r.ThresholdFor(f) {
 				rs.remember(f, now, value)
 				continue
 			}
@@ -464,6 +485,9 @@ func (rs *ruleState) build(f *flow.Flow, now int64, res window.Result, value flo
 		a.Window = "0s"
 		a.Threshold = 1
 	}
+	if rs.learn != nil {
+		rs.learn.annotate(a)
+	}
 	for _, fd := range r.GroupBy {
 		a.Group[fd.Name] = fd.Value(f)
 	}
@@ -485,7 +509,7 @@ func (rs *ruleState) build(f *flow.Flow, now int64, res window.Result, value flo
 // samples returns up to alert.MaxSamples recent flows of the alert's group,
 // oldest first, ending with the flow that fired.
 func (rs *ruleState) samples(f *flow.Flow) []flow.Flow {
-	if rs.r.Aggregate == rules.PerFlow {
+	if rs.r.Aggregate == rules.PerFlow || rs.terms != nil || rs.beacon != nil {
 		return []flow.Flow{*f}
 	}
 	h := xxhash.Sum64(rs.key)
@@ -527,13 +551,16 @@ func (rs *ruleState) message(a *alert.Alert, f *flow.Flow) string {
 		if fd, ok := flow.Lookup(name); ok {
 			return string(fd.AppendText(nil, f)), true
 		}
-		return "", false
+		return rs.learnedText(name)
 	}
 	if r.Message != nil {
 		return string(r.Message.Render(nil, lookup))
 	}
 	if r.Aggregate == rules.PerFlow {
 		return fmt.Sprintf("%s: %s", r.Name, a.GroupString())
+	}
+	if m, ok := rs.learnedMessage(a); ok {
+		return m
 	}
 	unit := "/s" // a rate of a count; other units say per second themselves
 	if !r.Rate || r.ValueUnit() != rules.UnitNone {

@@ -248,6 +248,11 @@ func BenchmarkEngineExamplePack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchmarkPack(b, set)
+}
+
+// benchmarkPack runs a rule set over a realistic flow mix, in steady state.
+func benchmarkPack(b *testing.B, set *rules.Set) {
 	flows := realisticFlows(1 << 16)
 	e, err := New(Config{}, set)
 	if err != nil {

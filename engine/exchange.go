@@ -120,6 +120,9 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 	if value < r.ThresholdFor(f) { // per-network thresholds need the group's flow
 		return false
 	}
+	if !rs.learnedExceeds(now, value) { // a baseline: above the group's normal too
+		return false
+	}
 	if !rs.claimed(e, now) {
 		return false
 	}

@@ -14,6 +14,12 @@ type RuleStats struct {
 	// Window is the window's figures; Late also counts the flows the
 	// engine kept from it for being beyond the allowed lateness.
 	Window window.Stats
+	// Learns is set for a rule that learns (baseline, new_terms,
+	// beacon); Learned counts the groups it holds and those it evicted
+	// past its cap (and, for new_terms, terms evicted).
+	Learns         bool
+	LearnedGroups  int64
+	LearnedEvicted uint64
 }
 
 // Stats counts what the engine did.
@@ -44,6 +50,10 @@ func (e *Engine) Stats() Stats {
 			st.Window = *p
 		}
 		st.Window.Late += rs.late.Load()
+		if rs.learn != nil {
+			st.Learns = true
+			st.LearnedGroups, st.LearnedEvicted = rs.learn.counts()
+		}
 		s.Rules = append(s.Rules, st)
 	}
 	return s

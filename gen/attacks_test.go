@@ -26,3 +26,18 @@ func TestScenarioAttacksMatchTruth(t *testing.T) {
 		checkTruth(t, truth, alerts)
 	}
 }
+
+// The learning behaviours, alone and over the office mix, raise their
+// alerts with the bundled learning rules: the beacon once its beats are
+// in, the step-up once the host's baseline has warmed up.
+func TestScenarioLearningMatchTruth(t *testing.T) {
+	for _, with := range [][]string{{gen.Beacon}, {gen.StepUp}, append(append([]string(nil), gen.Behaviours...), gen.Learning...)} {
+		var buf bytes.Buffer
+		truth, err := gen.WriteScenario(&buf, gen.Scenario{Seed: 12, Duration: 40 * time.Second, With: with})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts, _, _ := replay(t, buf.Bytes())
+		checkTruth(t, truth, alerts)
+	}
+}

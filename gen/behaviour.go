@@ -58,6 +58,9 @@ func behaviour(name string, rng *rand.Rand, t int64) ([]packet, BehaviourTruth, 
 	if pkts, bt, ok := attack(name, rng, t); ok {
 		return pkts, bt, nil
 	}
+	if pkts, bt, ok := learning(name, rng, t); ok {
+		return pkts, bt, nil
+	}
 	return nil, BehaviourTruth{}, fmt.Errorf("unknown behaviour %q (want %v)", name, Behaviours)
 }
 

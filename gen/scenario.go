@@ -136,7 +136,7 @@ func WriteScenario(w io.Writer, s Scenario) (*Truth, error) {
 
 	// Behaviours, each from its own random stream so that adding one
 	// changes nothing else.
-	for _, name := range slices.Concat(Behaviours, Attacks) {
+	for _, name := range slices.Concat(Behaviours, Attacks, Learning) {
 		if !slices.Contains(s.With, name) {
 			continue
 		}

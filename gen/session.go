@@ -148,15 +148,7 @@ func (c *conv) jitter(d time.Duration) int64 {
 
 // finish returns the packets in time order.
 func (c *conv) finish() []packet {
-	slices.SortStableFunc(c.pkts, func(a, b packet) int {
-		switch {
-		case a.ts < b.ts:
-			return -1
-		case a.ts > b.ts:
-			return 1
-		}
-		return 0
-	})
+	sortPackets(c.pkts)
 	return c.pkts
 }
 
@@ -171,3 +163,16 @@ func expDur(rng *rand.Rand, mean time.Duration) time.Duration {
 }
 
 func ephemeral(rng *rand.Rand) uint16 { return uint16(32768 + rng.IntN(28232)) }
+
+// sortPackets puts packets, of one conversation or several, in time order.
+func sortPackets(pkts []packet) {
+	slices.SortStableFunc(pkts, func(a, b packet) int {
+		switch {
+		case a.ts < b.ts:
+			return -1
+		case a.ts > b.ts:
+			return 1
+		}
+		return 0
+	})
+}

@@ -55,7 +55,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // UnmarshalYAML splits the entry into the shared keys and the rest.
 func (c *NotifierConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: a notifier is a mapping with name, type and the type's keys", n.Line)
+		return decodeError(fmt.Errorf("line %d: a notifier is a mapping with name, type and the type's keys", n.Line))
 	}
 	c.Line = n.Line
 	rest := yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
@@ -68,7 +68,7 @@ func (c *NotifierConfig) UnmarshalYAML(n *yaml.Node) error {
 			c.Type = v.Value
 		case "delivery":
 			if err := Decode(v, &c.Delivery); err != nil {
-				return fmt.Errorf("delivery: %w", err)
+				return decodeError(fmt.Errorf("delivery: %w", err))
 			}
 		default:
 			rest.Content = append(rest.Content, k, v)
@@ -264,7 +264,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration like 30s, 5m, 1h", n.Line, n.Value)
+		return decodeError(fmt.Errorf("line %d: %q is not a duration like 30s, 5m, 1h", n.Line, n.Value))
 	}
 	*d = Duration(v)
 	return nil
@@ -300,10 +300,22 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	}
 	x, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || x < 0 || x > math.MaxInt64/mult {
-		return fmt.Errorf("line %d: %q is not a size like 1048576, 512KiB, 256MiB, 1GiB", n.Line, n.Value)
+		return decodeError(fmt.Errorf("line %d: %q is not a size like 1048576, 512KiB, 256MiB, 1GiB", n.Line, n.Value))
 	}
 	*b = ByteSize(x * mult)
 	return nil
+}
+
+// decodeError returns err as a *yaml.TypeError, which the YAML decoder
+// records before carrying on with the rest of the file (any other error
+// from an UnmarshalYAML method stops it), so one check reports every
+// problem. A joined error gives one entry a line.
+func decodeError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && err == error(te) {
+		return te
+	}
+	return &yaml.TypeError{Errors: strings.Split(err.Error(), "\n")}
 }
 
 // Decode decodes a YAML mapping into v (a pointer to a struct) strictly:

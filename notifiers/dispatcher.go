@@ -59,11 +59,9 @@ func Build(cfg Config, deps Deps) (*Dispatcher, error) {
 		targets []Target
 	)
 	for i, nc := range cfg.Notifiers {
-		f, _ := lookup(nc.Type) // Validate checked it
-		settings := nc.Settings
-		n, err := f(nc.Name, &settings, deps)
+		n, err := buildEntry(i, nc, deps)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("line %d: notifiers[%d] %q (%s): %w", nc.Line, i, nc.Name, nc.Type, err))
+			errs = append(errs, err)
 			continue
 		}
 		targets = append(targets, Target{Notifier: n, Type: nc.Type, Delivery: nc.Delivery})
@@ -79,6 +77,41 @@ func Build(cfg Config, deps Deps) (*Dispatcher, error) {
 		t.Notifier.Close()
 	}
 	return nil, errors.Join(errs...)
+}
+
+// buildEntry runs the factory of entry i of notifiers:.
+func buildEntry(i int, nc NotifierConfig, deps Deps) (Notifier, error) {
+	f, err := lookup(nc.Type)
+	if err != nil {
+		return nil, err
+	}
+	settings := nc.Settings
+	n, err := f(nc.Name, &settings, deps)
+	if err != nil {
+		return nil, fmt.Errorf("line %d: notifiers[%d] %q (%s): %w", nc.Line, i, nc.Name, nc.Type, err)
+	}
+	return n, nil
+}
+
+// CheckSettings builds, and at once closes, every notifier of cfg whose
+// type is known, and returns every factory's error (a type's unknown or
+// invalid keys, an unset ${ENV}, an unreadable TLS file). Unlike Build it
+// carries on past the errors Validate finds (a bad name, an unknown type, a
+// route to nobody), so that a check reports everything at once.
+func CheckSettings(cfg Config, deps Deps) error {
+	var errs []error
+	for i, nc := range cfg.Notifiers {
+		if _, err := lookup(nc.Type); err != nil {
+			continue // Validate reports it
+		}
+		n, err := buildEntry(i, nc, deps)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n.Close()
+	}
+	return errors.Join(errs...)
 }
 
 // New starts a Dispatcher over already built notifiers. Routes name

@@ -18,7 +18,7 @@ import (
 
 var ruleKeys = []string{"id", "name", "description", "severity", "tags", "enabled",
 	"where", "exceptions", "sum", "count", "distinct", "top", "rate", "group_by",
-	"window", "threshold", "suppress", "message", "notify"}
+	"window", "threshold", "suppress", "message", "notify", "baseline", "new_terms", "beacon"}
 
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
@@ -240,10 +240,18 @@ func (l *loader) decodeRule(src *source, index int, n *yaml.Node) *decodedRule {
 		r.Suppress = sup
 	} else if r.Aggregate == PerFlow {
 		r.Suppress = defaultSuppress
+	} else if r.Aggregate == NewTermsAgg || r.Aggregate == BeaconAgg {
+		r.Suppress = defaultLearnSuppress
 	} else {
 		r.Suppress = r.Window
 	}
 
+	d.learnDefaults(r)
+	if len(groupBy) == 0 {
+		for _, fd := range r.GroupBy { // the beacon's default
+			groupBy = append(groupBy, fd.Name)
+		}
+	}
 	d.message(r, groupBy)
 
 	if d.failed {
@@ -309,12 +317,12 @@ func buildMatch(where *Condition, excs []*Condition) func(*flow.Flow) bool {
 // aggregate decodes sum, count, distinct, top, rate, window and threshold.
 func (d *ruleDecoder) aggregate(r *decodedRule) {
 	var aggKey string
-	for _, k := range []string{"sum", "count", "distinct", "top"} {
+	for _, k := range []string{"sum", "count", "distinct", "top", "new_terms", "beacon"} {
 		if _, ok := d.keys[k]; !ok {
 			continue
 		}
 		if aggKey != "" {
-			d.errorf(d.knodes[k], k, "at most one of sum, count, distinct and top (this rule has %s)", aggKey)
+			d.errorf(d.knodes[k], k, "at most one of sum, count, distinct, top, new_terms and beacon (this rule has %s)", aggKey)
 			continue
 		}
 		aggKey = k
@@ -341,7 +349,12 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 	case "top":
 		metric = d.top(r)
 		r.Aggregate = Top
+	case "new_terms":
+		d.newTerms(r)
+	case "beacon":
+		d.beacon(r)
 	}
+	learning := aggKey == "new_terms" || aggKey == "beacon"
 
 	// Threshold, whose unit may imply the aggregate and the rate.
 	var q Quantity
@@ -382,11 +395,12 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 	if metric == "bytes" || metric == "packets" {
 		r.Metric, _ = flow.Lookup(metric)
 	}
+	d.baseline(r, aggKey) // after a rate threshold may have implied sum
 
 	rate, rn := d.boolean("rate")
 	if rn != nil {
 		switch {
-		case aggKey == "" || aggKey == "distinct":
+		case aggKey == "" || aggKey == "distinct" || learning:
 			if rate {
 				d.errorf(rn, "rate", "applies to sum, count and top rules")
 			}
@@ -399,7 +413,7 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 
 	window, wn := d.duration("window")
 	switch {
-	case aggKey == "":
+	case aggKey == "" || learning:
 		for _, k := range []string{"window", "threshold"} {
 			if kn, ok := d.knodes[k]; ok {
 				d.errorf(kn, k, "only rules with sum, count, distinct or top have a %s", k)
@@ -414,12 +428,12 @@ func (d *ruleDecoder) aggregate(r *decodedRule) {
 	default:
 		r.Window = window
 	}
-	if aggKey != "" && aggKey != "top" {
+	if aggKey != "" && aggKey != "top" && !learning {
 		if _, ok := d.keys["threshold"]; !ok {
 			d.errorf(d.knodes[aggKey], "threshold", "required for %s rules", aggKey)
 		}
 	}
-	if hasThreshold && aggKey != "" {
+	if hasThreshold && aggKey != "" && !learning {
 		r.Threshold = q.Value
 		if byNetwork != nil {
 			r.ByNetwork = d.networkThresholds(byNetwork, netNodes, q)
@@ -531,6 +545,7 @@ func (d *ruleDecoder) message(r *decodedRule, groupBy []string) {
 		return
 	}
 	allowed := append(append([]string(nil), templateNames...), groupBy...)
+	allowed = append(allowed, learnTemplateNamesOf(r)...)
 	if r.Aggregate == PerFlow {
 		// A per-flow alert has the flow itself at hand.
 		allowed = append(allowed, flow.FieldNames()...)

@@ -8,15 +8,15 @@ import (
 	"os"
 	pathpkg "path"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowguard/flowguard/internal/yamlpos"
 )
 
 // Load reads rule files and compiles them into one Set. Each path is a
@@ -236,8 +236,6 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)
-
 func (l *loader) run() (*Set, error) {
 	// Pass 1: parse every file, gather lists and macros.
 	for _, src := range l.srcs {
@@ -267,12 +265,8 @@ func (l *loader) run() (*Set, error) {
 func (l *loader) parse(src *source) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src.data, &doc); err != nil {
-		msg := err.Error()
-		e := &Error{File: src.name, Msg: msg, order: src.order}
-		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = "yaml: " + msg[len(m[0]):]
-		}
+		e := &Error{File: src.name, order: src.order}
+		e.Line, e.Column, e.Msg = yamlpos.Syntax(src.data, err)
 		l.errs = append(l.errs, e)
 		return
 	}

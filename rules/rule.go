@@ -18,10 +18,12 @@ type Aggregate uint8
 
 // Aggregates.
 const (
-	PerFlow  Aggregate = iota // every matching flow is an alert (subject to suppress)
-	Sum                       // sum of Metric (bytes, packets) or count of flows over Window
-	Distinct                  // number of distinct values of DistinctField over Window
-	Top                       // heavy hitters by Metric over Window
+	PerFlow     Aggregate = iota // every matching flow is an alert (subject to suppress)
+	Sum                          // sum of Metric (bytes, packets) or count of flows over Window
+	Distinct                     // number of distinct values of DistinctField over Window
+	Top                          // heavy hitters by Metric over Window
+	NewTermsAgg                  // a value of NewTerms.Fields the group has not shown lately
+	BeaconAgg                    // connections of a group starting at a regular interval
 )
 
 // String names the aggregate as rule summaries print it.
@@ -35,6 +37,10 @@ func (a Aggregate) String() string {
 		return "distinct"
 	case Top:
 		return "top"
+	case NewTermsAgg:
+		return "new_terms"
+	case BeaconAgg:
+		return "beacon"
 	}
 	return "unknown"
 }
@@ -83,6 +89,12 @@ type Rule struct {
 	TopK      int     // Top: a key must rank within the first TopK
 	TopShare  float64 // Top: and hold at least this share (0..1) of the window's total
 	Suppress  time.Duration
+
+	// Baseline, on a Sum or Distinct rule, compares each group with its
+	// own learned normal; Threshold is then a floor (see learn.go).
+	Baseline *Baseline
+	NewTerms *NewTerms // set when Aggregate is NewTermsAgg
+	Beacon   *Beacon   // set when Aggregate is BeaconAgg
 
 	Message *Template // nil: the engine writes a default message
 }

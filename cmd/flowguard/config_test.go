@@ -37,7 +37,7 @@ func TestSampleConfigChecks(t *testing.T) {
 	if code := run([]string{"run", "--check", "-c", cfg}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "config ok: 20 rules, 3 listeners, 5 notifiers") {
+	if !strings.Contains(out.String(), "config ok: 24 rules, 3 listeners, 5 notifiers") {
 		t.Errorf("check said %q", out.String())
 	}
 	// A typo in a key is an error naming it, with exit 2.

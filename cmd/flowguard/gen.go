@@ -58,7 +58,8 @@ func cmdGenScenario(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "random seed")
 	duration := fs.Duration("duration", gen.DefaultDuration, "length of the background")
 	rate := fs.Float64("background-rate", gen.DefaultBackgroundRate, "background packets per second (0: none)")
-	with := fs.String("with", strings.Join(gen.Behaviours, ","), "behaviours to inject, comma-separated (\"\" for none): "+strings.Join(gen.Behaviours, ", ")+"; attacks, on request: "+strings.Join(gen.Attacks, ", "))
+	with := fs.String("with", strings.Join(gen.Behaviours, ","), "behaviours to inject, comma-separated (\"\" for none): "+strings.Join(gen.Behaviours, ", ")+"; attacks, on request: "+strings.Join(gen.Attacks, ", ")+
+		"; for the rules that learn, on request (they run past the duration): "+strings.Join(gen.Learning, ", "))
 	snaplen := fs.Int("snaplen", gen.DefaultSnaplen, "bytes kept of each frame (IP lengths stay true)")
 	start := fs.String("start", gen.DefaultStart.Format(time.RFC3339), "time of the first packet (RFC 3339)")
 	pos, err := parseInterleaved(fs, args)
@@ -165,6 +166,9 @@ func cmdGenStream(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "sent %d flows in %d datagrams (%d bytes) to %s as %s in %s: %.0f flows/s (asked %.0f), %d send errors\n",
 		st.Flows, st.Datagrams, st.Bytes, ap, p, st.Elapsed.Round(time.Millisecond), st.Rate(), *rate, st.Errors)
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
 	return nil
 }
 

@@ -11,10 +11,12 @@
 //	flowguard config check -c FILE
 //	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
 //	flowguard gen scenario|stream ...
+//	flowguard receive syslog|webhook [--listen ADDR]
 //	flowguard web hash-password|new-token|hash-token
 //	flowguard version
 //
-// Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules, 130
+// stopped by Ctrl-C (docs/exit-codes.md).
 package main
 
 import (
@@ -32,8 +34,8 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
-	// exitInterrupted: a replay stopped by Ctrl-C (128 + SIGINT, as
-	// shells report it); the alerts up to there were written.
+	// exitInterrupted: a command stopped by Ctrl-C (128 + SIGINT, as
+	// shells report it); what it did up to there is written.
 	exitInterrupted = 130
 )
 
@@ -68,16 +70,19 @@ Usage:
                                   what enrichment says of an address
   flowguard gen scenario|stream ...  write scenario pcaps with ground truth, or stream
                                   NetFlow/IPFIX/sFlow at a rate to a loopback collector
+  flowguard receive syslog|webhook [--listen ADDR]
+                                  print the syslog messages or webhook POSTs that
+                                  arrive: the far end of those notifiers, for trials
   flowguard web hash-password|new-token|hash-token
                                   make credentials for the http section
   flowguard version                 print the version
 
 Run 'flowguard COMMAND --help' for a command's options.
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules, 130 stopped by Ctrl-C.
 `
 
 // commands are the top-level commands, for suggestions.
-var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "web", "version", "help"}
+var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "receive", "web", "version", "help"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -103,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdGen(args[1:], stdout, stderr)
 	case "lookup":
 		err = cmdLookup(args[1:], stdout, stderr)
+	case "receive":
+		err = cmdReceive(args[1:], stdout, stderr)
 	case "web":
 		err = cmdWeb(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 
 	"github.com/flowguard/flowguard/daemon"
 	"github.com/flowguard/flowguard/engine/ruletest"
@@ -86,6 +88,9 @@ func cmdRulesTest(args []string, out, errw io.Writer) error {
 	if len(paths) == 0 {
 		return usagef("rules test: no rule folder given")
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	defer context.AfterFunc(ctx, stop)() // a second Ctrl-C kills at once
 	failed, total := 0, 0
 	for _, p := range paths {
 		set, err := loadRules([]string{p}, errw)
@@ -104,7 +109,11 @@ func cmdRulesTest(args []string, out, errw io.Writer) error {
 			return usagef("rules test: %s: no test cases (expected %s/tests/NAME/%s)", p, p, ruletest.FlowsFile)
 		}
 		for _, c := range cases {
-			r := ruletest.Run(set, c)
+			r := ruletest.RunContext(ctx, set, c)
+			if ctx.Err() != nil {
+				fmt.Fprintf(out, "%d passed, %d failed before %s\n", total-failed, failed, c)
+				return errInterrupted
+			}
 			fmt.Fprintln(out, r)
 			total++
 			if !r.Passed() {

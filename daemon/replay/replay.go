@@ -46,6 +46,13 @@ type Options struct {
 	// are decoded as flow export; auto: any that decodes; none: metered.
 	ExportPorts string
 	Version     string
+	// Truth, when set, is what the input is known to hold: the report
+	// (Stats text or json) ends with recall and false alarms per rule.
+	Truth *tuning.Truth
+	// Learn names a learned-state file (engine.LearnedState): loaded
+	// before the replay when it exists, written with what the rules that
+	// learn learned after it, so that a capture trains them.
+	Learn string
 }
 
 // Run replays o.Files through the rules: alerts to out, the summary to
@@ -88,6 +95,9 @@ func Run(ctx context.Context, cfg *config.Config, set *rules.Set, o Options, out
 	}
 	defer order.flush()
 	col := tuning.New(set, tuning.Config{})
+	if o.Truth != nil {
+		col.SetTruth(o.Truth)
+	}
 	deps := daemon.EvaluatorDeps{Rules: set, Logger: log, Emit: func(a *alert.Alert) {
 		col.OnAlert(a)
 		if disp != nil {
@@ -104,6 +114,15 @@ func Run(ctx context.Context, cfg *config.Config, set *rules.Set, o Options, out
 	}
 	defer ev.Close()
 	eng := ev.Engine
+	if o.Learn != "" {
+		st, err := engine.ReadLearnedFile(o.Learn)
+		if err != nil {
+			return fmt.Errorf("--learn: %w", err)
+		}
+		if n := eng.LoadLearned(st); n > 0 && o.Stats == "text" {
+			fmt.Fprintf(errw, "%s: learned state of %d rules loaded\n", o.Learn, n)
+		}
+	}
 	var ttotals tuning.Totals
 	pace := &pacer{speed: o.Speed, ctx: ctx, next: func(b []flow.Flow) {
 		ttotals.Add(b)
@@ -157,6 +176,11 @@ func Run(ctx context.Context, cfg *config.Config, set *rules.Set, o Options, out
 	if sinkErr != nil {
 		return sinkErr
 	}
+	if o.Learn != "" {
+		if err := engine.WriteLearnedFile(o.Learn, eng.SaveLearned()); err != nil {
+			return fmt.Errorf("--learn: %w", err)
+		}
+	}
 	ttotals.DecodeErrors = totals.malformed
 	ts := eng.Stats().Time
 	ttotals.Late, ttotals.Future = ts.Late, ts.Future
@@ -164,9 +188,13 @@ func Run(ctx context.Context, cfg *config.Config, set *rules.Set, o Options, out
 	case "text":
 		printSummary(errw, eng.Stats(), totals, time.Since(start))
 		fmt.Fprintln(errw)
-		col.Report(ttotals).WriteText(errw)
+		rep := col.Report(ttotals)
+		rep.AddLearned(eng)
+		rep.WriteText(errw)
 	case "json":
-		col.Report(ttotals).WriteJSON(errw)
+		rep := col.Report(ttotals)
+		rep.AddLearned(eng)
+		rep.WriteJSON(errw)
 	}
 	return interrupted
 }

@@ -87,7 +87,11 @@ func FindCases(dir string) ([]string, error) {
 }
 
 // Run runs one case against a rule set.
-func Run(set *rules.Set, dir string) Result {
+func Run(set *rules.Set, dir string) Result { return RunContext(context.Background(), set, dir) }
+
+// RunContext is Run stopping when ctx ends (Ctrl-C): reading flows.jsonl
+// ends at once and the result's Err is ctx's error.
+func RunContext(ctx context.Context, set *rules.Set, dir string) Result {
 	res := Result{Case: dir}
 	want, err := readExpected(filepath.Join(dir, ExpectedFile))
 	if err != nil {
@@ -105,7 +109,7 @@ func Run(set *rules.Set, dir string) Result {
 		res.Err = err
 		return res
 	}
-	if err := src.Run(context.Background(), func(b []flow.Flow) { eng.Process(b) }); err != nil {
+	if err := src.Run(ctx, func(b []flow.Flow) { eng.Process(b) }); err != nil {
 		res.Err = err
 		return res
 	}

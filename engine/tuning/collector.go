@@ -67,6 +67,7 @@ func (c Config) withDefaults() Config {
 // called once the engine is done, or between batches.
 type Collector struct {
 	cfg    Config
+	truth  *Scorer // nil without SetTruth
 	byRule map[*rules.Rule]*track
 	byID   map[string]*track
 	order  []*track
@@ -134,6 +135,9 @@ func New(set *rules.Set, cfg Config) *Collector {
 	}
 	return c
 }
+
+// SetTruth makes the report compare the alerts with t (see TruthReport).
+func (c *Collector) SetTruth(t *Truth) { c.truth = NewScorer(t) }
 
 // Observe records one value of an aggregate rule for a group; it has the
 // signature of engine.Config.Observe. group is not kept; f is read only
@@ -226,6 +230,9 @@ func (t *track) render(m *nearMiss, f *flow.Flow) {
 // aggregate rule the alert belongs to the group of the rule's latest
 // Observe, which is the flow that fired it.
 func (c *Collector) OnAlert(a *alert.Alert) {
+	if c.truth != nil {
+		c.truth.OnAlert(a)
+	}
 	t := c.byID[a.Rule]
 	if t == nil {
 		t = &track{r: &rules.Rule{ID: a.Rule}}

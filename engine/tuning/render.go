@@ -35,7 +35,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Alerts > 0 && rs[j].Alerts == 0 })
 	var idle []string
 	for _, r := range rs {
-		if r.Observations == 0 && r.Alerts == 0 {
+		if r.Observations == 0 && r.Alerts == 0 && (r.Learned == nil || r.Learned.Groups == 0) {
 			idle = append(idle, r.Rule)
 			continue
 		}
@@ -44,6 +44,10 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	if len(idle) > 0 {
 		fmt.Fprintf(&b, "\nno matching flows: %s\n", strings.Join(idle, ", "))
+	}
+	if rep.Truth != nil {
+		b.WriteByte('\n')
+		rep.Truth.WriteText(&b)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -67,6 +71,13 @@ func writeRule(b *strings.Builder, r *RuleReport) {
 		fmt.Fprintf(b, "%s (per flow): %s from %s\n", r.Rule, count(r.Alerts, "alert"), count(r.FiredGroups, "group"))
 		for _, g := range r.Fired {
 			fmt.Fprintf(b, "  fired       %-44s %s\n", groupText(g.Group), count(g.Alerts, "alert"))
+		}
+		return
+	}
+	if r.Aggregate == rules.NewTermsAgg.String() || r.Aggregate == rules.BeaconAgg.String() {
+		fmt.Fprintf(b, "%s (%s): %s from %s\n", r.Rule, r.Aggregate, count(r.Alerts, "alert"), count(r.FiredGroups, "group"))
+		if r.Learned != nil {
+			writeLearned(b, r.Learned)
 		}
 		return
 	}
@@ -96,6 +107,9 @@ func writeRule(b *strings.Builder, r *RuleReport) {
 	if s := r.Suggestion; s != nil {
 		fmt.Fprintf(b, "  suggestion  threshold: %s (%s; now %s): %s\n", s.Text, s.Change, r.ThresholdText, s.Basis)
 		fmt.Fprintf(b, "              quiet on this input at %s\n", s.QuietText)
+	}
+	if r.Learned != nil {
+		writeLearned(b, r.Learned)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/rules"
 )
@@ -58,6 +59,9 @@ func (t Totals) Span() time.Duration {
 type Report struct {
 	Totals ReportTotals `json:"totals"`
 	Rules  []RuleReport `json:"rules"`
+	// Truth compares the alerts with what the input is known to hold
+	// (replay --truth); absent without one.
+	Truth *TruthReport `json:"truth,omitempty"`
 }
 
 // ReportTotals is Totals with the span spelled out for JSON readers.
@@ -97,6 +101,9 @@ type RuleReport struct {
 	// Suggestion is a threshold for this rule; nil for per-flow rules
 	// and rules that saw nothing.
 	Suggestion *Suggestion `json:"suggestion,omitempty"`
+	// Learned is what a learning rule learned of every group (see
+	// AddLearned); nil for other rules.
+	Learned *engine.LearnedSummary `json:"learned,omitempty"`
 }
 
 // GroupValue is one group with its peak value.
@@ -165,6 +172,9 @@ func (c *Collector) Report(t Totals) *Report {
 	for _, tr := range c.order {
 		rep.Rules = append(rep.Rules, c.ruleReport(tr, t.Span()))
 	}
+	if c.truth != nil {
+		rep.Truth = c.truth.Report()
+	}
 	return rep
 }
 
@@ -188,6 +198,9 @@ func (c *Collector) ruleReport(t *track, span time.Duration) RuleReport {
 	}
 	if r.Aggregate == rules.PerFlow {
 		rr.ThresholdText, rr.Unit, rr.Window = "", "flows", "0s"
+	}
+	if r.Aggregate == rules.NewTermsAgg || r.Aggregate == rules.BeaconAgg {
+		rr.ThresholdText, rr.Unit = "", ""
 	}
 	ratio := func(v float64) float64 {
 		if r.Threshold <= 0 {

@@ -86,7 +86,7 @@ func Open(path string, opts Options) (Source, Format, error) {
 		}
 		return nil, Unknown, fmt.Errorf("%s: %w (expected %s)", path, ErrUnknownFormat, expected())
 	}
-	src, err := formats[format].Open(Input{Path: path, Reader: rd, Closer: closer, Zipped: zipped}, opts)
+	src, err := formats[format].Open(Input{Path: path, Reader: rd, Closer: closer, Zipped: zipped, File: f}, opts)
 	if err != nil {
 		return nil, format, err
 	}
@@ -102,7 +102,7 @@ func openCapture(in Input, opts Options) (Source, error) {
 			in.Close()
 			return nil, err
 		}
-		return &pcapSource{Reader: r, closer: in.Closer}, nil
+		return &pcapSource{Reader: r, closer: in.Closer, input: in.File}, nil
 	}
 	in.Close()
 	r, err := pcap.Open(in.Path, cfg) // knows the file's size, for progress
@@ -126,6 +126,7 @@ func openFlowFile(format flowfile.Format) func(Input, Options) (Source, error) {
 type pcapSource struct {
 	*pcap.Reader
 	closer io.Closer
+	input  *os.File // the file read through gzip, closed early when ctx ends; nil when pcap.Open reads it
 }
 
 func (s *pcapSource) Stats() ingest.Stats { return s.Reader.Stats().Ingest() }
@@ -137,11 +138,21 @@ func (s *pcapSource) Progress() (read, size int64) {
 	return st.BytesRead, st.Size
 }
 
-// Run meters the capture into flows for h, then closes the file.
+// Run meters the capture into flows for h, then closes the file. When ctx
+// ends the file is closed at once, so that a read waiting on a slow input
+// (a pipe, `replay <(zcat ...)`) returns and Run with it.
 func (s *pcapSource) Run(ctx context.Context, h ingest.Handler) error {
+	stop := func() bool { return true }
+	if s.input != nil {
+		stop = context.AfterFunc(ctx, func() { s.input.Close() })
+	}
 	err := s.Reader.Run(ctx, h)
-	if cerr := s.closer.Close(); err == nil {
+	interrupted := !stop()
+	if cerr := s.closer.Close(); err == nil && !interrupted {
 		err = cerr
+	}
+	if interrupted {
+		return ctx.Err()
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package file
 import (
 	"encoding/binary"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/flowguard/flowguard/ingest/flowfile"
@@ -49,6 +50,10 @@ type Input struct {
 	io.Closer
 	// Zipped: the file is gzip-compressed (Reader decompresses it).
 	Zipped bool
+	// File is the file itself. A source reading it through Reader may
+	// close it from another goroutine when its ctx ends, so that a read
+	// waiting on a slow input (a pipe) returns.
+	File *os.File
 }
 
 // formats is the registry; Unknown's entry is empty.

@@ -125,6 +125,9 @@ type Reader struct {
 	opts   Options
 	br     *bufio.Reader
 	closer io.Closer
+	// input is the file under the reader, when it is one: closed from
+	// another goroutine when Run's ctx ends (os.File allows that).
+	input  *os.File
 	format Format
 
 	packets   atomic.Uint64
@@ -186,7 +189,8 @@ func newReader(r io.Reader, c io.Closer, opts Options) (*Reader, error) {
 			return nil, ErrUnknownFormat
 		}
 	}
-	return &Reader{opts: opts, br: br, closer: c, format: format}, nil
+	input, _ := r.(*os.File)
+	return &Reader{opts: opts, br: br, closer: c, input: input, format: format}, nil
 }
 
 type closers struct {
@@ -241,6 +245,16 @@ type lineParser interface {
 // nil at the end of the input, ctx.Err() when cancelled and an error only
 // when the input cannot be read; malformed lines are counted and skipped.
 func (r *Reader) Run(ctx context.Context, h ingest.Handler) (err error) {
+	// When ctx ends the input is closed at once, so that a read waiting on
+	// a slow input (a pipe) returns.
+	if in := r.input; in != nil {
+		stop := context.AfterFunc(ctx, func() { in.Close() })
+		defer func() {
+			if !stop() {
+				err = ctx.Err()
+			}
+		}()
+	}
 	defer func() {
 		if cerr := r.Close(); err == nil && cerr != nil {
 			err = cerr

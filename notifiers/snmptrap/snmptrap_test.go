@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -22,8 +23,8 @@ import (
 )
 
 // The tests run the real snmptrapd (Debian: snmptrapd, snmp) with
-// FLOWGUARD-MIB loaded, beside stand-ins for the IETF modules it imports
-// (testdata/mibs; Debian ships the real ones only in non-free).
+// FLOWGUARD-MIB loaded from mibs/, beside the IETF modules it imports
+// (Debian ships those only in non-free, so the folder holds them).
 
 const (
 	v3User     = "fguser"
@@ -35,9 +36,8 @@ const (
 
 func mibPath(t *testing.T) string {
 	t.Helper()
-	mibs, _ := filepath.Abs("testdata/mibs")
-	here, _ := filepath.Abs(".")
-	return mibs + ":" + here
+	mibs, _ := filepath.Abs("mibs")
+	return mibs
 }
 
 // snmpEnv is the environment for net-snmp tools: configuration and
@@ -112,21 +112,31 @@ authUser log %s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			td.mu.Lock()
-			td.lines = append(td.lines, sc.Text())
-			td.mu.Unlock()
-			select {
-			case td.cond <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	go td.follow(out)
 	td.wait(t, "NET-SNMP version", 10*time.Second)
 	return td
+}
+
+// follow collects snmptrapd's log lines from out until it closes.
+func (td *trapd) follow(out io.Reader) {
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		td.mu.Lock()
+		td.lines = append(td.lines, sc.Text())
+		td.mu.Unlock()
+		select {
+		case td.cond <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// logged returns every line snmptrapd logged so far.
+func (td *trapd) logged() string {
+	td.mu.Lock()
+	defer td.mu.Unlock()
+	return strings.Join(td.lines, "\n")
 }
 
 // wait returns the first line holding want, or fails after d.

@@ -270,6 +270,88 @@ def attacks(rng):
                         flags=SYN, packets=1, nbytes=44))
     write("attack-lookalikes", flows)
 
+    learning_cases(rng)
+
+
+def learning_cases(rng):
+    """Cases of the rules that learn (learning.yaml): long, sparse inputs."""
+    # A host that sends about 1 MB per 10 minutes (in flows every 30 s to
+    # a few outside addresses) for 3 hours, then ten times as much: the
+    # baseline fires once. No destination nears the fixed 20 MB rule.
+    flows = background(rng, T0, 100, 3 * 3600)
+    for i in range(int(3.5 * 120)):
+        at = T0 + timedelta(seconds=30 * i)
+        per = 50_000 if i < 360 else 500_000
+        flows.append(fl(at, "10.30.0.5", "198.51.100.%d" % (60 + rng.randrange(8)), 40000 + i % 20000, 443,
+                        packets=per // 1400, nbytes=int(per * rng.uniform(0.8, 1.2))))
+    write("exfiltration-above-normal", flows)
+
+    # Must not fire: a host that always sends about 15 MB per 10 minutes
+    # (above the 5 MB floor, spread over 5 destinations), and one whose
+    # volume drifts from 3 MB to 9 MB per 10 minutes over 5 hours. Each
+    # flow goes to a destination picked at random, so that no pair repeats
+    # at a regular interval (a beacon).
+    flows = background(rng, T0, 100, 5 * 3600)
+    for i in range(5 * 120):
+        at = T0 + timedelta(seconds=30 * i)
+        busy = int(750_000 * rng.uniform(0.85, 1.15))
+        flows.append(fl(at, "10.30.0.6", "198.51.100.%d" % (70 + rng.randrange(5)), 41000 + i, 443,
+                        packets=busy // 1400, nbytes=busy))
+        drift = int(150_000 * 3 ** (i / 600) * rng.uniform(0.85, 1.15))
+        flows.append(fl(at, "10.30.0.7", "198.51.100.%d" % (80 + rng.randrange(5)), 42000 + i, 443,
+                        packets=drift // 1400, nbytes=drift))
+    write("baseline-busy-and-drift", flows)
+
+    # A server talks to Germany, the US and the Netherlands for four days,
+    # then to Russia (a new country and a new ASN), and to Germany again
+    # (known). Another server, first seen on the last day, talks to China:
+    # still learning, no alert.
+    flows = []
+    known = [("DE", 3320, "80.150.6.1"), ("US", 15169, "142.250.1.1"), ("NL", 1136, "145.7.1.1")]
+    for i in range(4 * 24 * 3):
+        c, asn, ip = known[rng.randrange(3)]
+        flows.append(fl(T0 + timedelta(minutes=20 * i), "10.40.0.10", ip, 43000 + i, 443, dst_country=c,
+                        dst_asn=asn))
+    end = T0 + timedelta(days=4)
+    flows.append(fl(end + timedelta(minutes=1), "10.40.0.10", "95.213.1.1", 44000, 443, dst_country="RU",
+                    dst_asn=12389))
+    flows.append(fl(end + timedelta(minutes=2), "10.40.0.10", "80.150.6.1", 44001, 443, dst_country="DE",
+                    dst_asn=3320))
+    flows.append(fl(end + timedelta(minutes=3), "10.40.0.11", "80.150.6.1", 44002, 443, dst_country="DE",
+                    dst_asn=3320))
+    flows.append(fl(end + timedelta(minutes=4), "10.40.0.11", "36.110.1.1", 44003, 443, dst_country="CN",
+                    dst_asn=4134))
+    for k in range(3):  # keep the clock moving past the last flows
+        flows.append(fl(end + timedelta(minutes=5, seconds=k), "10.40.0.10", "80.150.6.1", 44010 + k, 443,
+                        dst_country="DE", dst_asn=3320))
+    write("server-new-country", flows)
+
+    # An internal host calls an outside address every 60 s (+-10%) for 20
+    # minutes with about the same bytes each time: one beacon alert. Must
+    # not fire: NTP every 64 s and DNS every 30 s (polling by design), a
+    # beacon-like poll of an internal server, and a host browsing one site
+    # at random intervals.
+    flows = background(rng, T0, 200, 1200)
+    at = T0
+    for i in range(20):
+        at += timedelta(seconds=60 * rng.uniform(0.9, 1.1))
+        flows.append(fl(at, "10.50.0.20", "203.0.113.77", 50000 + i, 443, packets=8,
+                        nbytes=rng.randrange(1900, 2100), dur=0.3))
+    for i in range(19):
+        flows.append(fl(T0 + timedelta(seconds=64 * i), "10.50.0.21", "162.159.200.1", 123, 123, proto=17,
+                        packets=1, nbytes=76))
+    for i in range(40):
+        flows.append(fl(T0 + timedelta(seconds=30 * i), "10.50.0.21", "9.9.9.9", 33000 + i, 53, proto=17,
+                        packets=1, nbytes=70))
+        flows.append(fl(T0 + timedelta(seconds=30 * i), "10.50.0.22", "10.0.0.80", 51000 + i, 8080,
+                        packets=6, nbytes=900))
+    at = T0
+    while at < T0 + timedelta(seconds=1200):
+        at += timedelta(seconds=rng.expovariate(1 / 20))
+        flows.append(fl(at, "10.50.0.23", "93.184.216.50", rng.randrange(32768, 60999), 443,
+                        packets=rng.randrange(6, 60), nbytes=rng.randrange(2000, 90000)))
+    write("beaconing", flows)
+
 
 if __name__ == "__main__":
     main()

@@ -406,3 +406,24 @@ func (s *Store) hotCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 	}
 	return cmds
 }
+
+// Handover flushes, first putting in the batch the whole local part of
+// the held groups that would pass their share were one more instance to
+// join: what this instance would otherwise take away when it stops (a
+// replay at its end, a daemon shutting down), and another instance, here
+// or to come, could still need to see a crossing. It names them in the
+// hot sets as any shipped group. The cost is one scan of the local
+// windows and the groups within reach of their threshold.
+func (s *Store) Handover(ctx context.Context) error {
+	n := max(s.instances.Load(), 1) + 1
+	s.mu.Lock()
+	wins := make([]*sharedWindow, 0, len(s.windows))
+	for _, w := range s.windows {
+		wins = append(wins, w)
+	}
+	s.mu.Unlock()
+	for _, w := range wins {
+		w.rescan(n)
+	}
+	return s.Flush(ctx)
+}

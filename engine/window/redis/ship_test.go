@@ -161,3 +161,44 @@ func TestShippingGroupsSweep(t *testing.T) {
 		t.Errorf("%d groups started shipping, want 11: g0 starts again", st.ShipStarts)
 	}
 }
+
+// An instance that stops hands over what another one could need: a, alone
+// (share 100), holds 60 of g, and ships it at its Handover (the share with
+// one more instance is 50) before it closes; b, opened after, holds 45 of
+// g, reads g's name at its flush and gets a's part back: 105.
+func TestHandover(t *testing.T) {
+	cfg := rediswindow.Config{URL: "redis://" + redistest.StartServer(t).Addr, FlushInterval: time.Hour,
+		KeyPrefix: fmt.Sprintf("handover%d:", prefixes.Add(1))}
+	ctx := context.Background()
+	sumOf := func(s *rediswindow.Store) window.SumWindow {
+		w := openWindow(t, s, window.Spec{Name: "bytes", Kind: window.Sum, Size: time.Minute}).Window.(window.SumWindow)
+		w.(window.Thresholder).SetThreshold(100, 0)
+		return w
+	}
+	a, err := rediswindow.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa := sumOf(a)
+	wa.Add([]byte("g"), sec(1), 60)
+	wa.Add([]byte("h"), sec(1), 10) // far below: stays
+	if err := a.Handover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.ShipStarts != 1 {
+		t.Errorf("a handed over %d groups, want 1 (g)", st.ShipStarts)
+	}
+	a.Close()
+
+	b := open(t, cfg)
+	wb := sumOf(b)
+	wb.(window.Exchanger).Changed(nil)
+	wb.Add([]byte("g"), sec(2), 45)
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := wb.(window.Exchanger).Changed(nil)
+	if len(got) != 1 || got[0].Key != "g" || got[0].Result.Value != 105 {
+		t.Fatalf("b's Changed = %+v, want g at 105", got)
+	}
+}

@@ -298,8 +298,8 @@ func (c Config) client() (redis.UniversalClient, bool, error) {
 		DialTimeout:     c.DialTimeout,
 		ReadTimeout:     c.ReadTimeout,
 		WriteTimeout:    c.WriteTimeout,
-		MaxRetries:      1,
-		DialerRetries:   1, // the store retries with its own backoff
+		MaxRetries:      -1, // none: a script call resent after a lost reply could count twice (flush.go, requeue)
+		DialerRetries:   1,  // the store retries with its own backoff
 		DisableIdentity: true,
 		MaintNotificationsConfig: &maintnotifications.Config{
 			Mode: maintnotifications.ModeDisabled,

@@ -86,8 +86,9 @@ func (r *reply) settle() {
 
 // flush takes every window's pending batch, sends it in pipelined script
 // calls and hands the answers to the windows. An error that is not a
-// server's reply means Redis is unreachable: what was not sent is lost
-// (and counted).
+// server's reply means Redis is unreachable: what was not sent goes back
+// to the windows' pending batches (up to MaxPending, past it counted in
+// Dropped), to go with the next flush.
 func (s *Store) flush(ctx context.Context) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -99,21 +100,43 @@ func (s *Store) flush(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	if err := s.sync(ctx, wins); err != nil {
-		for _, w := range wins { // as a failed flush would: its deltas are lost
-			if b := w.take(); b != nil {
-				s.pending.Add(-b.entries)
-				s.stats.updates.Add(b.updates)
-				s.stats.lost.Add(uint64(b.entries))
-				w.giveBack(b)
-			}
-		}
-		return err
+		return err // nothing was taken: the deltas wait for the next flush
 	}
 
-	var (
-		replies []*reply
-		cmds    []*flushCmd
-	)
+	replies, cmds := s.takeAll(wins)
+	defer func() {
+		for _, r := range replies {
+			r.w.giveBack(r.b)
+		}
+	}()
+	if len(cmds) == 0 {
+		return nil
+	}
+
+	for i := 0; i < len(cmds); {
+		j, deltas := i, int64(0)
+		for j < len(cmds) && j-i < maxPipeline && (j == i || deltas+cmds[j].entries <= maxPipelineDeltas) {
+			deltas += cmds[j].entries
+			j++
+		}
+		if err := s.exec(ctx, cmds[i:j]); err != nil {
+			s.requeue(cmds[i:j], cmds[j:])
+			return err
+		}
+		i = j
+	}
+	for _, r := range replies {
+		r.settle()
+		r.w.deliver(r.entries, r.top)
+	}
+	s.stats.flushes.Add(1)
+	s.stats.lastFlush.Store(int64(time.Since(start)))
+	return nil
+}
+
+// takeAll takes the windows' pending batches and makes their calls. The
+// flusher owns the batches until it gives them back (giveBack).
+func (s *Store) takeAll(wins []*sharedWindow) (replies []*reply, cmds []*flushCmd) {
 	for _, w := range wins {
 		b := w.take()
 		if b == nil {
@@ -132,36 +155,36 @@ func (s *Store) flush(ctx context.Context) error {
 			cmds = s.hotCmds(append(cmds, s.topCmd(r)), r)
 		}
 	}
-	defer func() {
-		for _, r := range replies {
-			r.w.giveBack(r.b)
-		}
-	}()
-	if len(cmds) == 0 {
-		return nil
-	}
+	return replies, cmds
+}
 
-	for i := 0; i < len(cmds); {
-		j, deltas := i, int64(0)
-		for j < len(cmds) && j-i < maxPipeline && (j == i || deltas+cmds[j].entries <= maxPipelineDeltas) {
-			deltas += cmds[j].entries
-			j++
-		}
-		if err := s.exec(ctx, cmds[i:j]); err != nil {
-			for _, c := range cmds[i:] {
-				s.stats.lost.Add(uint64(c.entries))
+// requeue puts back in the windows' pending batches the deltas of a flush
+// that lost Redis: those of the calls never sent (unsent), and of the
+// calls of the failed pipeline (failed) that got no reply and that Redis
+// may run twice without harm (Distinct: PFADD). A Sum or Top call without
+// a reply may have run: sent again it could count twice, so its deltas
+// are counted in Lost instead (and logged once). The calls that were
+// answered are done.
+func (s *Store) requeue(failed, unsent []*flushCmd) {
+	for _, c := range failed {
+		switch {
+		case c.cmd != nil && c.cmd.Err() == nil, c.script == hotScript: // done, or named again when its groups go
+		case c.script == distinctScript:
+			c.r.w.requeue(c.r.b, c.part, false)
+		default:
+			if s.stats.lost.Add(uint64(c.entries)) == uint64(c.entries) {
+				s.log.Warn("redis did not answer a flush command that may have run; its deltas are not sent again", "key", c.keys[0])
 			}
-			return err
 		}
-		i = j
 	}
-	for _, r := range replies {
-		r.settle()
-		r.w.deliver(r.entries, r.top)
+	for _, c := range unsent {
+		switch c.script {
+		case sumScript, distinctScript:
+			c.r.w.requeue(c.r.b, c.part, false)
+		case topScript:
+			c.r.w.requeue(c.r.b, nil, true)
+		}
 	}
-	s.stats.flushes.Add(1)
-	s.stats.lastFlush.Store(int64(time.Since(start)))
-	return nil
 }
 
 // exec sends a chunk of script calls in one pipeline, then once more with
@@ -513,7 +536,7 @@ func (s *Store) topCmd(r *reply) *flushCmd {
 		}
 	}
 	return &flushCmd{
-		script: topScript, keys: keys, args: args, entries: entries, bytes: size,
+		script: topScript, keys: keys, args: args, entries: entries, bytes: size, r: r,
 		parse: func(v any) error {
 			vals, ok := v.([]any)
 			if !ok || len(vals) < 2*n || (len(vals)-2*n)%3 != 0 {

@@ -3,9 +3,12 @@ package rediswindow_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/flowguard/flowguard/engine/window"
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
@@ -77,7 +80,8 @@ func TestShipOnShareAndHotSet(t *testing.T) {
 // windows for announced groups while the engine goroutine writes them
 // (go test -race). At the end each hot group's value on a counts b's part.
 func TestShipWhileFlushing(t *testing.T) {
-	cfg := rediswindow.Config{URL: "redis://" + redistest.StartServer(t).Addr, FlushInterval: 2 * time.Millisecond,
+	srv := redistest.StartServer(t)
+	cfg := rediswindow.Config{URL: "redis://" + srv.Addr, FlushInterval: 2 * time.Millisecond,
 		KeyPrefix: fmt.Sprintf("busy%d:", prefixes.Add(1))}
 	a, b := open(t, cfg), open(t, cfg)
 	type kinds struct {
@@ -112,13 +116,37 @@ func TestShipWhileFlushing(t *testing.T) {
 	go func() { feed(wb, 1<<20); close(done) }()
 	feed(wa, 0)
 	<-done
+	// Both engines stopped. A flush waits for the flusher's (they take
+	// turns), so after one on each store every delta recorded is in Redis,
+	// unless one was lost: Redis must hold exactly both parts.
 	ctx := context.Background()
-	for _, s := range []*rediswindow.Store{a, b, a} {
+	for _, s := range []*rediswindow.Store{a, b} {
 		if err := s.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	for name, s := range map[string]*rediswindow.Store{"a": a, "b": b} {
+		if st := s.Stats(); st.Lost != 0 || st.Dropped != 0 || st.Pending != 0 {
+			t.Errorf("%s: %d deltas lost, %d dropped, %d pending, want none", name, st.Lost, st.Dropped, st.Pending)
+		}
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	if got := redisSum(t, c, cfg.KeyPrefix+"s:*|hot"); got != 10000 {
+		t.Errorf("Redis holds %v of hot in window s, want 10000 (5000 from each)", got)
+	}
+	if got := redisTop(t, c, "{"+cfg.KeyPrefix+"t:*", "hot"); got != 10000 {
+		t.Errorf("Redis holds %v of hot in window t, want 10000 (5000 from each)", got)
+	}
+	// A group's others' part comes back with a flush that carries it
+	// (README, "Alert latency"): a's next update of hot, then its flush.
 	at := sec(1) + 20000*int64(time.Microsecond)
+	wa.sum.Add([]byte("hot"), at, 0)
+	wa.dist.AddDistinct([]byte("hot"), at, 0)
+	wa.top.AddTop([]byte("hot"), at, 0)
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if r := wa.sum.Add([]byte("hot"), at, 0); r.Value != 10000 {
 		t.Errorf("sum of hot on a = %v, want 10000 (5000 from each)", r.Value)
 	}
@@ -128,6 +156,50 @@ func TestShipWhileFlushing(t *testing.T) {
 	if r := wa.top.AddTop([]byte("hot"), at, 0); r.Value < 10000 {
 		t.Errorf("top value of hot on a = %v, want at least 10000", r.Value)
 	}
+}
+
+// redisSum adds the all-instances fields ("S:a") of the Sum hashes that
+// match pattern.
+func redisSum(t *testing.T, c *redis.Client, pattern string) float64 {
+	t.Helper()
+	keys, err := c.Keys(context.Background(), "{"+pattern).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, k := range keys {
+		fields, err := c.HGetAll(context.Background(), k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f, v := range fields {
+			if strings.HasSuffix(f, ":a") {
+				x, _ := strconv.ParseFloat(v, 64)
+				total += x
+			}
+		}
+	}
+	return total
+}
+
+// redisTop adds member's all-instances score over the Top buckets' zsets
+// of the window whose keys start with prefix.
+func redisTop(t *testing.T, c *redis.Client, prefix, member string) float64 {
+	t.Helper()
+	keys, err := c.Keys(context.Background(), prefix).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, k := range keys {
+		if _, err := strconv.ParseInt(k[strings.LastIndexByte(k, '}')+2:], 10, 64); err != nil {
+			continue // not a bucket's zset over every instance: an instance's part, the hot set...
+		}
+		if v, err := c.ZScore(context.Background(), k, member).Result(); err == nil {
+			total += v
+		}
+	}
+	return total
 }
 
 // A store forgets the shipping groups that left the window, and only

@@ -82,7 +82,7 @@ type counters struct {
 	lastFlush                                 atomic.Int64 // ns
 	bytes, held, hotRead                      atomic.Uint64
 	shipStarts, shipOverflow, shipPartial     atomic.Uint64
-	rescans                                   atomic.Uint64
+	rescans, requeued                         atomic.Uint64
 
 	exchangeDropped atomic.Uint64
 }
@@ -98,7 +98,8 @@ type Stats struct {
 	Updates        uint64        // window updates (flows × rules), sent or held
 	Sent           uint64        // deltas (groups, distinct items) sent
 	Dropped        uint64        // updates not recorded: MaxPending was reached
-	Lost           uint64        // deltas whose flush failed
+	Lost           uint64        // deltas whose flush failed and that could not be sent again (README, Failures)
+	Requeued       uint64        // windows' deltas put back to wait for the next flush after a failed one
 	Pending        int64         // deltas waiting for the next flush
 	Outages        uint64        // times Redis became unreachable
 	ScriptLoads    uint64        // times the scripts were loaded (at start, after reconnections and NOSCRIPT)
@@ -301,6 +302,7 @@ func (s *Store) Stats() Stats {
 		Sent:           s.stats.sent.Load(),
 		Dropped:        s.stats.dropped.Load(),
 		Lost:           s.stats.lost.Load(),
+		Requeued:       s.stats.requeued.Load(),
 		Pending:        s.pending.Load(),
 		Outages:        s.stats.outages.Load(),
 		ScriptLoads:    s.stats.scriptLoads.Load(),

@@ -449,6 +449,57 @@ func (w *sharedWindow) addItem(b *batch, i int32, seq, lo int64, item uint64) bo
 	return true
 }
 
+// requeue merges back into the pending batch the deltas of batch b (a
+// flush's, which could not send them) for groups part, or every group when
+// part is nil, and with totals the Top totals. The updates were counted
+// when b was taken; past MaxPending what does not fit is counted in
+// Dropped. The flusher calls it while it owns b.
+func (w *sharedWindow) requeue(b *batch, part []int32, totals bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pend
+	lo, _ := w.geo.live(w.clock)
+	updates := p.updates
+	each := func(i int32) {
+		g := &b.groups[i]
+		key := b.key(i)
+		j := w.group(p, key, g.newest)
+		if j < 0 {
+			return
+		}
+		for _, d := range g.sums {
+			if d.seq >= lo {
+				p.groups[j].addSum(d.seq, lo, d.v)
+			}
+		}
+		for _, e := range g.items {
+			if e.seq < lo {
+				continue
+			}
+			for _, it := range e.items {
+				w.addItem(p, j, e.seq, lo, it)
+			}
+		}
+	}
+	if part == nil {
+		for i := range int32(b.n) {
+			each(i)
+		}
+	}
+	for _, i := range part {
+		each(i)
+	}
+	if totals {
+		for _, d := range b.totals {
+			if d.seq >= lo {
+				p.addTotal(d.seq, lo, d.v)
+			}
+		}
+	}
+	p.updates = updates // counted when b was taken
+	w.store.stats.requeued.Add(1)
+}
+
 // takeNews applies the answers of the latest flush, if any.
 func (w *sharedWindow) takeNews() {
 	if !w.hasNews.Load() {

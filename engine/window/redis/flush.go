@@ -37,6 +37,7 @@ type flushCmd struct {
 	bytes   int64 // size of its keys and arguments
 	cmd     *redis.Cmd
 	parse   func(reply any) error
+	done    bool // answered (or refused) and accounted for
 	// The groups the call carries, when it carries several (Sum,
 	// Distinct): a refused call leaves their others' part as it was.
 	r    *reply
@@ -160,17 +161,19 @@ func (s *Store) takeAll(wins []*sharedWindow) (replies []*reply, cmds []*flushCm
 
 // requeue puts back in the windows' pending batches the deltas of a flush
 // that lost Redis: those of the calls never sent (unsent), and of the
-// calls of the failed pipeline (failed) that got no reply and that Redis
-// may run twice without harm (Distinct: PFADD). A Sum or Top call without
-// a reply may have run: sent again it could count twice, so its deltas
-// are counted in Lost instead (and logged once). The calls that were
-// answered are done.
+// calls of the failed pipeline (failed) that did not run (a server's
+// error, NOSCRIPT) or got no reply and that Redis may run twice without
+// harm (Distinct: PFADD). A Sum or Top call without a reply may have run:
+// sent again it could count twice, so its deltas are counted in Lost
+// instead (and logged once). The calls accounted for (answered, refused)
+// are done.
 func (s *Store) requeue(failed, unsent []*flushCmd) {
+	unsent = slices.Clip(unsent) // its own array from the first append
 	for _, c := range failed {
 		switch {
-		case c.cmd != nil && c.cmd.Err() == nil, c.script == hotScript: // done, or named again when its groups go
-		case c.script == distinctScript:
-			c.r.w.requeue(c.r.b, c.part, false)
+		case c.done || c.script == hotScript: // a hot-set name goes again with its group
+		case c.cmd == nil || isRedisError(c.cmd.Err()) || c.script == distinctScript:
+			unsent = append(unsent, c)
 		default:
 			if s.stats.lost.Add(uint64(c.entries)) == uint64(c.entries) {
 				s.log.Warn("redis did not answer a flush command that may have run; its deltas are not sent again", "key", c.keys[0])
@@ -242,6 +245,7 @@ func (s *Store) exec(ctx context.Context, chunk []*flushCmd) error {
 }
 
 func (s *Store) settle(c *flushCmd) {
+	c.done = true
 	s.stats.sent.Add(uint64(c.entries))
 	if err := c.parse(c.cmd.Val()); err != nil {
 		s.failed(c, err)
@@ -252,6 +256,7 @@ func (s *Store) settle(c *flushCmd) {
 // every flush (a key of the wrong type, a script the server cannot run),
 // so only the first is logged.
 func (s *Store) failed(c *flushCmd, err error) {
+	c.done = true
 	if s.stats.flushErrors.Add(1) == 1 {
 		s.log.Warn("redis refused a flush command; its deltas are lost", "err", err, "key", c.keys[0])
 	}

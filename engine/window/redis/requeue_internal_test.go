@@ -43,7 +43,7 @@ func TestRequeueUnsent(t *testing.T) {
 	// A flush's first half: take and build, then Redis is lost before
 	// any call goes.
 	replies, cmds := s.takeAll([]*sharedWindow{sum, dist, top})
-	feed(1000) // the engine goes on meanwhile
+	feed(1000)                    // the engine goes on meanwhile
 	s.requeue(cmds[:2], cmds[2:]) // the failed pipeline's calls were not written either
 	for _, r := range replies {
 		r.w.giveBack(r.b)

@@ -18,8 +18,9 @@ func timeSince(t time.Time) float64 {
 	return time.Since(t).Seconds()
 }
 
-// OpenStore opens the window store the config names. close flushes and
-// releases it.
+// OpenStore opens the window store the config names. close flushes (a
+// Redis store hands over what it held back: rediswindow.Store.Handover)
+// and releases it.
 func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (window.Store, func(), error) {
 	if cfg.Store.Redis == nil {
 		s := window.NewMemoryStore()
@@ -33,7 +34,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (windo
 	}
 	return s, func() {
 		fctx, cancel := context.WithTimeout(context.Background(), StoreFlushTimeout)
-		s.Flush(fctx)
+		s.Handover(fctx)
 		cancel()
 		s.Close()
 	}, nil
@@ -42,7 +43,8 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (windo
 // SharedExchange returns what a replay runs while pacing and at its end
 // so that groups of windows shared through Redis fire on other instances'
 // totals as the daemon's do: the engine's exchange every flush interval,
-// and a last flush and exchange. Both are nil for a memory store.
+// and a last flush (a handover: rediswindow.Store.Handover) and exchange.
+// Both are nil for a memory store.
 func SharedExchange(store window.Store, exchange func() int) (idle func(), every time.Duration, last func(context.Context)) {
 	s, ok := store.(*rediswindow.Store)
 	if !ok {
@@ -51,7 +53,7 @@ func SharedExchange(store window.Store, exchange func() int) (idle func(), every
 	return func() { exchange() }, s.FlushInterval(), func(ctx context.Context) {
 		fctx, cancel := context.WithTimeout(ctx, StoreFlushTimeout)
 		defer cancel()
-		if s.Flush(fctx) == nil {
+		if s.Handover(fctx) == nil {
 			exchange()
 		}
 	}

@@ -99,7 +99,10 @@ func startGoflow2(t *testing.T, brokers []string, topic string) *net.UDPAddr {
 	bin := goflow2Binary(t)
 	udp, web := freePort(t, "udp"), freePort(t, "tcp")
 	cmd := exec.Command(bin,
-		"-listen", "netflow://127.0.0.1:"+strconv.Itoa(udp),
+		// One decoding worker: with two, a data datagram can be decoded
+		// before the template datagram sent ahead of it, and goflow2
+		// drops its flows ("template error").
+		"-listen", "netflow://127.0.0.1:"+strconv.Itoa(udp)+"?workers=1",
 		"-addr", "127.0.0.1:"+strconv.Itoa(web),
 		"-transport", "kafka", "-format", "bin",
 		"-transport.kafka.brokers", brokers[0],

@@ -89,8 +89,8 @@ type Options struct {
 }
 
 // New builds the daemon's components in dependency order (rules, the
-// evaluator: enrichment, store and engine; notifiers; the engine's queue;
-// listeners and HTTP, their ports bound) without starting any. On error what was built is released.
+// alert tracker; enrichment, store, the engine and its queue; notifiers;
+// listeners, Kafka and HTTP, their ports bound) without starting any. On error what was built is released.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Stdout == nil {
 		opts.Stdout = io.Discard

@@ -1,18 +1,19 @@
 # flowguard: make run (the daemon on its embedded defaults), make test,
-# make demo (replay the demo capture), make bench, make lint, make build.
+# make demo (replay the demo capture), make bench, make bench-e2e, make
+# bench-redis, make lint, make build.
 GO      ?= go
 BIN     ?= bin/flowguard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Packages that run goroutines: the race detector runs on these.
-RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/... ./cmd/...
+RACE_PKGS := ./engine/... ./ingest/... ./notifiers/... ./enrich/... ./cmd/... ./daemon/... ./web/... ./console/... ./talkers/...
 FUZZTIME ?= 10s
 # Decoders of untrusted input: their fuzz targets run briefly in `make test`,
 # bounded by a count of inputs rather than a duration (a duration can end
 # while the fuzzer minimises an input, which go test reports as a failure).
 FUZZ_PKGS := ./ingest/netflow ./ingest/sflow ./ingest/pcap ./ingest/flowfile
 
-.PHONY: all build run demo bench-e2e test test-race fuzz fuzz-long bench lint clean
+.PHONY: all build run demo bench-e2e bench-redis test test-race fuzz fuzz-long bench lint clean
 
 all: build
 
@@ -55,6 +56,10 @@ bench:
 # flowguard against goflow2, nfcapd and softflowd on loopback (see bench/e2e.sh).
 bench-e2e:
 	bash bench/e2e.sh
+
+# two instances sharing Redis and a 3-master Cluster at live pace (see bench/redis.sh).
+bench-redis:
+	bash bench/redis.sh
 
 lint: build
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/engine"
+	"github.com/flowguard/flowguard/rules"
 	"github.com/flowguard/flowguard/web"
 )
 
@@ -44,6 +45,7 @@ func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 	type ruleOut struct {
 		ID          string              `json:"id"`
+		Threshold   float64             `json:"threshold"`
 		Evaluations uint64              `json:"evaluations"`
 		Matches     uint64              `json:"matches"`
 		Alerts      uint64              `json:"alerts"`
@@ -58,10 +60,11 @@ func (d *Daemon) apiRules(w http.ResponseWriter, r *http.Request) {
 		Learned *engine.LearnedSummary `json:"learned,omitempty"`
 	}
 	st := d.engine.Stats()
+	thresholds := *d.thresholds.Load()
 	out := make([]ruleOut, 0, len(st.Rules))
 	for _, r := range st.Rules {
 		out = append(out, ruleOut{
-			ID: r.ID, Evaluations: r.Evaluated, Matches: r.Matched, Alerts: r.Alerts, Suppressed: r.Suppressed,
+			ID: r.ID, Threshold: thresholds[r.ID], Evaluations: r.Evaluated, Matches: r.Matched, Alerts: r.Alerts, Suppressed: r.Suppressed,
 			Errors: r.Errors, LastError: r.LastError,
 			WindowKeys: r.Window.Keys, Evicted: r.Window.Evicted, Late: r.Window.Late,
 			TopGroups: d.topGroups(r.ID),
@@ -139,4 +142,14 @@ func (m *rateMeter) rate(key string, count uint64) float64 {
 		m.last[key] = prev
 	}
 	return prev.rate
+}
+
+// noteThresholds keeps the rules' thresholds (the default one of a rule
+// with thresholds per network) for /api/rules.
+func (d *Daemon) noteThresholds(set *rules.Set) {
+	m := make(map[string]float64, len(set.Rules))
+	for _, r := range set.Rules {
+		m[r.ID] = r.Threshold
+	}
+	d.thresholds.Store(&m)
 }

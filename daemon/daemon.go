@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/alertstate"
 	"github.com/flowguard/flowguard/config"
@@ -34,6 +36,8 @@ type Daemon struct {
 
 	// Extensions added before Run (see README.md).
 	handlers       []handler
+	streams        []stream
+	collectors     []prometheus.Collector
 	flowObservers  []func([]flow.Flow)
 	alertObservers []func(*alert.Alert)
 
@@ -62,6 +66,7 @@ type Daemon struct {
 	rulePaths   atomic.Pointer[[]string] // as loaded; read by the API
 	loadedStamp string                   // the files as they were when start read them
 	ruleCount   atomic.Int64
+	thresholds  atomic.Pointer[map[string]float64] // rule id -> threshold, for /api/rules
 	alerts      atomic.Uint64
 	reloads     atomic.Uint64
 	reloadErrs  atomic.Uint64
@@ -127,6 +132,7 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 		return err
 	}
 	d.ruleCount.Store(int64(len(set.Rules)))
+	d.noteThresholds(set)
 	paths := d.cfg.Rules
 	d.rulePaths.Store(&paths)
 	if err := d.newTracker(); err != nil {
@@ -267,6 +273,10 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 	var cs []lifecycle.Component
 	if d.api != nil {
 		d.api.failed = failed
+		for _, s := range d.streams {
+			d.api.web.Streams(s.path)
+			d.api.onShutdown = append(d.api.onShutdown, s.close)
+		}
 		cs = append(cs, d.api)
 	}
 	d.enrich.failed, d.engine.failed = failed, failed

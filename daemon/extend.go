@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/flow"
 )
@@ -23,6 +25,29 @@ type handler struct {
 // config turns HTTP off.
 func (d *Daemon) Handle(pattern string, h http.Handler) {
 	d.handlers = append(d.handlers, handler{pattern, h})
+}
+
+// stream is a handler added by HandleStream.
+type stream struct {
+	path  string
+	h     http.Handler
+	close func()
+}
+
+// HandleStream adds a handler for GET path whose responses stay open
+// (server-sent events). A stream holds one of http.limits.max_connections
+// for its life but none of max_api_requests, which bound short requests;
+// the handler bounds its own streams and sets its own deadlines. closeAll
+// is called when the server shuts down, to end the open streams at once
+// rather than at the drain deadline.
+func (d *Daemon) HandleStream(path string, h http.Handler, closeAll func()) {
+	d.streams = append(d.streams, stream{path, h, closeAll})
+}
+
+// Collect adds a collector to the registry /metrics serves (the
+// extension's own metrics, named flowguard_...).
+func (d *Daemon) Collect(c prometheus.Collector) {
+	d.collectors = append(d.collectors, c)
 }
 
 // ObserveFlows adds a stage that sees every batch of flows the listeners

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -102,5 +103,75 @@ func BenchmarkHandleFlowsObserved(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d.handleFlows(batch)
+	}
+}
+
+// A stream (HandleStream) takes none of the few /api request slots, and
+// the server's shutdown ends it at once through its closeAll.
+func TestHandleStream(t *testing.T) {
+	td := &testDaemon{udp: freePort(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
+		cfg: filepath.Join(t.TempDir(), "flowguard.yaml")}
+	os.WriteFile(td.cfg, []byte(fmt.Sprintf("listen:\n  - {name: in, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q, limits: {max_api_requests: 1}}\n", td.udp, td.http)), 0o644)
+	cfg, err := config.Load(td.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, Options{ConfigPath: td.cfg, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	var once sync.Once
+	d.HandleStream("/api/stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "open\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-ended:
+		case <-r.Context().Done():
+		}
+	}), func() { once.Do(func() { close(ended) }) })
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	for i := 0; scrapeMetricErr(td.http) != nil; i++ {
+		if i > 200 {
+			t.Fatal("the daemon's API did not come up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var bodies []io.ReadCloser
+	for range 2 {
+		resp, err := http.Get("http://" + td.http + "/api/stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := make([]byte, 5)
+		if _, err := io.ReadFull(resp.Body, line); err != nil || string(line) != "open\n" {
+			t.Fatalf("stream: %q %v", line, err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	c := &http.Client{Timeout: time.Second} // a slot would take 2 s to give up
+	resp, err := c.Get("http://" + td.http + "/api/status")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/api/status beside two streams with max_api_requests 1: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	start := time.Now()
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	ran <- nil
+	if took := time.Since(start); took >= HTTPDrainTimeout {
+		t.Errorf("stopping took %s: the streams held the server to its drain deadline", took)
+	}
+	for _, b := range bodies {
+		if _, err := io.ReadAll(b); err != nil {
+			t.Errorf("stream not ended cleanly: %v", err)
+		}
+		b.Close()
 	}
 }

@@ -27,6 +27,9 @@ func (d *Daemon) mux() http.Handler {
 	for _, h := range d.handlers {
 		mux.Handle(h.pattern, h.h)
 	}
+	for _, s := range d.streams {
+		mux.Handle("GET "+s.path, s.h)
+	}
 	return mux
 }
 
@@ -37,6 +40,8 @@ type apiServer struct {
 	ln     net.Listener
 	mux    func() http.Handler // built at Start, after the extensions are added
 	failed func(error)         // hears of a server that stops on an error; set before Start
+	// onShutdown end the open streams (HandleStream) when Stop begins.
+	onShutdown []func()
 
 	srv    *http.Server
 	served chan struct{}
@@ -68,6 +73,9 @@ func (a *apiServer) Name() string { return "http" }
 // Start serves the API on a goroutine of its own.
 func (a *apiServer) Start(context.Context) error {
 	a.srv = a.web.HTTPServer(a.mux())
+	for _, fn := range a.onShutdown {
+		a.srv.RegisterOnShutdown(fn)
+	}
 	a.served = make(chan struct{})
 	go func() {
 		defer close(a.served)

@@ -58,6 +58,7 @@ func (d *Daemon) registry() *prometheus.Registry {
 	if d.api != nil {
 		reg.MustRegister(d.api.web)
 	}
+	reg.MustRegister(d.collectors...)
 	return reg
 }
 

@@ -125,6 +125,7 @@ func (d *Daemon) reload() {
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 	d.ruleCount.Store(int64(len(set.Rules)))
+	d.noteThresholds(set)
 	if err := d.enrich.set.Reload(); err != nil {
 		d.log.Error("reload: enrichment data", "err", err)
 	}

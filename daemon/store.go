@@ -59,7 +59,7 @@ func newStore(ctx context.Context, cfg storeConfig, deps storeDeps) (*windowStor
 	}
 	return &windowStore{Store: s, close: func() {
 		fctx, cancel := context.WithTimeout(context.Background(), StoreFlushTimeout)
-		s.Flush(fctx)
+		s.Handover(fctx)
 		cancel()
 		s.Close()
 	}}, nil
@@ -71,14 +71,16 @@ func (s *windowStore) Name() string { return "store" }
 // Start does nothing: the store is open from newStore.
 func (s *windowStore) Start(context.Context) error { return nil }
 
-// Stop flushes and closes the store.
+// Stop flushes and closes the store (a Redis store hands over what it
+// held back: rediswindow.Store.Handover).
 func (s *windowStore) Stop(context.Context) error {
 	s.close()
 	return nil
 }
 
-// OpenStore opens the window store the config names. close flushes and
-// releases it.
+// OpenStore opens the window store the config names. close flushes (a
+// Redis store hands over what it held back: rediswindow.Store.Handover)
+// and releases it.
 func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (window.Store, func(), error) {
 	s, err := newStore(ctx, storeConfigOf(cfg), storeDeps{Logger: log})
 	if err != nil {
@@ -90,7 +92,8 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (windo
 // SharedExchange returns what a replay runs while pacing and at its end
 // so that groups of windows shared through Redis fire on other instances'
 // totals as the daemon's do: the engine's exchange every flush interval,
-// and a last flush and exchange. Both are nil for a memory store.
+// and a last flush (a handover: rediswindow.Store.Handover) and exchange.
+// Both are nil for a memory store.
 func SharedExchange(store window.Store, exchange func() int) (idle func(), every time.Duration, last func(context.Context)) {
 	s, ok := store.(*rediswindow.Store)
 	if !ok {
@@ -99,7 +102,7 @@ func SharedExchange(store window.Store, exchange func() int) (idle func(), every
 	return func() { exchange() }, s.FlushInterval(), func(ctx context.Context) {
 		fctx, cancel := context.WithTimeout(ctx, StoreFlushTimeout)
 		defer cancel()
-		if s.Flush(fctx) == nil {
+		if s.Handover(fctx) == nil {
 			exchange()
 		}
 	}

@@ -4,15 +4,16 @@ import (
 	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
 )
 
-// The Redis store's metrics: its connection, outages and losses (none
-// for the memory store), and the enrichment's cache.
+// The Redis store's metrics: its connection, outages and losses, and the
+// store's own collector (commands, bytes, held updates: none for the
+// memory store), and the enrichment's cache.
 
 var (
 	redisConnectedDesc = desc("redis_connected",
 		"1 while Redis answers the store's flushes, 0 while windows are kept locally.")
 	redisOutagesDesc     = desc("redis_outages_total", "Times Redis became unreachable.")
 	redisFlushErrorsDesc = desc("redis_flush_errors_total", "Flush commands that failed (an outage counts once).")
-	redisLostDesc        = desc("redis_lost_total", "Window deltas whose flush failed: other instances never saw them.")
+	redisLostDesc        = desc("redis_lost_total", "Window deltas of flush calls Redis refused, or that got no reply and are not sent again (they may have run).")
 	redisDroppedDesc     = desc("redis_dropped_total",
 		"Window updates not recorded for flushing: store.redis.max_pending was reached.")
 	exchangeDroppedDesc = desc("redis_exchange_dropped_total",
@@ -36,6 +37,7 @@ func (d *Daemon) storeMetrics() metricSet {
 		m.counter(redisLostDesc, st.Lost)
 		m.counter(redisDroppedDesc, st.Dropped)
 		m.counter(exchangeDroppedDesc, st.ExchangeDropped)
+		rs.Collector().Collect(m.ch)
 	}
 }
 

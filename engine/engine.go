@@ -233,6 +233,7 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 			prev.r = r
 			prev.useRule(r)
 			prev.errs.Store(r.Errors)
+			shipThreshold(r, prev.win)
 			out = append(out, prev)
 			continue
 		}
@@ -269,6 +270,7 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 				return nil, fmt.Errorf("rule %q: window: the store gave a %T, not a %v window", r.ID, w, spec.Kind)
 			}
 			rs.xch = newRuleExchange(r, w)
+			shipThreshold(r, w)
 			if e.started {
 				w.Advance(e.watermark)
 			}

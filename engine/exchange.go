@@ -146,6 +146,33 @@ func (rs *ruleState) exchange(e *Engine, c *window.Change) bool {
 	return true
 }
 
+// shipThreshold tells a shared window (window.Thresholder) the smallest
+// window value at which rule r fires, the lowest of its thresholds in the
+// window's units, so that the store can keep groups far below it local.
+// A Top rule fires only on a group whose value reaches its threshold too
+// (rank and share come on top), so the same bound holds.
+func shipThreshold(r *rules.Rule, w window.Window) {
+	t, ok := w.(window.Thresholder)
+	if !ok {
+		return
+	}
+	v := r.Threshold
+	if r.ByNetwork != nil {
+		for _, n := range r.ByNetwork.Networks {
+			v = min(v, n)
+		}
+	}
+	if r.Rate {
+		v *= r.Window.Seconds()
+	}
+	share := 0.0
+	if r.Aggregate == rules.Top {
+		share = r.TopShare
+	}
+	// A rate compared after a division may round below.
+	t.SetThreshold(v*(1-1e-9), share*(1-1e-9))
+}
+
 // groupFlow returns a flow of rs.key's group: the latest in the ring of
 // samples, else the exchange table's, which then joins the ring so that
 // the alert shows it. Nil when neither holds one.

@@ -29,6 +29,9 @@ type Server struct {
 	tls  *tls.Config
 	ln   *connLimiter
 	api  chan struct{} // one token per /api request served
+	// streams are /api paths that hold their connection open (server-sent
+	// events): they bound themselves and take no /api token.
+	streams map[string]bool
 
 	authFailed  *prometheus.CounterVec
 	apiRejected atomic.Uint64
@@ -182,7 +185,7 @@ func (s *Server) Handler(h http.Handler) http.Handler {
 			http.Error(w, "cross-site request refused: send it from the same origin or with an X-Requested-With header", http.StatusForbidden)
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		if strings.HasPrefix(r.URL.Path, "/api/") && !s.streams[r.URL.Path] {
 			t := time.NewTimer(apiWait)
 			select {
 			case s.api <- struct{}{}:
@@ -200,6 +203,18 @@ func (s *Server) Handler(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// Streams names /api paths whose responses stay open (event streams):
+// they are not counted among max_api_requests, which bounds short
+// requests; the handler bounds its own streams. Call before serving.
+func (s *Server) Streams(paths ...string) {
+	if s.streams == nil {
+		s.streams = map[string]bool{}
+	}
+	for _, p := range paths {
+		s.streams[p] = true
+	}
 }
 
 // MaxPage is the largest page a list request may ask for.

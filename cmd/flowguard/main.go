@@ -12,6 +12,7 @@
 //	flowguard lookup [-c FILE] [--geoip FILE.mmdb]... ADDRESS...
 //	flowguard gen scenario|stream ...
 //	flowguard receive syslog|webhook [--listen ADDR]
+//	flowguard top [--url URL]
 //	flowguard web hash-password|new-token|hash-token
 //	flowguard version
 //
@@ -59,7 +60,7 @@ const topUsage = `flowguard: flow-based security alerting
 
 Usage:
   flowguard run [-c flowguard.yaml] the collector daemon: NetFlow/IPFIX/sFlow in,
-                                  alerts out, /metrics and /healthz
+                                  alerts out, /metrics, /healthz and the web view
   flowguard replay [-c FILE] [--rules PATH]... [--format json|text] FILE...
                                   replay pcap/pcapng, goflow2 JSON or nfdump CSV
                                   files through the rules on event time
@@ -73,6 +74,8 @@ Usage:
   flowguard receive syslog|webhook [--listen ADDR]
                                   print the syslog messages or webhook POSTs that
                                   arrive: the far end of those notifiers, for trials
+  flowguard top [--url http://127.0.0.1:9310]
+                                  a daemon's top talkers and firing alerts, live
   flowguard web hash-password|new-token|hash-token
                                   make credentials for the http section
   flowguard version                 print the version
@@ -82,7 +85,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad usage, config or rules, 130 stopped b
 `
 
 // commands are the top-level commands, for suggestions.
-var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "receive", "web", "version", "help"}
+var commands = []string{"run", "replay", "rules", "config", "lookup", "gen", "receive", "top", "web", "version", "help"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -110,6 +113,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdLookup(args[1:], stdout, stderr)
 	case "receive":
 		err = cmdReceive(args[1:], stdout, stderr)
+	case "top":
+		err = cmdTop(args[1:], os.Stdin, stdout, stderr)
 	case "web":
 		err = cmdWeb(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":

@@ -48,6 +48,7 @@ func cmdRun(args []string, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	attachConsole(d)
 	// SIGTERM stops it (exit 0); so does Ctrl-C, which then exits 130 as
 	// every interrupted command does. A second Ctrl-C kills at once.
 	ctx, cancel := context.WithCancel(context.Background())

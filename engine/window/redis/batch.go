@@ -20,10 +20,12 @@ type batch struct {
 	slots   []int32 // open addressing, linear probing: group index+1, 0 empty
 	groups  []group // [:n] in use; the rest keep their slices for reuse
 	n       int
-	keys    []byte // arena of the groups' keys
-	last    int32  // the latest group written, or -1: flows of a group come in runs
-	entries int64  // groups and items: what MaxPending bounds
-	updates uint64
+	keys    []byte   // arena of the groups' keys
+	last    int32    // the latest group written, or -1: flows of a group come in runs
+	entries int64    // groups and items: what MaxPending bounds
+	updates uint64   // updates recorded
+	held    uint64   // updates of groups kept local (below their share)
+	totals  []seqSum // Top: per bucket, the sum of every update, sent or held
 }
 
 // group is one key's deltas: per bucket, sums (Sum, Top) or items
@@ -123,7 +125,8 @@ func (b *batch) reset() {
 	b.n = 0
 	b.keys = b.keys[:0]
 	b.last = -1
-	b.entries, b.updates, b.clock = 0, 0, 0
+	b.entries, b.updates, b.held, b.clock = 0, 0, 0, 0
+	b.totals = b.totals[:0]
 }
 
 // addSum adds v to bucket seq; buckets older than lo, dead, are dropped
@@ -142,6 +145,24 @@ func (g *group) addSum(seq, lo int64, v float64) {
 		}
 	}
 	g.sums = append(live, seqSum{seq, v})
+}
+
+// addTotal adds v to the Top total of bucket seq, dropping dead buckets
+// (before lo) when a new one opens.
+func (b *batch) addTotal(seq, lo int64, v float64) {
+	for i := len(b.totals) - 1; i >= 0; i-- {
+		if b.totals[i].seq == seq {
+			b.totals[i].v += v
+			return
+		}
+	}
+	live := b.totals[:0]
+	for _, d := range b.totals {
+		if d.seq >= lo {
+			live = append(live, d)
+		}
+	}
+	b.totals = append(live, seqSum{seq, v})
 }
 
 func (g *group) itemsAt(seq int64) *seqItems {

@@ -63,6 +63,11 @@ type Config struct {
 	// with the threshold (default 4096); past it, rises are counted and
 	// those groups are compared at their next local flow.
 	ExchangeMaxKeys int `yaml:"exchange_max_keys"`
+	// ShipAll sends every group's updates to Redis, as the store did
+	// before it kept the groups far below their threshold to itself (see
+	// README.md, "What is sent"); for comparison and for rules whose
+	// alerts must see every instance's part at once.
+	ShipAll bool `yaml:"ship_all"`
 	// TLS configures rediss:// connections (and enables TLS for Addrs).
 	TLS TLSConfig `yaml:"tls"`
 
@@ -293,8 +298,8 @@ func (c Config) client() (redis.UniversalClient, bool, error) {
 		DialTimeout:     c.DialTimeout,
 		ReadTimeout:     c.ReadTimeout,
 		WriteTimeout:    c.WriteTimeout,
-		MaxRetries:      1,
-		DialerRetries:   1, // the store retries with its own backoff
+		MaxRetries:      -1, // none: a script call resent after a lost reply could count twice (flush.go, requeue)
+		DialerRetries:   1,  // the store retries with its own backoff
 		DisableIdentity: true,
 		MaintNotificationsConfig: &maintnotifications.Config{
 			Mode: maintnotifications.ModeDisabled,

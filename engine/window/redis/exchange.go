@@ -35,7 +35,9 @@ func (w *sharedWindow) Changed(dst []window.Change) []window.Change {
 			continue
 		}
 		w.scratch = append(w.scratch[:0], k...)
+		w.mu.Lock()
 		r, ok := peek.Peek(w.scratch)
+		w.mu.Unlock()
 		if !ok {
 			continue
 		}

@@ -34,8 +34,10 @@ type flushCmd struct {
 	keys    []string
 	args    []any
 	entries int64 // deltas it carries
+	bytes   int64 // size of its keys and arguments
 	cmd     *redis.Cmd
 	parse   func(reply any) error
+	done    bool // answered (or refused) and accounted for
 	// The groups the call carries, when it carries several (Sum,
 	// Distinct): a refused call leaves their others' part as it was.
 	r    *reply
@@ -85,8 +87,9 @@ func (r *reply) settle() {
 
 // flush takes every window's pending batch, sends it in pipelined script
 // calls and hands the answers to the windows. An error that is not a
-// server's reply means Redis is unreachable: what was not sent is lost
-// (and counted).
+// server's reply means Redis is unreachable: what was not sent goes back
+// to the windows' pending batches (up to MaxPending, past it counted in
+// Dropped), to go with the next flush.
 func (s *Store) flush(ctx context.Context) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -97,29 +100,11 @@ func (s *Store) flush(ctx context.Context) error {
 		wins = append(wins, w)
 	}
 	s.mu.Unlock()
-
-	var (
-		replies []*reply
-		cmds    []*flushCmd
-	)
-	for _, w := range wins {
-		b := w.take()
-		if b == nil {
-			continue
-		}
-		s.pending.Add(-b.entries)
-		s.stats.updates.Add(b.updates)
-		r := &reply{w: w, b: b}
-		replies = append(replies, r)
-		switch w.spec.Kind {
-		case window.Sum:
-			cmds = s.sumCmds(cmds, r)
-		case window.Distinct:
-			cmds = s.distinctCmds(cmds, r)
-		case window.Top:
-			cmds = append(cmds, s.topCmd(r))
-		}
+	if err := s.sync(ctx, wins); err != nil {
+		return err // nothing was taken: the deltas wait for the next flush
 	}
+
+	replies, cmds := s.takeAll(wins)
 	defer func() {
 		for _, r := range replies {
 			r.w.giveBack(r.b)
@@ -136,9 +121,7 @@ func (s *Store) flush(ctx context.Context) error {
 			j++
 		}
 		if err := s.exec(ctx, cmds[i:j]); err != nil {
-			for _, c := range cmds[i:] {
-				s.stats.lost.Add(uint64(c.entries))
-			}
+			s.requeue(cmds[i:j], cmds[j:])
 			return err
 		}
 		i = j
@@ -152,6 +135,61 @@ func (s *Store) flush(ctx context.Context) error {
 	return nil
 }
 
+// takeAll takes the windows' pending batches and makes their calls. The
+// flusher owns the batches until it gives them back (giveBack).
+func (s *Store) takeAll(wins []*sharedWindow) (replies []*reply, cmds []*flushCmd) {
+	for _, w := range wins {
+		b := w.take()
+		if b == nil {
+			continue
+		}
+		s.pending.Add(-b.entries)
+		s.stats.updates.Add(b.updates)
+		r := &reply{w: w, b: b}
+		replies = append(replies, r)
+		switch w.spec.Kind {
+		case window.Sum:
+			cmds = s.hotCmds(s.sumCmds(cmds, r), r)
+		case window.Distinct:
+			cmds = s.hotCmds(s.distinctCmds(cmds, r), r)
+		case window.Top:
+			cmds = s.hotCmds(append(cmds, s.topCmd(r)), r)
+		}
+	}
+	return replies, cmds
+}
+
+// requeue puts back in the windows' pending batches the deltas of a flush
+// that lost Redis: those of the calls never sent (unsent), and of the
+// calls of the failed pipeline (failed) that did not run (a server's
+// error, NOSCRIPT) or got no reply and that Redis may run twice without
+// harm (Distinct: PFADD). A Sum or Top call without a reply may have run:
+// sent again it could count twice, so its deltas are counted in Lost
+// instead (and logged once). The calls accounted for (answered, refused)
+// are done.
+func (s *Store) requeue(failed, unsent []*flushCmd) {
+	unsent = slices.Clip(unsent) // its own array from the first append
+	for _, c := range failed {
+		switch {
+		case c.done || c.script == hotScript: // a hot-set name goes again with its group
+		case c.cmd == nil || isRedisError(c.cmd.Err()) || c.script == distinctScript:
+			unsent = append(unsent, c)
+		default:
+			if s.stats.lost.Add(uint64(c.entries)) == uint64(c.entries) {
+				s.log.Warn("redis did not answer a flush command that may have run; its deltas are not sent again", "key", c.keys[0])
+			}
+		}
+	}
+	for _, c := range unsent {
+		switch c.script {
+		case sumScript, distinctScript:
+			c.r.w.requeue(c.r.b, c.part, false)
+		case topScript:
+			c.r.w.requeue(c.r.b, nil, true)
+		}
+	}
+}
+
 // exec sends a chunk of script calls in one pipeline, then once more with
 // EVAL those that met NOSCRIPT. It returns an error only when Redis could
 // not be reached; failed commands are counted and their deltas lost.
@@ -162,6 +200,9 @@ func (s *Store) exec(ctx context.Context, chunk []*flushCmd) error {
 	}
 	_, _ = pipe.Exec(ctx)
 	s.stats.commands.Add(uint64(len(chunk)))
+	for _, c := range chunk {
+		s.stats.bytes.Add(uint64(c.bytes))
+	}
 	var retry []*flushCmd
 	for _, c := range chunk {
 		err := c.cmd.Err()
@@ -187,6 +228,9 @@ func (s *Store) exec(ctx context.Context, chunk []*flushCmd) error {
 	_, _ = pipe.Exec(ctx)
 	s.stats.commands.Add(uint64(len(retry)))
 	for _, c := range retry {
+		s.stats.bytes.Add(uint64(c.bytes))
+	}
+	for _, c := range retry {
 		err := c.cmd.Err()
 		switch {
 		case err == nil:
@@ -201,6 +245,7 @@ func (s *Store) exec(ctx context.Context, chunk []*flushCmd) error {
 }
 
 func (s *Store) settle(c *flushCmd) {
+	c.done = true
 	s.stats.sent.Add(uint64(c.entries))
 	if err := c.parse(c.cmd.Val()); err != nil {
 		s.failed(c, err)
@@ -211,6 +256,7 @@ func (s *Store) settle(c *flushCmd) {
 // every flush (a key of the wrong type, a script the server cannot run),
 // so only the first is logged.
 func (s *Store) failed(c *flushCmd, err error) {
+	c.done = true
 	if s.stats.flushErrors.Add(1) == 1 {
 		s.log.Warn("redis refused a flush command; its deltas are lost", "err", err, "key", c.keys[0])
 	}
@@ -310,10 +356,12 @@ func (s *Store) sumCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 	chunks(sel, shard, deltas, func(part []int32) {
 		keys := make([]string, len(part))
 		var blob []byte
+		size := int64(len(s.inst) + 24)
 		for j, i := range part {
 			g := &b.groups[i]
 			name = append(groupTag(name[:0], w.base, b.key(i)), b.key(i)...)
 			keys[j] = string(name)
+			size += int64(len(name))
 			at := len(blob)
 			blob = append(blob, 0, 0, 0, 0)
 			n := uint32(0)
@@ -328,7 +376,8 @@ func (s *Store) sumCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 		}
 		cmds = append(cmds, &flushCmd{
 			script: sumScript, keys: keys, args: []any{s.inst, ttl, lo, maxFields, blob}, entries: int64(len(part)),
-			r: r, part: part,
+			bytes: size + int64(len(blob)),
+			r:     r, part: part,
 			parse: func(v any) error {
 				vals, ok := v.([]any)
 				if !ok || len(vals)%4 != 0 {
@@ -383,11 +432,13 @@ func (s *Store) distinctCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 		keys := make([]string, len(part))
 		var blob []byte
 		entries := int64(0)
+		size := int64(len(s.inst) + 24)
 		for j, i := range part {
 			g := &b.groups[i]
 			entries += int64(deltas(i))
 			name = append(groupTag(name[:0], w.base, b.key(i)), b.key(i)...)
 			keys[j] = string(append(name, ":writers"...))
+			size += int64(len(keys[j]))
 			at := len(blob)
 			blob = append(blob, 0, 0, 0, 0)
 			nb := uint32(0)
@@ -409,7 +460,8 @@ func (s *Store) distinctCmds(cmds []*flushCmd, r *reply) []*flushCmd {
 		}
 		cmds = append(cmds, &flushCmd{
 			script: distinctScript, keys: keys, args: []any{ttl, s.inst, lo, hi, blob}, entries: entries,
-			r: r, part: part,
+			bytes: size + int64(len(blob)),
+			r:     r, part: part,
 			parse: func(v any) error {
 				vals, ok := v.([]any)
 				if !ok || len(vals)%3 != 0 {
@@ -443,14 +495,21 @@ func (s *Store) topCmd(r *reply) *flushCmd {
 	perSeq := make([][]delta, n)
 	totals := make([]float64, n)
 	entries := int64(0)
+	sel := make([]int32, b.n)
 	for i := range int32(b.n) {
+		sel[i] = i
 		g := &b.groups[i]
 		entries++
 		for _, d := range g.sums {
 			if d.seq >= lo && d.seq <= hi && d.v != 0 {
 				perSeq[d.seq-lo] = append(perSeq[d.seq-lo], delta{string(b.key(i)), d.v})
-				totals[d.seq-lo] += d.v
 			}
+		}
+	}
+	r.sent(sel)
+	for _, d := range b.totals { // every update's, the held groups' too
+		if d.seq >= lo && d.seq <= hi {
+			totals[d.seq-lo] += d.v
 		}
 	}
 	tag := "{" + w.base + "}:"
@@ -470,8 +529,19 @@ func (s *Store) topCmd(r *reply) *flushCmd {
 		}
 	}
 	keys = append(keys, tag+"tmp:"+s.inst+":a", tag+"tmp:"+s.inst+":m")
+	size := int64(0)
+	for _, k := range keys {
+		size += int64(len(k))
+	}
+	for _, a := range args {
+		if m, ok := a.(string); ok {
+			size += int64(len(m))
+		} else {
+			size += 8
+		}
+	}
 	return &flushCmd{
-		script: topScript, keys: keys, args: args, entries: entries,
+		script: topScript, keys: keys, args: args, entries: entries, bytes: size, r: r,
 		parse: func(v any) error {
 			vals, ok := v.([]any)
 			if !ok || len(vals) < 2*n || (len(vals)-2*n)%3 != 0 {

@@ -207,13 +207,13 @@ for i = 1, nb do
   if t ~= '' then
     redis.call('HINCRBYFLOAT', tk, 'a', t)
     redis.call('HINCRBYFLOAT', tk, inst, t)
+    redis.call('PEXPIRE', tk, ttl)
   end
   if c > 0 then
     redis.call('ZREMRANGEBYRANK', sk, 0, -keep - 1)
     redis.call('ZREMRANGEBYRANK', mk, 0, -keep - 1)
     redis.call('PEXPIRE', sk, ttl)
     redis.call('PEXPIRE', mk, ttl)
-    redis.call('PEXPIRE', tk, ttl)
   end
   all[i], mine[i] = sk, mk
   local v = redis.call('HMGET', tk, 'a', inst)
@@ -258,5 +258,31 @@ redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[4])
 return 1
 `)
 
+// hotScript announces groups in a window's hot set: the groups some
+// instance ships, which every other instance then ships too (ship.go).
+//
+// KEYS: the hot set (zset) and its counter. ARGV: ttl in ms, how many
+// members the set keeps, then the groups' keys. The members are added (or
+// moved) with the counter's next value as their score, so a reader asks
+// for the scores past the last one it read; the set keeps its newest
+// members. Returns the score given.
+var hotScript = redis.NewScript(`
+local ttl, keep = ARGV[1], tonumber(ARGV[2])
+local n = redis.call('INCR', KEYS[2])
+local args = {}
+for i = 3, #ARGV do
+  args[#args + 1] = n
+  args[#args + 1] = ARGV[i]
+  if #args >= 400 or i == #ARGV then
+    redis.call('ZADD', KEYS[1], unpack(args))
+    args = {}
+  end
+end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -keep - 1)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return n
+`)
+
 // scripts are loaded at connection time.
-var scripts = []*redis.Script{sumScript, distinctScript, topScript, claimScript}
+var scripts = []*redis.Script{sumScript, distinctScript, topScript, claimScript, hotScript}

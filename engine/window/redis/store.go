@@ -14,6 +14,14 @@
 // the groups whose other instances' part rose (Engine.Exchange pulls them
 // every flush interval).
 //
+// Only groups that can matter are sent (ship.go): told its rule's
+// threshold T (window.Thresholder), a window keeps a group local while
+// its local value is under T/N, N the live instances of a heartbeat in
+// Redis; past it the group's whole local part ships, and its name goes to
+// a hot set from which every other instance ships its own part at its
+// next flush. A group whose combined value crosses T fires within two
+// flush intervals; groups far below it cost nothing in Redis.
+//
 // Suppression claims go to Redis at once (SET-like, in a script, with a
 // short timeout), so one alert is raised per rule and group however many
 // instances see it; without Redis they fall back to local claims.
@@ -55,12 +63,13 @@ type Store struct {
 	windows map[string]*sharedWindow // by Spec.Name
 	closed  bool
 
-	pending atomic.Int64 // deltas waiting for a flush, bounded by MaxPending
-	up      atomic.Bool  // Redis answered the latest attempt
-	flushMu sync.Mutex   // one flush at a time
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
+	pending   atomic.Int64 // deltas waiting for a flush, bounded by MaxPending
+	instances atomic.Int64 // live instances as of the latest flush: the N of the shares
+	up        atomic.Bool  // Redis answered the latest attempt
+	flushMu   sync.Mutex   // one flush at a time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	stats counters
 }
@@ -71,6 +80,9 @@ type counters struct {
 	sent, dropped, lost, outages, scriptLoads atomic.Uint64
 	claims, claimFallbacks                    atomic.Uint64
 	lastFlush                                 atomic.Int64 // ns
+	bytes, held, hotRead                      atomic.Uint64
+	shipStarts, shipOverflow, shipPartial     atomic.Uint64
+	rescans, requeued                         atomic.Uint64
 
 	exchangeDropped atomic.Uint64
 }
@@ -82,10 +94,12 @@ type Stats struct {
 	Flushes        uint64        // flushes that reached Redis
 	FlushErrors    uint64        // commands that failed (outages count once each)
 	Commands       uint64        // commands sent by flushes
-	Updates        uint64        // updates recorded for flushing (flows × rules)
+	Bytes          uint64        // bytes of the commands' keys and arguments
+	Updates        uint64        // window updates (flows × rules), sent or held
 	Sent           uint64        // deltas (groups, distinct items) sent
 	Dropped        uint64        // updates not recorded: MaxPending was reached
-	Lost           uint64        // deltas whose flush failed
+	Lost           uint64        // deltas whose flush failed and that could not be sent again (README, Failures)
+	Requeued       uint64        // windows' deltas put back to wait for the next flush after a failed one
 	Pending        int64         // deltas waiting for the next flush
 	Outages        uint64        // times Redis became unreachable
 	ScriptLoads    uint64        // times the scripts were loaded (at start, after reconnections and NOSCRIPT)
@@ -96,6 +110,21 @@ type Stats struct {
 	// ExchangeDropped counts rises of other instances' totals not handed
 	// to the engine at once: Config.ExchangeMaxKeys was reached.
 	ExchangeDropped uint64
+
+	// What is sent (README.md): Held counts updates of groups kept local,
+	// below their share of the threshold; ShipStarts the groups that
+	// started to ship (passed their share, or announced by another
+	// instance); HotRead the announcements read; Instances the live
+	// instances of the latest heartbeat (0 before the first: until then
+	// every group ships). ShipOverflow counts groups that
+	// shipped without their earlier part (too many shipping groups in a
+	// window), ShipPartial groups whose local part was a HyperLogLog and
+	// shipped from then on only: both undercount the combined value.
+	Held, ShipStarts, HotRead, ShipOverflow, ShipPartial uint64
+	Instances                                            int64
+	// Rescans counts the scans of a window's local groups when the
+	// instance count rose (the shares fell).
+	Rescans uint64
 }
 
 // Open connects to the Redis the config names and starts the flusher. A
@@ -170,6 +199,7 @@ func (s *Store) connect(ctx context.Context) error {
 	}
 	if err == nil {
 		s.stats.scriptLoads.Add(1)
+		err = s.beat(ctx)
 	}
 	return err
 }
@@ -272,6 +302,7 @@ func (s *Store) Stats() Stats {
 		Sent:           s.stats.sent.Load(),
 		Dropped:        s.stats.dropped.Load(),
 		Lost:           s.stats.lost.Load(),
+		Requeued:       s.stats.requeued.Load(),
 		Pending:        s.pending.Load(),
 		Outages:        s.stats.outages.Load(),
 		ScriptLoads:    s.stats.scriptLoads.Load(),
@@ -280,6 +311,15 @@ func (s *Store) Stats() Stats {
 		LastFlush:      time.Duration(s.stats.lastFlush.Load()),
 
 		ExchangeDropped: s.stats.exchangeDropped.Load(),
+
+		Bytes:        s.stats.bytes.Load(),
+		Held:         s.stats.held.Load(),
+		ShipStarts:   s.stats.shipStarts.Load(),
+		HotRead:      s.stats.hotRead.Load(),
+		ShipOverflow: s.stats.shipOverflow.Load(),
+		ShipPartial:  s.stats.shipPartial.Load(),
+		Instances:    s.instances.Load(),
+		Rescans:      s.stats.rescans.Load(),
 	}
 }
 

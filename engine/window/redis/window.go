@@ -43,9 +43,12 @@ func floorDiv(a, b int64) int64 {
 // interval, sends to Redis, and answers with the others' totals for the
 // keys it carried, which the engine goroutine picks up at its next call.
 //
-// The engine goroutine owns the clock, the local window and the remote
-// maps; mu guards only the hand-over points (pend, spare, inbox), for a
-// few instructions each; the flusher owns known.
+// The engine goroutine owns the remote maps; mu guards the hand-over
+// points (pend, spare, inbox), and, for Sum and Distinct windows, the
+// clock, the local window's updates and the shipping groups, which the
+// flusher reads when other instances announce a group (markHot). The
+// engine goroutine holds it for the update of one flow; the flusher owns
+// known and hotLast.
 type sharedWindow struct {
 	store *Store
 	spec  window.Spec
@@ -60,9 +63,14 @@ type sharedWindow struct {
 	geo     geometry
 	base    string // key prefix, rule id, version and grid: names this window in Redis
 
-	// The engine goroutine's.
+	// The engine goroutine's, under mu for Sum and Distinct windows.
 	clock      int64
 	started    bool
+	threshold  float64        // the rule's smallest threshold; 0: every group ships (ship.go)
+	topShare   float64        // Top: the rule's smallest fraction of the total, or 0
+	shipping   map[string]int // groups that ship: index in shipSeq
+	shipSeq    []int64        // per shipping group, the newest bucket it was seen in
+	hotScratch []byte         // the flusher's, under mu
 	remoteSum  map[string]sumRemote
 	remoteDist map[string]distRemote
 	top        *topSnapshot
@@ -78,8 +86,10 @@ type sharedWindow struct {
 	inTop   *topSnapshot
 	hasNews atomic.Bool
 
-	// The flusher's: keys whose last answer from Redis was not zero.
-	known map[string]struct{}
+	// The flusher's: keys whose last answer from Redis was not zero, and
+	// the newest member of the hot set read.
+	known   map[string]struct{}
+	hotLast int64
 }
 
 // sumRemote is what other instances added to a key of a Sum window, per
@@ -166,6 +176,7 @@ func newSharedWindow(s *Store, spec window.Spec, local window.Window) *sharedWin
 		pend:          newBatch(),
 		spare:         newBatch(),
 		known:         make(map[string]struct{}),
+		shipping:      make(map[string]int),
 	}
 }
 
@@ -196,18 +207,29 @@ func (w *sharedWindow) lateSince(before uint64) bool {
 }
 
 // Advance passes the engine's watermark to the local window.
-func (w *sharedWindow) Advance(now int64) { w.local.Advance(now) }
+func (w *sharedWindow) Advance(now int64) {
+	w.mu.Lock()
+	w.local.Advance(now)
+	w.mu.Unlock()
+}
 
 // Add adds v to key's sum at event time now; the result counts what the
 // other instances had added by the last flush.
 func (w sharedSum) Add(key []byte, now int64, v float64) window.Result {
 	w.takeNews()
+	w.mu.Lock()
 	w.advance(now)
 	before := w.local.Stats().Late
 	r := w.localSum.Add(key, now, v)
 	if !w.lateSince(before) {
-		w.recordSum(key, now, v)
+		switch w.ship(key, now, r.Value, 0) {
+		case shipDelta:
+			w.recordSum(key, now, v)
+		case shipAll:
+			w.recordWhole(key, w.geo.seq(now))
+		}
 	}
+	w.mu.Unlock()
 	return w.withRemoteSum(key, r)
 }
 
@@ -215,6 +237,7 @@ func (w sharedSum) Add(key []byte, now int64, v float64) window.Result {
 // other instances had sent by the last flush and this one had not.
 func (w sharedDistinct) AddDistinct(key []byte, now int64, item uint64) window.Result {
 	w.takeNews()
+	w.mu.Lock()
 	w.advance(now)
 	before := w.local.Stats().Late
 	var r window.Result
@@ -225,8 +248,14 @@ func (w sharedDistinct) AddDistinct(key []byte, now int64, item uint64) window.R
 		r = w.localDistinct.AddDistinct(key, now, item)
 	}
 	if !w.lateSince(before) {
-		w.recordItem(key, now, item, fresh)
+		switch w.ship(key, now, r.Value, 0) {
+		case shipDelta:
+			w.recordItem(key, now, item, fresh)
+		case shipAll:
+			w.recordWhole(key, w.geo.seq(now))
+		}
 	}
+	w.mu.Unlock()
 	return w.withRemoteDist(key, r)
 }
 
@@ -234,12 +263,22 @@ func (w sharedDistinct) AddDistinct(key []byte, now int64, item uint64) window.R
 // what the other instances had added by the last flush.
 func (w sharedTop) AddTop(key []byte, now int64, v float64) window.Result {
 	w.takeNews()
+	w.mu.Lock()
 	w.advance(now)
 	before := w.local.Stats().Late
 	r := w.localTop.AddTop(key, now, v)
 	if !w.lateSince(before) {
-		w.recordSum(key, now, v)
+		seq := w.geo.seq(now)
+		lo, _ := w.geo.live(w.clock)
+		w.pend.addTotal(seq, lo, v)
+		switch w.ship(key, now, r.Value, r.Total) {
+		case shipDelta:
+			w.recordSum(key, now, v)
+		case shipAll:
+			w.recordWhole(key, seq)
+		}
 	}
+	w.mu.Unlock()
 	if snap := w.liveTop(); snap != nil {
 		r.Value += snap.others[string(key)]
 		r.Total += snap.othersTotal
@@ -302,11 +341,14 @@ func (w sharedTop) Rank(key []byte) int {
 // window and forgets remote answers that have slid out of it.
 func (w *sharedWindow) Expire(now int64) int {
 	w.takeNews()
+	w.mu.Lock()
 	if !w.started || now > w.clock {
 		w.started = true
 		w.clock = now
 	}
 	n := w.local.Expire(now)
+	w.sweepShipping()
+	w.mu.Unlock()
 	w.sweepRemote()
 	return n
 }
@@ -352,44 +394,48 @@ func (w *sharedWindow) group(b *batch, key []byte, seq int64) int32 {
 }
 
 // recordSum adds an update of a Sum or Top window to its group's bucket
-// in the pending batch.
+// in the pending batch. Called with mu held.
 func (w *sharedWindow) recordSum(key []byte, now int64, v float64) {
 	seq := w.geo.seq(now)
-	w.mu.Lock()
 	b := w.pend
 	if i := w.group(b, key, seq); i >= 0 {
 		lo, _ := w.geo.live(w.clock)
 		b.groups[i].addSum(seq, lo, v)
 	}
-	w.mu.Unlock()
 }
 
 // recordItem records a Distinct update: its group always, so that the
 // flush carries it and brings back the others' part, and the item when it
 // may be new to its bucket (fresh) and is not a repeat of the bucket's
-// latest item (a flood to one port).
+// latest item (a flood to one port). Called with mu held.
 func (w *sharedWindow) recordItem(key []byte, now int64, item uint64, fresh bool) {
 	seq := w.geo.seq(now)
-	s := w.store
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	b := w.pend
 	i := w.group(b, key, seq)
 	if i < 0 || !fresh {
 		return
 	}
+	lo, _ := w.geo.live(w.clock)
+	if !w.addItem(b, i, seq, lo, item) {
+		b.updates-- // counted by group, but not recorded after all
+	}
+}
+
+// addItem adds item to group i's bucket seq in batch b, unless it repeats
+// the bucket's latest item or MaxPending is reached (then it reports
+// false, counted). Called with mu held.
+func (w *sharedWindow) addItem(b *batch, i int32, seq, lo int64, item uint64) bool {
+	s := w.store
 	g := &b.groups[i]
 	e := g.itemsAt(seq)
 	if e != nil && len(e.items) > 0 && e.items[len(e.items)-1] == item {
-		return
+		return true
 	}
 	if s.pending.Load() >= int64(s.cfg.MaxPending) {
-		b.updates-- // counted by group, but not recorded after all
 		s.stats.dropped.Add(1)
-		return
+		return false
 	}
 	if e == nil {
-		lo, _ := w.geo.live(w.clock)
 		var dropped int
 		e, dropped = g.addItems(seq, lo)
 		if dropped > 0 {
@@ -400,6 +446,58 @@ func (w *sharedWindow) recordItem(key []byte, now int64, item uint64, fresh bool
 	e.items = append(e.items, item)
 	b.entries++
 	s.pending.Add(1)
+	return true
+}
+
+// requeue merges back into the pending batch the deltas of batch b (a
+// flush's, which could not send them) for groups part, or every group when
+// part is nil, and with totals the Top totals. The updates were counted
+// when b was taken; past MaxPending what does not fit is counted in
+// Dropped. The flusher calls it while it owns b.
+func (w *sharedWindow) requeue(b *batch, part []int32, totals bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pend
+	lo, _ := w.geo.live(w.clock)
+	updates := p.updates
+	each := func(i int32) {
+		g := &b.groups[i]
+		key := b.key(i)
+		j := w.group(p, key, g.newest)
+		if j < 0 {
+			return
+		}
+		for _, d := range g.sums {
+			if d.seq >= lo {
+				p.groups[j].addSum(d.seq, lo, d.v)
+			}
+		}
+		for _, e := range g.items {
+			if e.seq < lo {
+				continue
+			}
+			for _, it := range e.items {
+				w.addItem(p, j, e.seq, lo, it)
+			}
+		}
+	}
+	if part == nil {
+		for i := range int32(b.n) {
+			each(i)
+		}
+	}
+	for _, i := range part {
+		each(i)
+	}
+	if totals {
+		for _, d := range b.totals {
+			if d.seq >= lo {
+				p.addTotal(d.seq, lo, d.v)
+			}
+		}
+	}
+	p.updates = updates // counted when b was taken
+	w.store.stats.requeued.Add(1)
 }
 
 // takeNews applies the answers of the latest flush, if any.
@@ -466,7 +564,12 @@ func (w *sharedWindow) deliver(in []remoteEntry, top *topSnapshot) {
 func (w *sharedWindow) take() *batch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.pend.n == 0 || w.spare == nil {
+	if h := w.pend.held; h > 0 {
+		w.pend.held = 0
+		w.store.stats.held.Add(h)
+		w.store.stats.updates.Add(h)
+	}
+	if (w.pend.n == 0 && len(w.pend.totals) == 0) || w.spare == nil {
 		return nil
 	}
 	b := w.pend

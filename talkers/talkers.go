@@ -1,0 +1,274 @@
+// Package talkers keeps the live top talkers of the flows the daemon
+// receives: the sources, destinations, destination ports and AS numbers
+// with the most bytes and packets over the last 1, 5 and 15 minutes.
+//
+// Memory is bounded whatever the traffic: each dimension and 30-second
+// bucket of time is a table of a fixed number of keys, allocated up front;
+// a full table forgets all but its heaviest keys (see table). Counting a
+// flow allocates nothing.
+package talkers
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+)
+
+// Bucket is the span of one bucket of time; windows are whole buckets.
+const Bucket = 30 * time.Second
+
+// Windows are the windows Top answers for.
+var Windows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
+
+// buckets: 15 minutes of whole buckets and the current, partial one.
+const buckets = int(15*time.Minute/Bucket) + 1
+
+// DefaultCapacity is how many keys each table holds by default: a prune
+// keeps 128 by bytes and 128 by packets, more than MaxTop.
+const DefaultCapacity = 512
+
+// Dimension is what talkers are counted by.
+type Dimension int
+
+// The dimensions.
+const (
+	Sources Dimension = iota
+	Destinations
+	Ports // destination port and protocol
+	ASNs  // source and destination AS: the enriched ASN when set, else the exporter's (BGP)
+	dimensions
+)
+
+var dimensionNames = [dimensions]string{"sources", "destinations", "ports", "asns"}
+
+func (d Dimension) String() string { return dimensionNames[d] }
+
+// Ranking orders talkers.
+type Ranking int
+
+// The rankings.
+const (
+	ByBytes Ranking = iota
+	ByPackets
+	rankings
+)
+
+type bucket struct {
+	start  int64 // unix seconds; 0: unused
+	tables [dimensions]*table
+}
+
+// Talkers counts flows into buckets. Safe for concurrent use.
+type Talkers struct {
+	mu       sync.Mutex
+	b        [buckets]bucket
+	now      func() time.Time
+	flows    uint64
+	pruned   uint64 // keys pruned in buckets since reused
+	capacity int
+}
+
+// New returns Talkers whose tables hold capacity keys each (0:
+// DefaultCapacity); now is the clock (nil: time.Now).
+func New(capacity int, now func() time.Time) *Talkers {
+	if capacity <= 0 {
+		capacity = DefaultCapacity
+	}
+	if now == nil {
+		now = time.Now
+	}
+	t := &Talkers{now: now, capacity: capacity}
+	for i := range t.b {
+		for d := range dimensions {
+			t.b[i].tables[d] = newTable(capacity, rand.Uint64())
+		}
+	}
+	return t
+}
+
+// Handle counts a batch of flows (an ingest handler; it keeps nothing of
+// the batch).
+func (t *Talkers) Handle(batch []flow.Flow) {
+	if len(batch) == 0 {
+		return
+	}
+	now := t.now().Unix()
+	start := now - now%int64(Bucket/time.Second)
+	t.mu.Lock()
+	b := &t.b[(start/int64(Bucket/time.Second))%int64(buckets)]
+	if b.start != start {
+		for _, tb := range b.tables {
+			t.pruned += tb.pruned
+			tb.pruned = 0
+			tb.reset()
+		}
+		b.start = start
+	}
+	for i := range batch {
+		b.count(&batch[i])
+	}
+	t.flows += uint64(len(batch))
+	t.mu.Unlock()
+}
+
+func addrKey(a netip.Addr) key {
+	b := a.As16()
+	return key{hi: beUint64(b[:8]), lo: beUint64(b[8:])}
+}
+
+func beUint64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+func (b *bucket) put(d Dimension, k key, f *flow.Flow) {
+	b.tables[d].add(k, f.Bytes, f.Packets)
+}
+
+func (b *bucket) count(f *flow.Flow) {
+	if f.SrcAddr.IsValid() {
+		b.put(Sources, addrKey(f.SrcAddr), f)
+	}
+	if f.DstAddr.IsValid() {
+		b.put(Destinations, addrKey(f.DstAddr), f)
+	}
+	b.put(Ports, key{lo: uint64(f.Proto)<<16 | uint64(f.DstPort)}, f)
+	src, dst := cmp.Or(f.SrcASN, f.SrcAS), cmp.Or(f.DstASN, f.DstAS)
+	if src != 0 {
+		b.put(ASNs, key{lo: uint64(src)}, f)
+	}
+	if dst != 0 && dst != src {
+		b.put(ASNs, key{lo: uint64(dst)}, f)
+	}
+}
+
+// Row is one talker over a window.
+type Row struct {
+	Key     string `json:"key"`
+	Bytes   uint64 `json:"bytes"`
+	Packets uint64 `json:"packets"`
+	Flows   uint64 `json:"flows"`
+}
+
+// Top is the answer for one window and ranking.
+type Top struct {
+	Window       string `json:"window"`
+	By           string `json:"by"`
+	From         string `json:"from"` // RFC 3339: the start of the oldest bucket counted
+	Sources      []Row  `json:"sources"`
+	Destinations []Row  `json:"destinations"`
+	Ports        []Row  `json:"ports"`
+	ASNs         []Row  `json:"asns"`
+}
+
+// Stats are totals since New.
+type Stats struct {
+	Flows  uint64 // flows counted
+	Pruned uint64 // keys forgotten by full tables (their counts were the lightest)
+}
+
+// Stats returns the totals.
+func (t *Talkers) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Stats{Flows: t.flows, Pruned: t.pruned}
+	for i := range t.b {
+		for _, tb := range t.b[i].tables {
+			s.Pruned += tb.pruned
+		}
+	}
+	return s
+}
+
+// Top returns the n highest talkers of each dimension over window (one of
+// Windows: the current bucket and the whole buckets before it that end
+// within the window) by the ranking.
+func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
+	now := t.now().Unix()
+	span := int64(Bucket / time.Second)
+	cur := now - now%span
+	from := now - int64(window/time.Second) - span + 1 // buckets ending after now-window
+	from += (span - from%span) % span
+	out := Top{Window: windowName(window), By: [...]string{"bytes", "packets"}[by],
+		From: time.Unix(min(from, cur), 0).UTC().Format(time.RFC3339)}
+	merged := make([]map[key]*Row, dimensions)
+	for d := range merged {
+		merged[d] = map[key]*Row{}
+	}
+	t.mu.Lock()
+	for i := range t.b {
+		b := &t.b[i]
+		if b.start == 0 || b.start < from || b.start > cur {
+			continue
+		}
+		for d := range dimensions {
+			tb := b.tables[d]
+			for _, e := range tb.ents[:tb.n] {
+				r := merged[d][e.k]
+				if r == nil {
+					r = &Row{}
+					merged[d][e.k] = r
+				}
+				r.Bytes += e.bytes
+				r.Packets += e.packets
+				r.Flows += e.flows
+			}
+		}
+	}
+	t.mu.Unlock()
+	lists := [dimensions]*[]Row{&out.Sources, &out.Destinations, &out.Ports, &out.ASNs}
+	for d := range dimensions {
+		rows := make([]Row, 0, len(merged[d]))
+		for k, r := range merged[d] {
+			r.Key = keyText(d, k)
+			rows = append(rows, *r)
+		}
+		slices.SortFunc(rows, func(a, b Row) int {
+			if by == ByPackets {
+				if c := cmp.Compare(b.Packets, a.Packets); c != 0 {
+					return c
+				}
+			}
+			return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(b.Packets, a.Packets), cmp.Compare(a.Key, b.Key))
+		})
+		*lists[d] = rows[:min(n, len(rows))]
+	}
+	return out
+}
+
+func windowName(w time.Duration) string {
+	return strconv.Itoa(int(w/time.Minute)) + "m"
+}
+
+// ParseWindow reads "1m", "5m" or "15m".
+func ParseWindow(s string) (time.Duration, bool) {
+	for _, w := range Windows {
+		if windowName(w) == s {
+			return w, true
+		}
+	}
+	return 0, false
+}
+
+func keyText(d Dimension, k key) string {
+	switch d {
+	case Sources, Destinations:
+		var b [16]byte
+		for i := range 8 {
+			b[i] = byte(k.hi >> (56 - 8*i))
+			b[8+i] = byte(k.lo >> (56 - 8*i))
+		}
+		return netip.AddrFrom16(b).Unmap().String()
+	case Ports:
+		return strconv.FormatUint(k.lo&0xffff, 10) + "/" + flow.ProtoName(uint8(k.lo>>16))
+	default:
+		return "AS" + strconv.FormatUint(k.lo, 10)
+	}
+}

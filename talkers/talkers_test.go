@@ -1,0 +1,201 @@
+package talkers
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/gen"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *clock               { return &clock{t: time.Unix(1_800_000_000, 0)} }
+func addr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+func mk(src, dst int, port uint16) flow.Flow {
+	f := flow.Flow{SrcAddr: addr(src), DstAddr: addr(dst), DstPort: port, Bytes: 1000, Packets: 10, SrcAS: 64500}
+	f.SetProto(6)
+	return f
+}
+
+// Heavy hitters among many small keys are found with their exact counts
+// when they never left the sketch, and memory stays the sketch's.
+func TestHeavyHittersAmongNoise(t *testing.T) {
+	c := newClock()
+	tk := New(64, c.now)
+	r := rand.New(rand.NewPCG(1, 2))
+	batch := make([]flow.Flow, 0, 256)
+	for range 200 {
+		batch = batch[:0]
+		for range 50 { // heavy: 10.0.0.1 and 10.0.0.2
+			batch = append(batch, mk(1, 100, 443), mk(2, 100, 22))
+		}
+		for range 150 { // noise: 100,000 distinct sources, one flow each
+			batch = append(batch, mk(1000+r.IntN(100000), 101, uint16(1024+r.IntN(60000))))
+		}
+		tk.Handle(batch)
+	}
+	top := tk.Top(time.Minute, ByBytes, 3)
+	if len(top.Sources) != 3 || top.Sources[0].Key != "10.0.0.1" && top.Sources[0].Key != "10.0.0.2" {
+		t.Fatalf("sources: %+v", top.Sources)
+	}
+	for _, row := range top.Sources[:2] {
+		if row.Flows < 10000 || row.Bytes < 10000*1000 {
+			t.Errorf("heavy source %s counted %d flows, want at least 10000", row.Key, row.Flows)
+		}
+	}
+	if top.Destinations[0].Key != "10.0.0.101" || top.Destinations[0].Flows != 30000 {
+		t.Errorf("destinations: %+v", top.Destinations)
+	}
+	if top.Ports[0].Key != "443/tcp" && top.Ports[0].Key != "22/tcp" {
+		t.Errorf("ports: %+v", top.Ports)
+	}
+	if len(top.ASNs) != 1 || top.ASNs[0].Key != "AS64500" || top.ASNs[0].Flows != 50000 {
+		t.Errorf("asns: %+v", top.ASNs)
+	}
+	if s := tk.Stats(); s.Flows != 50000 || s.Pruned == 0 {
+		t.Errorf("stats %+v: want 50000 flows and pruned keys", s)
+	}
+	if got := len(tk.b[0].tables[Sources].ents); got != 64 {
+		t.Errorf("sketch grew to %d", got)
+	}
+}
+
+// Windows count only their buckets; old buckets are reused.
+func TestWindows(t *testing.T) {
+	c := newClock()
+	tk := New(16, c.now)
+	tk.Handle([]flow.Flow{mk(1, 2, 80)}) // t0
+	c.add(4 * time.Minute)
+	tk.Handle([]flow.Flow{mk(3, 2, 80), mk(3, 2, 80)})
+	c.add(10 * time.Minute)
+	f := mk(4, 2, 53)
+	f.Packets = 1000
+	f.SetProto(17)
+	tk.Handle([]flow.Flow{f})
+	want := map[string][]string{"1m": {"10.0.0.4"}, "5m": {"10.0.0.4"}, "15m": {"10.0.0.3", "10.0.0.4", "10.0.0.1"}}
+	for w, keys := range want {
+		d, ok := ParseWindow(w)
+		if !ok {
+			t.Fatal(w)
+		}
+		top := tk.Top(d, ByBytes, 10)
+		if len(top.Sources) != len(keys) {
+			t.Fatalf("%s: %+v", w, top.Sources)
+		}
+		for i, k := range keys {
+			if top.Sources[i].Key != k {
+				t.Errorf("%s: source %d is %s, want %s", w, i, top.Sources[i].Key, k)
+			}
+		}
+	}
+	if top := tk.Top(15*time.Minute, ByPackets, 1); top.Sources[0].Key != "10.0.0.4" || top.Ports[0].Key != "53/udp" {
+		t.Errorf("by packets: %+v %+v", top.Sources, top.Ports)
+	}
+	c.add(16 * time.Minute)
+	if top := tk.Top(15*time.Minute, ByBytes, 10); len(top.Sources) != 0 {
+		t.Errorf("after 16 idle minutes: %+v", top.Sources)
+	}
+	if _, ok := ParseWindow("2m"); ok {
+		t.Error("2m accepted")
+	}
+}
+
+// The table's index stays consistent through many prunes, and a prune
+// keeps the heaviest keys.
+func TestTableConsistent(t *testing.T) {
+	tb := newTable(16, 7)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 20000 {
+		k := key{lo: uint64(r.IntN(200))}
+		tb.add(k, uint64(1+i%7), 1)
+		tb.add(key{lo: 1000}, 100, 1) // heavy by bytes
+		tb.add(key{lo: 1001}, 1, 50)  // heavy by packets
+		if i%7 == 0 {
+			for e := range tb.n {
+				j := tb.hash(tb.ents[e].k) & tb.mask
+				for tb.slots[j] != int32(e)+1 {
+					if tb.slots[j] == 0 {
+						t.Fatalf("step %d: key %v at entry %d not indexed", i, tb.ents[e].k, e)
+					}
+					j = (j + 1) & tb.mask
+				}
+			}
+		}
+	}
+	var heavy int
+	for _, e := range tb.ents[:tb.n] {
+		if e.k.lo == 1000 && e.flows == 20000 || e.k.lo == 1001 && e.flows == 20000 {
+			heavy++
+		}
+	}
+	if heavy != 2 || tb.pruned == 0 {
+		t.Errorf("the heavy keys were forgotten (%d kept whole), %d pruned", heavy, tb.pruned)
+	}
+}
+
+func TestHandleAllocatesNothing(t *testing.T) {
+	tk := New(0, nil)
+	batch := make([]flow.Flow, 256)
+	for i := range batch {
+		batch[i] = mk(i*7919, i, uint16(i))
+	}
+	tk.Handle(batch)
+	n := 0
+	if a := testing.AllocsPerRun(100, func() {
+		for i := range batch {
+			batch[i].SrcAddr = addr(n)
+			n++
+		}
+		tk.Handle(batch)
+	}); a != 0 {
+		t.Errorf("Handle allocates %.1f times per batch", a)
+	}
+}
+
+// BenchmarkHandle counts 256-flow batches of mostly distinct keys (the
+// sketches keep replacing); ns/op is per flow.
+func BenchmarkHandle(b *testing.B) {
+	tk := New(0, nil)
+	batch := make([]flow.Flow, 256)
+	for i := range batch {
+		batch[i] = mk(i, i%31, uint16(i%1000))
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		f := &batch[n%256]
+		f.SrcAddr = addr(n)
+		f.SrcAS = uint32(n % 5000)
+		n++
+		if n%256 == 0 {
+			tk.Handle(batch)
+		}
+	}
+}
+
+// BenchmarkHandleBackground counts gen's background mix (internal clients
+// and outside servers) in 256-flow batches; ns/op is per flow.
+func BenchmarkHandleBackground(b *testing.B) {
+	tk := New(0, nil)
+	flows := gen.BackgroundFlows(1, 1<<16)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		if n%256 == 0 {
+			i := (n - 256) % len(flows)
+			tk.Handle(flows[i : i+256])
+		}
+	}
+}

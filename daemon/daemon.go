@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,9 +18,6 @@ import (
 	"github.com/flowguard/flowguard/alertstate"
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/engine"
-	"github.com/flowguard/flowguard/engine/window"
-	rediswindow "github.com/flowguard/flowguard/engine/window/redis"
-	"github.com/flowguard/flowguard/enrich"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/kafka"
 	"github.com/flowguard/flowguard/lifecycle"
@@ -45,14 +41,11 @@ type Daemon struct {
 	flowObservers  []func([]flow.Flow)
 	alertObservers []func(*alert.Alert)
 
-	enrich     *enrich.Set
-	store      window.Store
-	closeStore func()
-	notifyPtr  atomic.Pointer[notifiers.Dispatcher]
-	format     string
-	out        io.Writer
-	engine     *engine.Engine
-	pipe       *engine.Pipeline
+	// The components (see components for their order).
+	notifiers  *notifierSet
+	enrich     *enrichment
+	store      *windowStore
+	engine     *enginePipeline
 	learnStats engine.LearnedStoreStats
 	listeners  *listenerSet
 	kafka      *kafka.Source // nil without ingest.kafka
@@ -81,13 +74,6 @@ type Daemon struct {
 	reloadOK    atomic.Bool
 
 	restartNeeded atomic.Pointer[[]string] // sections changed that only a restart applies
-
-	// Dispatchers replaced by reloads deliver what they hold on goroutines
-	// of their own; shutdown waits for them until its deadline, then
-	// cancels them (what is left goes to their spools).
-	drains      sync.WaitGroup
-	drainCtx    context.Context
-	drainCancel context.CancelFunc
 }
 
 // Options are what New takes besides the config: what the command line
@@ -108,8 +94,8 @@ type Options struct {
 }
 
 // New builds the daemon's components in dependency order (rules, the
-// evaluator: enrichment, store and engine; notifiers; the engine's queue;
-// listeners and HTTP, their ports bound) without starting any. On error what was built is released.
+// alert tracker; enrichment, store, the engine and its queue; notifiers;
+// listeners, Kafka and HTTP, their ports bound) without starting any. On error what was built is released.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Stdout == nil {
 		opts.Stdout = io.Discard
@@ -152,28 +138,31 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	if err := d.newTracker(); err != nil {
 		return err
 	}
-	ev, err := NewEvaluator(context.Background(), d.cfg, EvaluatorDeps{Rules: set, Logger: d.log, Emit: func(a *alert.Alert) {
-		if a.Event == alert.EventFiring {
-			d.alerts.Add(1) // alerts, not their escalations and ends
-		}
-		d.tracker.Handle(a)
-	}, Progress: d.tracker.Progress})
-	if err != nil {
+	if d.enrich, err = newEnrichment(enrichmentConfigOf(d.cfg), enrichmentDeps{Logger: d.log}); err != nil {
 		return err
 	}
-	d.enrich, d.store, d.engine, d.closeStore = ev.Enrich, ev.Store, ev.Engine, ev.Close
-	d.format, d.out = format, out
-	n, err := d.buildNotify(d.cfg.Notifiers)
-	if err != nil {
+	if d.store, err = newStore(context.Background(), storeConfigOf(d.cfg), storeDeps{Logger: d.log}); err != nil {
 		return err
 	}
-	d.notifyPtr.Store(n)
-	if err := checkNotify(set, n); err != nil {
+	if d.engine, err = newEnginePipeline(engineConfigOf(d.cfg), engineDeps{
+		Rules:  set,
+		Enrich: d.enrich.set,
+		Store:  d.store.Store,
+		Emit: func(a *alert.Alert) {
+			if a.Event == alert.EventFiring {
+				d.alerts.Add(1) // alerts, not their escalations and ends
+			}
+			d.tracker.Handle(a)
+		},
+		Progress: d.tracker.Progress,
+	}); err != nil {
 		return err
 	}
-	d.pipe = engine.NewPipeline(d.engine, max(1, d.cfg.Engine.QueueLimit()/engine.PipelineChunk))
-	if rs, ok := d.store.(*rediswindow.Store); ok {
-		d.pipe.ExchangeEvery(rs.FlushInterval())
+	if d.notifiers, err = newNotifierSet(notifiersConfigOf(d.cfg, format, d.cfgPath), notifiersDeps{Logger: d.log, Stdout: out, Version: d.opts.Version}); err != nil {
+		return err
+	}
+	if err := checkNotify(set, d.notify()); err != nil {
+		return err
 	}
 	known := d.cfg.KnownExporters()
 	d.knownExporters.Store(&known)
@@ -201,20 +190,18 @@ func (d *Daemon) stop() {
 	if d.api != nil {
 		d.api.close()
 	}
-	if n := d.notify(); n != nil {
+	if d.notifiers != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), abortCloseTimeout)
-		n.Close(ctx)
+		d.notifiers.Stop(ctx)
 		cancel()
 	}
-	if d.closeStore != nil {
-		d.closeStore()
+	if d.store != nil {
+		d.store.Stop(context.Background())
 	}
 }
 
 func (d *Daemon) run(ctx context.Context) error {
 	d.started = time.Now()
-	d.drainCtx, d.drainCancel = context.WithCancel(context.Background())
-	defer d.drainCancel()
 	errc := make(chan error, 1)
 	failed := func(err error) {
 		select {
@@ -271,6 +258,9 @@ loop:
 	return err
 }
 
+// notify returns the dispatcher in service (swapped on reload).
+func (d *Daemon) notify() *notifiers.Dispatcher { return d.notifiers.current() }
+
 // components returns the running parts in the order they start, each
 // after those it depends on: HTTP (first, so that /metrics and /readyz
 // answer through start-up and the whole shutdown), notifiers, enrichment
@@ -289,12 +279,13 @@ func (d *Daemon) components(failed func(error)) []lifecycle.Component {
 		}
 		cs = append(cs, d.api)
 	}
+	d.enrich.failed, d.engine.failed = failed, failed
 	cs = append(cs,
-		d.notifiersComponent(),
-		lifecycle.Run("enrich", d.enrich.Run, failed),
-		lifecycle.Funcs{N: "store", OnStop: func(context.Context) error { d.closeStore(); return nil }},
+		d.notifiers,
+		d.enrich,
+		d.store,
 		d.learnedComponent(failed),
-		lifecycle.Run("engine", func(ctx context.Context) error { d.pipe.Run(ctx); return nil }, failed),
+		d.engine,
 		d.listeners)
 	if k := d.kafkaComponent(failed); k != nil {
 		cs = append(cs, k)

@@ -70,8 +70,8 @@ func (d *Daemon) engineMetrics() metricSet {
 			m.gauge(silencesDesc, float64(n), st)
 		}
 		m.counter(engineNoTimeDesc, st.NoTime)
-		m.counter(queueWaitsDesc, d.pipe.Waits())
-		depth, _ := d.pipe.Depth()
+		m.counter(queueWaitsDesc, d.engine.pipe.Waits())
+		depth, _ := d.engine.pipe.Depth()
 		m.gauge(queueDepthDesc, float64(depth))
 	}
 }

@@ -75,7 +75,7 @@ func (d *Daemon) handleFlows(batch []flow.Flow) {
 	for _, o := range d.flowObservers {
 		o(batch)
 	}
-	d.pipe.Handle(batch)
+	d.engine.pipe.Handle(batch)
 }
 
 // knownExporterSet returns the exporters /metrics and /api/exporters

@@ -92,7 +92,7 @@ func BenchmarkHandleFlowsObserved(b *testing.B) {
 	d.ObserveFlows(func(b []flow.Flow) { seen.Add(int64(len(b))) })
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
-	go func() { d.pipe.Run(ctx); close(ran) }()
+	go func() { d.engine.pipe.Run(ctx); close(ran) }()
 	defer func() { cancel(); <-ran; d.stop() }()
 	batch := make([]flow.Flow, 64)
 	now := time.Now()

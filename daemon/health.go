@@ -58,7 +58,7 @@ func (d *Daemon) healthChecks(now time.Time) (string, map[string]HealthCheck) {
 	}
 
 	flows := d.engine.Stats().Flows
-	depth, _ := d.pipe.Depth()
+	depth, _ := d.engine.pipe.Depth()
 	d.health.mu.Lock()
 	if depth == 0 || flows != d.health.flows || d.health.progressAt.IsZero() {
 		d.health.flows, d.health.progressAt = flows, now
@@ -83,7 +83,7 @@ func (d *Daemon) healthChecks(now time.Time) (string, map[string]HealthCheck) {
 	}
 	checks["notifiers"] = nc
 
-	if rs, ok := d.store.(*rediswindow.Store); ok {
+	if rs, ok := d.store.Store.(*rediswindow.Store); ok {
 		if rs.Stats().Connected {
 			checks["store"] = HealthCheck{HealthOK, "redis connected"}
 		} else {

@@ -104,7 +104,7 @@ func (a *apiServer) close() { a.ln.Close() }
 // topGroups asks the engine, between batches, for a rule's highest groups.
 func (d *Daemon) topGroups(id string) []engine.GroupValue {
 	var out []engine.GroupValue
-	d.pipe.Do(func(e *engine.Engine) { out = e.TopGroups(id) })
+	d.engine.pipe.Do(func(e *engine.Engine) { out = e.TopGroups(id) })
 	if out == nil {
 		out = []engine.GroupValue{}
 	}

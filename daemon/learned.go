@@ -17,9 +17,9 @@ import (
 
 // learnedComponent keeps the engine's learned state in its stores.
 func (d *Daemon) learnedComponent(failed func(error)) lifecycle.Component {
-	stores := engine.LearnedStores(d.cfg.LearnStateDir(), d.store)
+	stores := engine.LearnedStores(d.cfg.LearnStateDir(), d.store.Store)
 	return lifecycle.Run("learned", func(ctx context.Context) error {
-		engine.KeepLearned(ctx, stores, d.cfg.Learn.SaveInterval(), d.pipe.Do, d.log, &d.learnStats)
+		engine.KeepLearned(ctx, stores, d.cfg.Learn.SaveInterval(), d.engine.pipe.Do, d.log, &d.learnStats)
 		return nil
 	}, failed)
 }
@@ -28,7 +28,7 @@ func (d *Daemon) learnedComponent(failed func(error)) lifecycle.Component {
 // of its top n groups; nil for a rule that does not learn.
 func (d *Daemon) learnedGroups(id string, n int) *engine.LearnedSummary {
 	var out *engine.LearnedSummary
-	d.pipe.Do(func(e *engine.Engine) {
+	d.engine.pipe.Do(func(e *engine.Engine) {
 		if s, ok := e.Learned(id, n); ok {
 			out = &s
 		}

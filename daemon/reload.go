@@ -78,7 +78,7 @@ func (d *Daemon) reload() {
 	disp := d.notify()
 	var newDisp *notifiers.Dispatcher
 	if err == nil && newCfg != nil && !reflect.DeepEqual(newCfg.Notifiers, d.cfg.Notifiers) {
-		newDisp, err = d.buildNotify(newCfg.Notifiers)
+		newDisp, err = d.notifiers.build(newCfg.Notifiers)
 		if err == nil {
 			disp = newDisp
 		}
@@ -87,7 +87,7 @@ func (d *Daemon) reload() {
 		err = checkNotify(set, disp)
 	}
 	if err == nil {
-		d.pipe.Do(func(e *engine.Engine) { err = e.Reload(set) })
+		d.engine.pipe.Do(func(e *engine.Engine) { err = e.Reload(set) })
 	}
 	if err != nil && newDisp != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), discardCloseTimeout)
@@ -97,15 +97,8 @@ func (d *Daemon) reload() {
 	if err == nil && newDisp != nil {
 		// The old dispatcher delivers what it holds (or spools it) while
 		// new alerts go to the new one.
-		old := d.notifyPtr.Swap(newDisp)
+		d.notifiers.swap(newDisp)
 		d.cfg.Notifiers = newCfg.Notifiers
-		d.drains.Go(func() {
-			ctx, cancel := context.WithTimeout(d.drainCtx, NotifierDrainTimeout)
-			defer cancel()
-			if err := old.Close(ctx); err != nil {
-				d.log.Warn("notifiers replaced by a reload", "err", err)
-			}
-		})
 		d.log.Info("notifiers reloaded")
 	}
 	if err == nil && newCfg != nil {
@@ -133,7 +126,7 @@ func (d *Daemon) reload() {
 	d.lastReload.Store(time.Now().Unix())
 	d.ruleCount.Store(int64(len(set.Rules)))
 	d.noteThresholds(set)
-	if err := d.enrich.Reload(); err != nil {
+	if err := d.enrich.set.Reload(); err != nil {
 		d.log.Error("reload: enrichment data", "err", err)
 	}
 	d.log.Info("reloaded", "rules", len(set.Rules))

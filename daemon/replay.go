@@ -48,34 +48,30 @@ type EvaluatorDeps struct {
 }
 
 // NewEvaluator builds the enrichment, opens the window store and builds
-// the engine the config describes: its key bound and event time (README
-// "Time"). Close releases them.
+// the engine the config describes, with the constructors of Run's
+// components (enrichment.go, store.go, engine.go). Close releases them.
 func NewEvaluator(ctx context.Context, cfg *config.Config, deps EvaluatorDeps) (*Evaluator, error) {
-	enr, err := enrich.Build(cfg.Enrich, deps.Logger)
-	if err != nil {
-		return nil, ConfigError{err}
-	}
-	store, closeStore, err := OpenStore(ctx, cfg, deps.Logger)
+	enr, err := newEnrichment(enrichmentConfigOf(cfg), enrichmentDeps{Logger: deps.Logger})
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{
-		Store:           store,
-		MaxKeys:         cfg.Engine.MaxKeys,
-		Workers:         cfg.Engine.WorkerCount(),
-		Enricher:        enr,
-		AllowedLateness: time.Duration(cfg.Engine.AllowedLateness),
-		FutureTolerance: time.Duration(cfg.Engine.FutureTolerance),
-		Emit:            deps.Emit,
-		Observe:         deps.Observe,
-		Progress:        deps.Progress,
-		MaxFiring:       cfg.Engine.MaxFiring,
-	}, deps.Rules)
+	store, err := newStore(ctx, storeConfigOf(cfg), storeDeps{Logger: deps.Logger})
 	if err != nil {
-		closeStore()
 		return nil, err
 	}
-	return &Evaluator{Enrich: enr, Store: store, Engine: eng, closeStore: closeStore}, nil
+	eng, err := newEngine(engineConfigOf(cfg), engineDeps{
+		Rules:    deps.Rules,
+		Enrich:   enr.set,
+		Store:    store.Store,
+		Emit:     deps.Emit,
+		Observe:  deps.Observe,
+		Progress: deps.Progress,
+	})
+	if err != nil {
+		store.close()
+		return nil, err
+	}
+	return &Evaluator{Enrich: enr.set, Store: store.Store, Engine: eng, closeStore: store.close}, nil
 }
 
 // Close flushes a shared store's last deltas and releases the store.

@@ -26,7 +26,7 @@ var (
 // storeMetrics reads the Redis store's stats.
 func (d *Daemon) storeMetrics() metricSet {
 	return func(m emit) {
-		rs, ok := d.store.(*rediswindow.Store)
+		rs, ok := d.store.Store.(*rediswindow.Store)
 		if !ok {
 			return
 		}
@@ -44,7 +44,7 @@ func (d *Daemon) storeMetrics() metricSet {
 // enrichMetrics reads the enrichment's cache stats.
 func (d *Daemon) enrichMetrics() metricSet {
 	return func(m emit) {
-		es := d.enrich.Stats()
+		es := d.enrich.set.Stats()
 		m.counter(geoipHitsDesc, es.GeoIP.CacheHits)
 		m.counter(geoipMissesDesc, es.GeoIP.CacheMisses)
 	}

@@ -17,7 +17,10 @@ func (d *Daemon) notify() *notifiers.Dispatcher { return d.notifyPtr.Load() }
 // buildNotify builds the dispatcher a notifiers section describes, or one
 // that writes to stdout when it names none.
 func (d *Daemon) buildNotify(c notifiers.Config) (*notifiers.Dispatcher, error) {
-	deps := notifiers.Deps{Logger: d.log, Stdout: d.out, Version: d.opts.Version}
+	// Firing lets notifiers keep alerts alive elsewhere while the tracker
+	// has them firing (alertmanager's endsAt); every reload's dispatcher
+	// gets it again.
+	deps := notifiers.Deps{Logger: d.log, Stdout: d.out, Version: d.opts.Version, Firing: d.tracker.Firing}
 	if len(c.Notifiers) > 0 {
 		n, err := notifiers.Build(c, deps)
 		if err != nil {

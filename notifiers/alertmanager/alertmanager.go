@@ -210,6 +210,10 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 			if e.end.After(now) {
 				e.end = now.UTC().Truncate(time.Millisecond)
 			}
+			// Forgotten before it is posted, so that no re-send picked
+			// meanwhile follows it (resend); should the post fail, the
+			// dispatcher retries this resolve.
+			delete(n.active, keys[i])
 		}
 		e.p.EndsAt = e.end
 		ents[i] = e
@@ -310,26 +314,65 @@ func (n *Notifier) loop() {
 func (n *Notifier) round(ctx context.Context) {
 	n.resolve(ctx)
 	now := n.now()
-	var firing []postable
+	var picks []pick
 	n.mu.Lock()
 	resend := now.Sub(n.lastResend) >= n.cfg.ResendInterval.D()
 	if resend {
 		n.lastResend = now
 	}
-	for _, e := range n.active {
+	for k, e := range n.active {
 		due := !e.end.After(now)
 		if (resend || due) && n.stillFiring(e) {
 			e.end = now.Add(n.keep(e)).UTC().Truncate(time.Millisecond)
 			e.p.EndsAt = e.end
-			firing = append(firing, e.p)
+			picks = append(picks, pick{k, e, e.p})
 		} else if resend && !due {
-			firing = append(firing, e.p)
+			picks = append(picks, pick{k, e, e.p})
 		}
 	}
 	n.mu.Unlock()
-	if len(firing) > 0 && n.post(ctx, firing) == nil {
-		n.resent.Add(uint64(len(firing)))
+	n.resent.Add(uint64(n.resend(ctx, picks)))
+}
+
+// pick is an active alert as a round picked it for re-sending.
+type pick struct {
+	key string
+	e   *entry
+	p   postable
+}
+
+// resend posts picks to every Alertmanager, max_batch at a time, each
+// batch under sendMu and without the alerts Notify resolved or replaced
+// since they were picked (Notify forgets a resolved alert before it posts
+// it): a re-send never reaches Alertmanager after its alert's resolve. It
+// returns how many were accepted.
+func (n *Notifier) resend(ctx context.Context, picks []pick) int {
+	sent := 0
+	for len(picks) > 0 {
+		k := min(len(picks), n.cfg.MaxBatch)
+		batch := make([]postable, 0, k)
+		n.sendMu.Lock()
+		n.mu.Lock()
+		for _, pk := range picks[:k] {
+			if n.active[pk.key] == pk.e {
+				batch = append(batch, pk.p)
+			}
+		}
+		n.mu.Unlock()
+		bodies, err := n.encode(batch)
+		for _, body := range bodies {
+			if err == nil {
+				err = n.sendAll(ctx, body)
+			}
+		}
+		n.sendMu.Unlock()
+		if err != nil {
+			return sent
+		}
+		sent += len(batch)
+		picks = picks[k:]
 	}
+	return sent
 }
 
 // stillFiring reports whether flowguard's record of alerts has e's alert

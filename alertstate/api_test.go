@@ -369,6 +369,16 @@ func TestTrackerBounds(t *testing.T) {
 	if _, _, ok := tr.Get("a"); !ok {
 		t.Error("a firing alert was forgotten while a resolved one was there")
 	}
+	// Firing (notifiers.Deps.Firing): held and firing only.
+	for id, want := range map[string]bool{"a": true, "d": true, "b": false, "unknown": false} {
+		if tr.Firing(id) != want {
+			t.Errorf("Firing(%q) = %v, want %v", id, !want, want)
+		}
+	}
+	tr.Handle(mk("d", alert.StatusResolved, t0))
+	if tr.Firing("d") {
+		t.Error("Firing after the alert was resolved")
+	}
 	for i := range 100 {
 		tr.Progress(engine.Progress{ID: "a", At: t0.Add(time.Duration(i+1) * time.Second), Value: float64(i)})
 	}

@@ -289,6 +289,16 @@ func (t *Tracker) Get(id string) (*alert.Alert, []Point, bool) {
 	return e.a, slices.Clone(e.series), true
 }
 
+// Firing reports whether the alert of id is held and firing: false once
+// it is resolved, forgotten (past MaxAlerts) or never seen. It is what the
+// daemon hands the notifiers as notifiers.Deps.Firing.
+func (t *Tracker) Firing(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.byID[id]
+	return e != nil && e.a != nil && !e.a.Resolved()
+}
+
 // Stats counts what the tracker holds and did.
 type Stats struct {
 	Alerts    int    // held now

@@ -158,7 +158,7 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	if d.notifiers, err = newNotifierSet(notifiersConfigOf(d.cfg, format, d.cfgPath), notifiersDeps{Logger: d.log, Stdout: out, Version: d.opts.Version}); err != nil {
+	if d.notifiers, err = newNotifierSet(notifiersConfigOf(d.cfg, format, d.cfgPath), notifiersDeps{Logger: d.log, Stdout: out, Version: d.opts.Version, Firing: d.tracker.Firing}); err != nil {
 		return err
 	}
 	if err := checkNotify(set, d.notify()); err != nil {

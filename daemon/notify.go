@@ -36,6 +36,10 @@ type notifiersDeps struct {
 	Logger  *slog.Logger
 	Stdout  io.Writer // the stdout notifier's output
 	Version string    // reported by the notifiers
+	// Firing lets notifiers keep alerts alive elsewhere while the tracker
+	// has them firing (alertmanager's endsAt); every reload's dispatcher
+	// gets it again.
+	Firing notifiers.FiringFunc
 }
 
 // notifierSet is the notifiers component: the dispatcher in service,
@@ -71,7 +75,7 @@ func (s *notifierSet) current() *notifiers.Dispatcher { return s.cur.Load() }
 // build builds the dispatcher a notifiers section describes, or one
 // that writes to stdout when it names none.
 func (s *notifierSet) build(c notifiers.Config) (*notifiers.Dispatcher, error) {
-	deps := notifiers.Deps{Logger: s.deps.Logger, Stdout: s.deps.Stdout, Version: s.deps.Version}
+	deps := notifiers.Deps{Logger: s.deps.Logger, Stdout: s.deps.Stdout, Version: s.deps.Version, Firing: s.deps.Firing}
 	if len(c.Notifiers) > 0 {
 		n, err := notifiers.Build(c, deps)
 		if err != nil {

@@ -18,7 +18,17 @@ type Deps struct {
 	Stdout io.Writer
 	// Version is flowguard's version, for formats that carry it (CEF).
 	Version string
+	// Firing, when set, tells whether the alert of an id is still firing
+	// in the process's own record of alerts (the daemon sets it from its
+	// alert tracker; nil: unknown). Notifiers that keep an alert alive
+	// elsewhere until a deadline (alertmanager's endsAt) extend it while
+	// it says so. It must be safe for concurrent use and not block.
+	Firing FiringFunc
 }
+
+// FiringFunc reports whether the alert with the given id is firing: false
+// once it is resolved, or when it is not known (forgotten, never seen).
+type FiringFunc func(alertID string) bool
 
 // Factory builds a notifier from its configuration. settings holds the
 // notifier's type-specific keys (name, type and delivery removed); a

@@ -4,7 +4,8 @@
 // severity, tags, the group's fields), annotations, startsAt, endsAt and a
 // generatorURL; alerts still active are sent again periodically, and once
 // more with their endsAt when it has passed, so that Alertmanager
-// resolves them. Requests are batched and bounded in alerts and bytes;
+// resolves them; while the daemon still has an alert firing
+// (notifiers.Deps.Firing) each re-send moves its endsAt on. Requests are batched and bounded in alerts and bytes;
 // basic auth, bearer token and TLS are supported, secrets stay out of
 // errors.
 package alertmanager
@@ -50,6 +51,7 @@ type Notifier struct {
 	agent  string
 	log    *slog.Logger
 	now    func() time.Time
+	firing notifiers.FiringFunc // nil: no extension past the timer end
 
 	sendMu sync.Mutex // one request round (a batch to every Alertmanager) at a time; see resolve
 
@@ -69,8 +71,10 @@ type Notifier struct {
 
 // entry is an alert Alertmanager holds as active until end.
 type entry struct {
-	p   postable
-	end time.Time
+	p    postable
+	end  time.Time
+	id   string        // flowguard's alert id (the latest of these labels)
+	life time.Duration // window plus hold
 }
 
 // Stats are the notifier's own counters, beside the dispatcher's.
@@ -114,6 +118,7 @@ func New(name string, cfg Config, deps notifiers.Deps) (*Notifier, error) {
 		agent:  "flowguard",
 		log:    log.With("notifier", name),
 		now:    time.Now,
+		firing: deps.Firing,
 		b:      builder{extra: r.Labels, external: r.external, maxValue: r.MaxValueBytes},
 		active: map[string]*entry{},
 		stop:   make(chan struct{}),
@@ -167,7 +172,8 @@ func (n *Notifier) lifetime(a *alert.Alert) time.Duration {
 // least one accepted them (the cluster shares them; the others get them
 // at the next re-send). An alert is active from its first_seen until its
 // fired_at (or now, if later: replayed and spooled alerts) plus window
-// plus hold; a new alert of the same labels (an escalation) extends it. A
+// plus hold; a new alert of the same labels (an escalation) extends it,
+// and so does each re-send while Deps.Firing has it firing (round). A
 // resolved alert is sent with its ended_at as endsAt (now at the latest)
 // and forgotten: Alertmanager resolves it at once.
 func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
@@ -180,7 +186,8 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 		if fired.Before(now) {
 			fired = now
 		}
-		e := entry{end: fired.Add(n.lifetime(a)).UTC().Truncate(time.Millisecond)}
+		e := entry{id: a.ID, life: n.lifetime(a)}
+		e.end = fired.Add(e.life).UTC().Truncate(time.Millisecond)
 		ended := a.Resolved() && a.EndedAt != nil
 		e.p.Labels = n.b.labels(a)
 		e.p.Annotations = n.b.annotations(a)
@@ -203,6 +210,10 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) error {
 			if e.end.After(now) {
 				e.end = now.UTC().Truncate(time.Millisecond)
 			}
+			// Forgotten before it is posted, so that no re-send picked
+			// meanwhile follows it (resend); should the post fail, the
+			// dispatcher retries this resolve.
+			delete(n.active, keys[i])
 		}
 		e.p.EndsAt = e.end
 		ents[i] = e
@@ -296,24 +307,86 @@ func (n *Notifier) loop() {
 }
 
 // round sends the due resolves and, every resend_interval, the active
-// alerts again.
+// alerts again. An alert flowguard still has firing (Deps.Firing) gets a
+// later end with each re-send (see keep), and at once should its end have
+// passed (a re-send that failed): Alertmanager does not end it while
+// flowguard does not.
 func (n *Notifier) round(ctx context.Context) {
 	n.resolve(ctx)
 	now := n.now()
-	var firing []postable
+	var picks []pick
 	n.mu.Lock()
-	if now.Sub(n.lastResend) >= n.cfg.ResendInterval.D() {
+	resend := now.Sub(n.lastResend) >= n.cfg.ResendInterval.D()
+	if resend {
 		n.lastResend = now
-		for _, e := range n.active {
-			if e.end.After(now) {
-				firing = append(firing, e.p)
-			}
+	}
+	for k, e := range n.active {
+		due := !e.end.After(now)
+		if (resend || due) && n.stillFiring(e) {
+			e.end = now.Add(n.keep(e)).UTC().Truncate(time.Millisecond)
+			e.p.EndsAt = e.end
+			picks = append(picks, pick{k, e, e.p})
+		} else if resend && !due {
+			picks = append(picks, pick{k, e, e.p})
 		}
 	}
 	n.mu.Unlock()
-	if len(firing) > 0 && n.post(ctx, firing) == nil {
-		n.resent.Add(uint64(len(firing)))
+	n.resent.Add(uint64(n.resend(ctx, picks)))
+}
+
+// pick is an active alert as a round picked it for re-sending.
+type pick struct {
+	key string
+	e   *entry
+	p   postable
+}
+
+// resend posts picks to every Alertmanager, max_batch at a time, each
+// batch under sendMu and without the alerts Notify resolved or replaced
+// since they were picked (Notify forgets a resolved alert before it posts
+// it): a re-send never reaches Alertmanager after its alert's resolve. It
+// returns how many were accepted.
+func (n *Notifier) resend(ctx context.Context, picks []pick) int {
+	sent := 0
+	for len(picks) > 0 {
+		k := min(len(picks), n.cfg.MaxBatch)
+		batch := make([]postable, 0, k)
+		n.sendMu.Lock()
+		n.mu.Lock()
+		for _, pk := range picks[:k] {
+			if n.active[pk.key] == pk.e {
+				batch = append(batch, pk.p)
+			}
+		}
+		n.mu.Unlock()
+		bodies, err := n.encode(batch)
+		for _, body := range bodies {
+			if err == nil {
+				err = n.sendAll(ctx, body)
+			}
+		}
+		n.sendMu.Unlock()
+		if err != nil {
+			return sent
+		}
+		sent += len(batch)
+		picks = picks[k:]
 	}
+	return sent
+}
+
+// stillFiring reports whether flowguard's record of alerts has e's alert
+// firing; without that record (Deps.Firing nil) it does not.
+func (n *Notifier) stillFiring(e *entry) bool {
+	return n.firing != nil && e.id != "" && n.firing(e.id)
+}
+
+// keep is how far past a re-send a firing alert's end is set: its window
+// plus hold, and at least four resend_intervals (as Prometheus does), so
+// that an alert whose window is shorter than resend_interval, or a re-send
+// or two that failed, does not end it in Alertmanager between re-sends.
+func (n *Notifier) keep(e *entry) time.Duration {
+	return max(e.life, 4*n.cfg.ResendInterval.D())
 }
 
 // resolve sends the alerts whose end has passed with that endsAt, and
@@ -328,7 +401,7 @@ func (n *Notifier) resolve(ctx context.Context) {
 	var keys []string
 	n.mu.Lock()
 	for k, e := range n.active {
-		if e.end.After(now) {
+		if e.end.After(now) || n.stillFiring(e) { // still firing: round extends it
 			continue
 		}
 		if now.Sub(e.end) > n.resolveGrace() {

@@ -20,8 +20,9 @@ import (
 	"time"
 )
 
-// scanRules are the bundled scan rules with short windows: the port scan
-// ends in Alertmanager 12s after it was sent, the sweeps outlast the test.
+// scanRules are the bundled scan rules with short windows. The port scan
+// stays firing in flowguard until later flows move its clock 2s
+// (resolve_after) past the scan's window; the sweeps outlast the test.
 const scanRules = `rules:
   - id: vertical-port-scan
     name: Vertical port scan
@@ -31,6 +32,7 @@ const scanRules = `rules:
     distinct: dst_port
     group_by: [src_addr, dst_addr]
     window: 12s
+    resolve_after: 2s
     threshold: 100
     suppress: 10m
     message: "{src_addr} probed {value} distinct ports on {dst_addr} within {window}"
@@ -165,6 +167,24 @@ func (f *flowguardRun) metric(t *testing.T, name string) float64 {
 	return sum
 }
 
+// alertStatus is the status of the newest alert of rule in flowguard's
+// /api/alerts ("" when there is none).
+func (f *flowguardRun) alertStatus(t *testing.T, rule string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + f.http + "/api/alerts?rule=" + rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var alerts []struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil || len(alerts) == 0 {
+		return ""
+	}
+	return alerts[0].Status
+}
+
 // notifications records what Alertmanager sends its webhook receivers:
 // receiver path, alert name and status.
 type notifications struct {
@@ -203,7 +223,10 @@ func (n *notifications) has(s string) bool {
 // amtool suppresses it; it is resolved once the group is quiet for its
 // window, and the on-call receiver hears both. With Alertmanager
 // stopped, new alerts wait (retries, spool) and arrive when it is back;
-// a second restart loses nothing either (re-sends).
+// a second restart loses nothing either (re-sends). While flowguard has
+// the scan firing it stays active in Alertmanager past its window (its
+// endsAt moves on with each re-send); it is resolved there once flowguard
+// resolves it (later flows move flowguard's clock past resolve_after).
 func TestFlowguardRunToAlertmanager(t *testing.T) {
 	lookTool(t, "softflowd", "softflowd")
 	lookTool(t, "prometheus-alertmanager", "amtool")
@@ -275,19 +298,42 @@ func TestFlowguardRunToAlertmanager(t *testing.T) {
 		t.Error("not active again after the silence expired")
 	}
 
-	// The group goes quiet: after its window the alert is resolved.
-	waitFor(t, 20*time.Second, "the scan was not resolved in Alertmanager", func() bool {
+	// The group goes quiet, but flowguard's clock (event time) stands
+	// still: the scan is firing there, and stays active in Alertmanager
+	// past fired_at + window (12s), its endsAt ahead.
+	for time.Since(exported) < 14*time.Second {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := am.query("alertname=vertical-port-scan"); len(got) != 1 || !got[0].EndsAt.After(time.Now()) {
+		t.Errorf("%v after the scan, past its window, while flowguard has it firing: %+v, want active with endsAt ahead", time.Since(exported).Round(time.Second), got)
+	}
+	if st := fg.alertStatus(t, "vertical-port-scan"); st != "firing" {
+		t.Errorf("flowguard's scan is %q, want firing", st)
+	}
+	if rec.has("/page vertical-port-scan resolved") || fg.metric(t, "flowguard_alertmanager_resolved_total") != 0 {
+		t.Errorf("resolved before flowguard resolved it: %v", rec.got)
+	}
+
+	// Later flows move flowguard's clock past the scan's resolve_after:
+	// flowguard resolves it, and so does Alertmanager, at once.
+	// The clock follows the flows' receive times (the captures' stamps are
+	// days old): normal.pcap is sent until it is far enough.
+	for deadline := time.Now().Add(20 * time.Second); fg.alertStatus(t, "vertical-port-scan") != "resolved"; {
+		if time.Now().After(deadline) {
+			t.Fatal("flowguard did not resolve the scan")
+		}
+		fg.export(t, "normal.pcap")
+		time.Sleep(time.Second)
+	}
+	waitFor(t, 5*time.Second, "the scan was not resolved in Alertmanager after flowguard resolved it", func() bool {
 		return len(am.query("--silenced", "--inhibited", "--active", "alertname=vertical-port-scan")) == 0
 	})
-	waitFor(t, 5*time.Second, "the receiver did not hear firing and resolved: "+fmt.Sprint(rec.got), func() bool {
-		return rec.has("/page vertical-port-scan firing") && rec.has("/page vertical-port-scan resolved")
+	waitFor(t, 5*time.Second, "the receiver did not hear the scan resolved: "+fmt.Sprint(rec.got), func() bool {
+		return rec.has("/page vertical-port-scan resolved")
 	})
-
-	// Alertmanager ends it at its endsAt by itself; flowguard sends the
-	// resolve on its next round (each second) after that end.
-	waitFor(t, 3*time.Second, "flowguard_alertmanager_resolved_total is not 1", func() bool {
-		return fg.metric(t, "flowguard_alertmanager_resolved_total") == 1
-	})
+	if r := fg.metric(t, "flowguard_alertmanager_resolved_total"); r != 1 {
+		t.Errorf("flowguard_alertmanager_resolved_total %v, want 1 (the scan)", r)
+	}
 
 	// Alertmanager down: the sweeps wait and arrive when it is back.
 	am.stop()

@@ -1,40 +1,22 @@
 package flowguard_test
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 	"github.com/flowguard/flowguard/internal/mdcode"
 )
 
 // cloneURL is the address README's five-minute start clones; the test
 // clones this checkout instead.
 const cloneURL = "https://github.com/flowguard/flowguard.git"
-
-type lockedOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *lockedOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *lockedOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
 
 // Every command of README.md's "Five-minute start" runs as written, in
 // order, on a fresh clone of this checkout (its committed state): the
@@ -80,7 +62,7 @@ func TestReadmeFiveMinuteStart(t *testing.T) {
 	cmd := exec.Command("bash", "-c", script.String())
 	cmd.Dir = work
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out lockedOutput
+	var out lockedbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/internal/freeport"
 )
 
 // A handler, a flow stage and an alert observer added between New and
@@ -109,7 +110,7 @@ func BenchmarkHandleFlowsObserved(b *testing.B) {
 // A stream (HandleStream) takes none of the few /api request slots, and
 // the server's shutdown ends it at once through its closeAll.
 func TestHandleStream(t *testing.T) {
-	td := &testDaemon{udp: freePort(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
+	td := &testDaemon{udp: freeport.Get(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "tcp")),
 		cfg: filepath.Join(t.TempDir(), "flowguard.yaml")}
 	os.WriteFile(td.cfg, []byte(fmt.Sprintf("listen:\n  - {name: in, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q, limits: {max_api_requests: 1}}\n", td.udp, td.http)), 0o644)
 	cfg, err := config.Load(td.cfg)

@@ -16,26 +16,8 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/config"
+	"github.com/flowguard/flowguard/internal/freeport"
 )
-
-// freePort returns a loopback port free at the time of asking.
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // getJSON decodes a GET's JSON answer into v.
 func getJSON(t *testing.T, url string, v any) {
@@ -111,7 +93,7 @@ func runDaemonWith(t *testing.T, extra string, setup func(*Daemon)) *testDaemon 
 
 // newTestDaemon picks the ports and the config file of a test daemon.
 func newTestDaemon(t *testing.T) *testDaemon {
-	return &testDaemon{udp: freePort(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
+	return &testDaemon{udp: freeport.Get(t, "udp"), http: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "tcp")),
 		cfg: filepath.Join(t.TempDir(), "flowguard.yaml")}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowguard/flowguard/config"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/internal/freeport"
 )
 
 func init() {
@@ -80,7 +81,7 @@ func toyDatagram(n int) []byte {
 }
 
 func TestToyProtocolRegistered(t *testing.T) {
-	udp, web := freePort(t, "udp"), fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	udp, web := freeport.Get(t, "udp"), fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "tcp"))
 	path := filepath.Join(t.TempDir(), "flowguard.yaml")
 	os.WriteFile(path, []byte(fmt.Sprintf("listen:\n  - {name: toy, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q}\n", udp, web)), 0o644)
 	cfg, err := config.Load(path)

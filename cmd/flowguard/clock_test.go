@@ -14,13 +14,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/pcap"
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 )
 
 // Exporters with their own clocks, made of real softflowd exports. softflowd
@@ -288,7 +288,7 @@ func tcpdumpLo(t *testing.T, port int, path string) func() {
 	needTools(t, "tcpdump")
 	cmd := exec.Command("timeout", "60", "tcpdump", "-i", "lo", "-n", "-U", "--time-stamp-precision=nano",
 		"-w", path, fmt.Sprintf("udp and dst port %d", port))
-	var errb syncBuffer
+	var errb lockedbuf.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -328,31 +328,6 @@ func capturedPackets(t *testing.T, path string) uint64 {
 	defer r.Close()
 	r.Run(context.Background(), func([]flow.Flow) {}) // a record cut short at the end is an error: counted so far
 	return r.Stats().Packets
-}
-
-// syncBuffer is a bytes.Buffer written by a process and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// Bytes returns a copy of what was written so far.
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }
 
 // A softflowd export sent live to `flowguard run` and recorded on lo by

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/internal/freeport"
 )
 
 func getJSON(t *testing.T, url string, v any) {
@@ -156,7 +158,7 @@ func TestDaemonWatchesRuleFiles(t *testing.T) {
 // port are collected, and alerts go to the newly configured file.
 func TestDaemonReloadsListenersAndNotifiers(t *testing.T) {
 	d := startDaemon(t, "reload: {watch: 0s}\n")
-	newPort := freePort(t, "udp")
+	newPort := freeport.Get(t, "udp")
 	archive := filepath.Join(t.TempDir(), "alerts.jsonl")
 	os.WriteFile(d.cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q}\n"+
 		"reload: {watch: 0s}\nnotifiers:\n  - {name: archive, type: file, path: %q}\n", newPort, d.http, archive)), 0o644)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/freeport"
 	"github.com/flowguard/flowguard/web"
 )
 
@@ -55,10 +56,10 @@ func TestDaemonSurvivesIdleConnectionStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "tcp"))
 	cfg := filepath.Join(t.TempDir(), "flowguard.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: \"127.0.0.1:%d\"}\nreload: {watch: 0s}\n"+
-		"http:\n  listen: %q\n  bearer_tokens: [%q]\n  open_paths: [/healthz]\n", freePort(t, "udp"), httpAddr, hash)), 0o644)
+		"http:\n  listen: %q\n  bearer_tokens: [%q]\n  open_paths: [/healthz]\n", freeport.Get(t, "udp"), httpAddr, hash)), 0o644)
 	var stderr bytes.Buffer
 	cmd := exec.Command(binary(t), "run", "-c", cfg)
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr

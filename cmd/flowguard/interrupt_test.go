@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/internal/freeport"
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 )
 
 // interruptible starts a long-running command, waits until ready says it
@@ -20,7 +23,7 @@ import (
 func interruptible(t *testing.T, ready func(stdout, stderr string) bool, args ...string) (stdout, stderr string) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &lockedbuf.Buffer{}, &lockedbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -93,7 +96,7 @@ func TestInterruptRun(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "flowguard.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen:\n  - {name: n, address: \"127.0.0.1:%d\"}\nhttp: {listen: \"127.0.0.1:%d\"}\n",
-		freePort(t, "udp"), freePort(t, "tcp"))), 0o644)
+		freeport.Get(t, "udp"), freeport.Get(t, "tcp"))), 0o644)
 	interruptible(t, func(_, e string) bool { return strings.Contains(e, "msg=listening") }, "run", "-c", cfg)
 }
 
@@ -155,7 +158,7 @@ func TestInterruptRulesTest(t *testing.T) {
 func TestInterruptReceive(t *testing.T) {
 	for _, kind := range []string{"syslog", "webhook"} {
 		t.Run(kind, func(t *testing.T) {
-			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+			addr := fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "tcp"))
 			out, _ := interruptible(t, func(o, e string) bool {
 				if !strings.Contains(e, "Ctrl-C stops") {
 					return false

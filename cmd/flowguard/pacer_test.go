@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 )
 
 // pacedReplayFiles writes a rule that alerts on every flow and a flow
@@ -79,7 +81,7 @@ func TestReplayPacerZeroTime(t *testing.T) {
 func TestReplayPacerInterrupt(t *testing.T) {
 	rules, flows := pacedReplayFiles(t, time.Hour)
 	cmd := exec.Command(binary(t), "replay", "--format", "json", "--stats", "none", "--speed", "1", "--rules", rules, flows)
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &lockedbuf.Buffer{}, &lockedbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

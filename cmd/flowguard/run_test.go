@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/internal/freeport"
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 )
 
 var (
@@ -50,31 +52,11 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-}
-
 // daemonProc is a running `flowguard run`.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer // written by the process while the test reads
-	stderr *syncBuffer
+	stdout *lockedbuf.Buffer // written by the process while the test reads
+	stderr *lockedbuf.Buffer
 	http   string
 	udp    int
 	cfg    string
@@ -89,9 +71,9 @@ func startDaemon(t *testing.T, extra string) *daemonProc {
 // its listen address (", basic_auth_users: {...}").
 func startDaemonHTTP(t *testing.T, httpKeys, extra string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	d.udp = freePort(t, "udp")
-	d.http = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	d := &daemonProc{stdout: &lockedbuf.Buffer{}, stderr: &lockedbuf.Buffer{}}
+	d.udp = freeport.Get(t, "udp")
+	d.http = fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "tcp"))
 	cfg := filepath.Join(t.TempDir(), "flowguard.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen:\n  - {name: export, address: \"127.0.0.1:%d\"}\nhttp: {listen: %q%s}\n%s",
 		d.udp, d.http, httpKeys, extra)), 0o644)

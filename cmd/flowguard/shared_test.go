@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/gen"
+	"github.com/flowguard/flowguard/internal/freeport"
 )
 
 // startRedis runs a redis-server of the test's own on a free loopback port.
@@ -35,7 +36,7 @@ func startRedisProc(t *testing.T) (string, *exec.Cmd) {
 		}
 		t.Skip("redis-server is not installed")
 	}
-	port := freePort(t, "tcp")
+	port := freeport.Get(t, "tcp")
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {

@@ -9,26 +9,14 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowguard/flowguard/console"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 	"github.com/flowguard/flowguard/talkers"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // daemonAPI serves the console's /api/top over real talkers and a fixed
 // /api/alerts.
@@ -70,7 +58,7 @@ func TestOnce(t *testing.T) {
 // Live mode redraws, takes keys, and quits on q at once.
 func TestLiveQuits(t *testing.T) {
 	in, keys := io.Pipe()
-	out := &lockedBuf{}
+	out := &lockedbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(context.Background(), Options{URL: daemonAPI(t), Window: "5m", By: "bytes", Interval: 100 * time.Millisecond}, in, out)

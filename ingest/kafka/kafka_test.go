@@ -17,18 +17,18 @@ import (
 	"testing"
 	"time"
 
-	flowpb "github.com/netsampler/goflow2/v2/pb"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/encoding/protodelim"
-
 	"github.com/flowguard/flowguard/alert"
 	"github.com/flowguard/flowguard/engine"
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/ingest/pcap"
+	"github.com/flowguard/flowguard/internal/freeport"
 	"github.com/flowguard/flowguard/rules"
+	flowpb "github.com/netsampler/goflow2/v2/pb"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protodelim"
 )
 
 // The tests run real goflow2 (v2.2.6, built once per test process) as the
@@ -74,30 +74,12 @@ func goflow2Binary(t *testing.T) string {
 	return goflow2Path
 }
 
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startGoflow2 runs goflow2 listening for NetFlow on a loopback port and
 // writing to topic on brokers in its binary format; it returns the port.
 func startGoflow2(t *testing.T, brokers []string, topic string) *net.UDPAddr {
 	t.Helper()
 	bin := goflow2Binary(t)
-	udp, web := freePort(t, "udp"), freePort(t, "tcp")
+	udp, web := freeport.Get(t, "udp"), freeport.Get(t, "tcp")
 	cmd := exec.Command(bin,
 		// One decoding worker: with two, a data datagram can be decoded
 		// before the template datagram sent ahead of it, and goflow2
@@ -401,7 +383,7 @@ func TestRestartResumes(t *testing.T) {
 // A broker that is not there yet is retried and counted; once it is up,
 // every flow arrives.
 func TestBrokerOutage(t *testing.T) {
-	port := freePort(t, "tcp")
+	port := freeport.Get(t, "tcp")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	const topic = "flows"
 	var got collect

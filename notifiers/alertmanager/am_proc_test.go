@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/internal/freeport"
 )
 
 // lookTool finds a program the tests need (from the Debian package
@@ -33,16 +34,6 @@ func lookTool(t *testing.T, pkg string, names ...string) string {
 	}
 	t.Skip(msg)
 	return ""
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // amProc is a real Alertmanager on a free loopback port, with its own
@@ -71,7 +62,7 @@ func startAM(t *testing.T, config, webConfig string) *amProc {
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freeTCPPort(t)
+	port := freeport.Get(t, "tcp")
 	a := &amProc{
 		t: t, bin: lookTool(t, "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager"),
 		base: fmt.Sprintf("http://127.0.0.1:%d", port), client: &http.Client{Timeout: 5 * time.Second},

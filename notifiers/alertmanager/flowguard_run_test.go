@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/internal/freeport"
 )
 
 // scanRules are the bundled scan rules with short windows. The port scan
@@ -99,7 +100,7 @@ func startFlowguard(t *testing.T, notifier string) *flowguardRun {
 	}
 	os.WriteFile(filepath.Join(dir, "lists.yaml"), lists, 0o644)
 	os.WriteFile(filepath.Join(dir, "scans.yaml"), []byte(scanRules), 0o644)
-	f := &flowguardRun{udp: fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t)), http: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))}
+	f := &flowguardRun{udp: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "udp")), http: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "tcp"))}
 	cfg := fmt.Sprintf("listen:\n  - {name: export, address: %q}\nhttp: {listen: %q}\nrules: [%q, %q]\n%s",
 		f.udp, f.http, filepath.Join(dir, "lists.yaml"), filepath.Join(dir, "scans.yaml"),
 		strings.ReplaceAll(notifier, "FLOWGUARD_HTTP", f.http))
@@ -125,16 +126,6 @@ func startFlowguard(t *testing.T, notifier string) *flowguardRun {
 		return true
 	})
 	return f
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // export sends a loopback capture to flowguard as NetFlow v9 with

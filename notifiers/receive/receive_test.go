@@ -1,40 +1,21 @@
 package receive_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 	"github.com/flowguard/flowguard/notifiers"
 	_ "github.com/flowguard/flowguard/notifiers/all"
 	"github.com/flowguard/flowguard/notifiers/receive"
+	"gopkg.in/yaml.v3"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func sample(id string) *alert.Alert {
 	return &alert.Alert{ID: id, Rule: "vertical-port-scan", Name: "Vertical port scan", Severity: "high",
@@ -60,7 +41,7 @@ func dispatch(t *testing.T, section string, a *alert.Alert) {
 	d.Close(ctx) // delivers what is queued
 }
 
-func waitFor(t *testing.T, out *syncBuffer, want ...string) {
+func waitFor(t *testing.T, out *lockedbuf.Buffer, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -82,7 +63,7 @@ func waitFor(t *testing.T, out *syncBuffer, want ...string) {
 // notifier sends over UDP, over TCP with octet counting and over TCP with
 // newline framing.
 func TestSyslogReceivesFlowguard(t *testing.T) {
-	var out syncBuffer
+	var out lockedbuf.Buffer
 	p := receive.NewPrinter(&out)
 	s, err := receive.ListenSyslog("127.0.0.1:0", p)
 	if err != nil {
@@ -122,7 +103,7 @@ func TestSyslogReceivesFlowguard(t *testing.T) {
 
 // A frame longer than MaxMessageBytes ends its connection, and says so.
 func TestSyslogRefusesHugeFrame(t *testing.T) {
-	var out syncBuffer
+	var out lockedbuf.Buffer
 	s, err := receive.ListenSyslog("127.0.0.1:0", receive.NewPrinter(&out))
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +127,7 @@ func TestSyslogRefusesHugeFrame(t *testing.T) {
 // The webhook receiver answers 200 and prints each JSON body on one line;
 // it refuses GET and bodies over the limit.
 func TestWebhookReceivesFlowguard(t *testing.T) {
-	var out syncBuffer
+	var out lockedbuf.Buffer
 	p := receive.NewPrinter(&out)
 	wh, err := receive.ListenWebhook("127.0.0.1:0", p)
 	if err != nil {

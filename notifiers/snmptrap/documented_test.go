@@ -1,18 +1,17 @@
 package snmptrap
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/lockedbuf"
 	"github.com/flowguard/flowguard/internal/mdcode"
 )
 
@@ -46,7 +45,7 @@ func TestDocumentedSnmptrapdCommand(t *testing.T) {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + fresh,
 		"SNMP_PERSISTENT_DIR=" + filepath.Join(fresh, "persist"), "SNMPCONFPATH=" + filepath.Join(fresh, "conf")}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr lockedBuffer
+	var stderr lockedbuf.Buffer
 	cmd.Stderr = &stderr
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -86,21 +85,4 @@ func TestDocumentedSnmptrapdCommand(t *testing.T) {
 	if rest := netSNMPComplaints(errText); rest != "" {
 		t.Errorf("snmptrapd complained on stderr:\n%s", rest)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

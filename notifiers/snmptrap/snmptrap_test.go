@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/internal/freeport"
 	"github.com/flowguard/flowguard/notifiers"
 	"github.com/flowguard/flowguard/notifiers/leaktest"
 )
@@ -81,15 +81,6 @@ type trapd struct {
 	cond  chan struct{}
 }
 
-func freeUDPPort(t *testing.T) int {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
-}
-
 func startTrapd(t *testing.T) *trapd {
 	t.Helper()
 	need(t, "snmptrapd")
@@ -101,7 +92,7 @@ authUser log %s
 createUser %s SHA %s AES %s
 authUser log %s
 `, engineHex, v3User, v3Auth, v3Priv, v3User, informUser, v3Auth, v3Priv, informUser)), 0o600)
-	port := freeUDPPort(t)
+	port := freeport.Get(t, "udp")
 	td := &trapd{addr: fmt.Sprintf("127.0.0.1:%d", port), cond: make(chan struct{}, 1)}
 	cmd := exec.Command("snmptrapd", "-f", "-Lo", "-C", "-c", conf, "-M", mibPath(t), "-m", "FLOWGUARD-MIB:SNMPv2-MIB",
 		"udp:"+td.addr)
@@ -255,7 +246,7 @@ func TestV2cInform(t *testing.T) {
 	checkTranslated(t, td.wait(t, "fgAlertId.0 = STRING: v2c-inform", 5*time.Second))
 
 	// No receiver: the inform times out, a retryable error.
-	nobody := newNotifier(t, Config{Address: fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t)), Version: "2c", Inform: true,
+	nobody := newNotifier(t, Config{Address: fmt.Sprintf("127.0.0.1:%d", freeport.Get(t, "udp")), Version: "2c", Inform: true,
 		Timeout: notifiers.Duration(200 * time.Millisecond)})
 	err := nobody.Notify(context.Background(), sample("lost"))
 	if err == nil || notifiers.IsPermanent(err) {

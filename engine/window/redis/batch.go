@@ -131,38 +131,28 @@ func (b *batch) reset() {
 
 // addSum adds v to bucket seq; buckets older than lo, dead, are dropped
 // when a new one is opened, so a group holds at most a window of them.
-func (g *group) addSum(seq, lo int64, v float64) {
-	for i := len(g.sums) - 1; i >= 0; i-- {
-		if g.sums[i].seq == seq {
-			g.sums[i].v += v
-			return
-		}
-	}
-	live := g.sums[:0]
-	for _, d := range g.sums {
-		if d.seq >= lo {
-			live = append(live, d)
-		}
-	}
-	g.sums = append(live, seqSum{seq, v})
-}
+func (g *group) addSum(seq, lo int64, v float64) { g.sums = addSeqSum(g.sums, seq, lo, v) }
 
 // addTotal adds v to the Top total of bucket seq, dropping dead buckets
 // (before lo) when a new one opens.
-func (b *batch) addTotal(seq, lo int64, v float64) {
-	for i := len(b.totals) - 1; i >= 0; i-- {
-		if b.totals[i].seq == seq {
-			b.totals[i].v += v
-			return
+func (b *batch) addTotal(seq, lo int64, v float64) { b.totals = addSeqSum(b.totals, seq, lo, v) }
+
+// addSeqSum adds v to bucket seq of sums; buckets older than lo are
+// dropped when a new one opens, in place.
+func addSeqSum(sums []seqSum, seq, lo int64, v float64) []seqSum {
+	for i := len(sums) - 1; i >= 0; i-- {
+		if sums[i].seq == seq {
+			sums[i].v += v
+			return sums
 		}
 	}
-	live := b.totals[:0]
-	for _, d := range b.totals {
+	live := sums[:0]
+	for _, d := range sums {
 		if d.seq >= lo {
 			live = append(live, d)
 		}
 	}
-	b.totals = append(live, seqSum{seq, v})
+	return append(live, seqSum{seq, v})
 }
 
 func (g *group) itemsAt(seq int64) *seqItems {

@@ -2,6 +2,7 @@ package alertstate
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -388,5 +389,54 @@ func TestTrackerBounds(t *testing.T) {
 	}
 	if st := tr.Stats(); st.Alerts != 3 || st.Forgotten != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// Hostile silences over HTTP: each bound refuses with a clear 400 and
+// leaves nothing behind; past MaxSilences live ones, the next is refused
+// until one expires.
+func TestSilenceBounds(t *testing.T) {
+	r := newRig(t, filepath.Join(t.TempDir(), "silences.json"))
+	base := serveAPI(t, &API{Tracker: r.tr, Silences: r.sil})
+	silence := func(matchers, comment string) string {
+		return `{"matchers":[` + matchers + `],"ends_at":"2099-01-01T00:00:00Z","created_by":"t","comment":"` + comment + `"}`
+	}
+	one := `{"name":"rule","value":"scan"}`
+	many := strings.TrimSuffix(strings.Repeat(one+",", MaxMatchers+1), ",")
+	for _, c := range []struct{ name, body, want string }{
+		{"matchers", silence(many, "c"), fmt.Sprintf("at most %d", MaxMatchers)},
+		{"value", silence(`{"name":"rule","value":"`+strings.Repeat("v", MaxValueBytes+1)+`"}`, "c"), "bytes of UTF-8"},
+		{"comment", silence(one, strings.Repeat("c", MaxCommentBytes+1)), "bytes of UTF-8"},
+		{"body", silence(one, strings.Repeat("c", 4<<20)), "body over"},
+	} {
+		code, body := do(t, base, alice("POST", "/api/silences", c.body))
+		if code != 400 || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %.200q, want 400 saying %q", c.name, code, body, c.want)
+		}
+	}
+	if n := len(r.sil.List()); n != 0 {
+		t.Fatalf("refused silences left %d behind", n)
+	}
+	var last string
+	for i := range MaxSilences {
+		code, body := do(t, base, alice("POST", "/api/silences", silence(fmt.Sprintf(`{"name":"rule","value":"r%d"}`, i), "c")))
+		if code != 201 {
+			t.Fatalf("silence %d: %d %s", i, code, body)
+		}
+		last = body
+	}
+	code, body := do(t, base, alice("POST", "/api/silences", silence(one, "c")))
+	if code != 400 || !strings.Contains(body, "expire some first") {
+		t.Fatalf("silence %d: %d %s, want 400 saying to expire some", MaxSilences+1, code, body)
+	}
+	var created map[string]string
+	if err := json.Unmarshal([]byte(last), &created); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, base, alice("DELETE", "/api/silences/"+created["id"], "")); code != 200 {
+		t.Fatalf("expire: %d %s", code, body)
+	}
+	if code, body := do(t, base, alice("POST", "/api/silences", silence(one, "c"))); code != 201 {
+		t.Fatalf("after one expired: %d %s", code, body)
 	}
 }

@@ -268,3 +268,26 @@ func stamp(f *flow.Flow, now time.Time, cycle uint16) {
 		f.DstPort = 32768 + (f.DstPort-32768+cycle*7919)%28232
 	}
 }
+
+// StreamMix returns n flows as Stream sends them at rate flows per second
+// from start (a pool of pool flows cycled through, each datagram's flows
+// stamped with its send time), without sending anything: the workload of
+// `make bench-e2e` for benchmarks that skip the sockets.
+func StreamMix(seed uint64, pool, n int, rate float64, start time.Time) []flow.Flow {
+	src := BackgroundFlows(seed, pool)
+	per := max(flowsPerDatagram(NetFlowV9, 1400)-1, 1)
+	out := make([]flow.Flow, n)
+	var (
+		next  int
+		cycle uint16
+	)
+	for i := range out {
+		now := start.Add(time.Duration(float64(i-i%per) / rate * 1e9))
+		out[i] = src[next]
+		stamp(&out[i], now, cycle)
+		if next++; next == len(src) {
+			next, cycle = 0, cycle+1
+		}
+	}
+	return out
+}

@@ -34,6 +34,7 @@ func BenchmarkEngineStreamPack(b *testing.B) {
 			round := 0
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for i := 0; i < b.N; round++ {
 				shift := time.Duration(round+1) * span
 				for j := 0; j < len(flows) && i < b.N; j += len(batch) {
@@ -48,6 +49,7 @@ func BenchmarkEngineStreamPack(b *testing.B) {
 					i += n
 				}
 			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/flow")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 		})
 	}

@@ -89,10 +89,16 @@ type val struct {
 type closureCompiler struct {
 	ints map[*int]*memberSet[int64]
 	strs map[*string]*memberSet[string]
+
+	// keys interns sub-expressions (see exprKey); info holds what the
+	// matcher needs of each node of the condition being compiled.
+	keys map[string]uint64
+	info map[ast.Node]nodeInfo
 }
 
 func newClosureCompiler() *closureCompiler {
-	return &closureCompiler{ints: map[*int]*memberSet[int64]{}, strs: map[*string]*memberSet[string]{}}
+	return &closureCompiler{ints: map[*int]*memberSet[int64]{}, strs: map[*string]*memberSet[string]{},
+		keys: map[string]uint64{}, info: map[ast.Node]nodeInfo{}}
 }
 
 func constBool(x bool) val {
@@ -122,7 +128,17 @@ func (v val) asFloat() floatFn {
 
 func (v val) numeric() bool { return v.k == kInt || v.k == kFloat }
 
+// compileNode compiles n and records its identity and cost (matcher.go).
 func (cc *closureCompiler) compileNode(n ast.Node) (val, error) {
+	v, err := cc.compileNode1(n)
+	if err != nil {
+		return v, err
+	}
+	cc.record(n, v)
+	return v, nil
+}
+
+func (cc *closureCompiler) compileNode1(n ast.Node) (val, error) {
 	switch n := n.(type) {
 	case *ast.BoolNode:
 		return constBool(n.Value), nil

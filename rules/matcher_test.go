@@ -2,6 +2,8 @@ package rules
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -254,4 +256,83 @@ func BenchmarkMatchPack(b *testing.B) {
 		}
 		b.ReportMetric(float64(m.Slots()), "slots")
 	})
+}
+
+// Fields read at their offset read what flow.Field's getter does.
+func TestFieldAtAgreesWithGetters(t *testing.T) {
+	flows := append(benchFlows(64), streamFlows(64)...)
+	for _, f := range testFlows() {
+		flows = append(flows, *f)
+	}
+	if len(fieldsAt) < 20 {
+		t.Fatalf("only %d fields located", len(fieldsAt))
+	}
+	for name, a := range fieldsAt {
+		fd, ok := flow.Lookup(name)
+		if !ok {
+			t.Errorf("%s: no such field", name)
+			continue
+		}
+		for i := range flows {
+			f := &flows[i]
+			var got, want any
+			switch fd.Kind {
+			case flow.KindUint:
+				got, want = a.intFn()(f), int64(fd.Uint(f))
+			case flow.KindBool:
+				got, want = a.boolFn()(f), fd.Bool(f)
+			case flow.KindAddr:
+				got, want = a.addrFn()(f), fd.Addr(f)
+			default:
+				t.Fatalf("%s: kind %v located", name, fd.Kind)
+			}
+			if got != want {
+				t.Fatalf("%s: flow %d: read %v, getter %v", name, i, got, want)
+			}
+		}
+	}
+}
+
+// AddrSet agrees with its prefixes, scanned or searched, at range edges.
+func TestAddrSetAgreesWithPrefixes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	addr := func() netip.Addr {
+		return netip.AddrFrom4([4]byte{byte(r.IntN(4) * 64), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+	}
+	for n := range 20 {
+		var ps []netip.Prefix
+		for range n {
+			ps = append(ps, netip.PrefixFrom(addr(), r.IntN(33)).Masked())
+		}
+		if n == 19 {
+			ps = append(ps, netip.MustParsePrefix("0.0.0.0/0"))
+		}
+		set := NewAddrSet(ps)
+		var probes []netip.Addr
+		for _, p := range ps {
+			lo := p.Addr()
+			x := be32(lo.As4()) | uint32(uint64(1)<<(32-p.Bits())-1)
+			hi := netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})
+			probes = append(probes, lo, lo.Prev(), hi, hi.Next())
+		}
+		for range 2000 {
+			probes = append(probes, addr())
+		}
+		probes = append(probes, netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("255.255.255.255"))
+		for _, a := range probes {
+			if !a.IsValid() {
+				continue
+			}
+			want := false
+			for _, p := range ps {
+				want = want || p.Contains(a)
+			}
+			if got := set.Contains(a); got != want {
+				t.Fatalf("%d prefixes %v: %v: got %v", n, ps, a, got)
+			}
+			if got := set.Contains(netip.AddrFrom16(a.As16())); got != want {
+				t.Fatalf("%d prefixes %v: %v mapped: got %v", n, ps, a, got)
+			}
+		}
+	}
 }

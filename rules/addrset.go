@@ -13,7 +13,15 @@ type AddrSet struct {
 	prefixes []netip.Prefix
 	v4       []range4
 	v6       []range6
+	// top tells by an IPv4 address's first byte whether it is in the set
+	// (in4), not (0), or whether the ranges must say (part4).
+	top [256]uint8
 }
+
+const (
+	in4   = 1
+	part4 = 2
+)
 
 type range4 struct{ lo, hi uint32 }
 
@@ -58,6 +66,18 @@ func NewAddrSet(prefixes []netip.Prefix) *AddrSet {
 	sort.Slice(s.v6, func(i, j int) bool { return s.v6[i].lo.less(s.v6[j].lo) })
 	s.v4 = merge4(s.v4)
 	s.v6 = merge6(s.v6)
+	for _, r := range s.v4 {
+		for o := r.lo >> 24; ; o++ {
+			if r.lo <= o<<24 && r.hi >= o<<24|0xffffff {
+				s.top[o] = in4 // merged ranges do not touch: no other covers o
+			} else {
+				s.top[o] = part4
+			}
+			if o == r.hi>>24 {
+				break
+			}
+		}
+	}
 	return s
 }
 
@@ -113,6 +133,9 @@ func (s *AddrSet) Contains(a netip.Addr) bool {
 	a = a.Unmap()
 	if a.Is4() {
 		x := be32(a.As4())
+		if t := s.top[x>>24]; t != part4 {
+			return t == in4
+		}
 		rs := s.v4
 		if len(rs) <= smallAddrSet {
 			// x-r.lo <= r.hi-r.lo (wrapping) iff x is in r: the

@@ -221,7 +221,7 @@ func setCost(n ast.Node) int32 {
 
 // memoCost is the least cost of a shared node that gets a memo slot: a
 // lookup costs about as much as a comparison of a field with a constant.
-const memoCost = 3
+const memoCost = 4
 
 // Matcher evaluates the conditions of a fixed list of rules on one flow at a
 // time, each shared sub-expression at most once per flow (see the top of

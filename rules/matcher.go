@@ -85,11 +85,13 @@ func opName(op string) string {
 // operands' identities, so that two nodes with one key compute the same
 // value on every flow.
 func (cc *closureCompiler) record(n ast.Node, v val) {
+	unknown := false // an operand not recorded: n shares nothing
 	sub := func(ns ...ast.Node) (string, int32) {
 		var b strings.Builder
 		var c int32
 		for _, x := range ns {
-			inf := cc.info[x]
+			inf, ok := cc.info[x]
+			unknown = unknown || !ok
 			b.WriteByte(':')
 			b.WriteString(strconv.FormatUint(inf.id, 10))
 			c += inf.cost
@@ -114,8 +116,20 @@ func (cc *closureCompiler) record(n ast.Node, v val) {
 	case *ast.ConstantNode:
 		key = constKey(n.Value)
 	case *ast.ArrayNode:
-		key, _ = sub(n.Nodes...)
-		key = "[" + key
+		// compileArray reads its items without compiling them.
+		var b strings.Builder
+		b.WriteString("[")
+		for _, e := range n.Nodes {
+			switch e := e.(type) {
+			case *ast.IntegerNode:
+				b.WriteString(":i:" + strconv.Itoa(e.Value))
+			case *ast.StringNode:
+				b.WriteString(":s:" + strconv.Quote(e.Value))
+			default:
+				unknown = true
+			}
+		}
+		key = b.String()
 	case *ast.UnaryNode:
 		key, cost = sub(n.Node)
 		key, cost = "u:"+opName(n.Operator)+key, cost+1
@@ -144,7 +158,7 @@ func (cc *closureCompiler) record(n ast.Node, v val) {
 		key, cost = sub(n.Cond, n.Exp1, n.Exp2)
 		key, cost = "?"+key, cost+1
 	}
-	if key == "" {
+	if key == "" || unknown {
 		key = fmt.Sprintf("node:%p", n) // unknown to record: shared with nothing
 	}
 	inf := nodeInfo{id: cc.intern(key), cost: cost}

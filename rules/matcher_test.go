@@ -99,6 +99,11 @@ func TestMatcherAgreesOnShapes(t *testing.T) {
 		`in_cidr(dst_addr, "10.0.0.0/8") && !outbound`, `src_addr == "198.51.100.23" || big`,
 		"(tcp ? bytes : packets) > 100", "bytes / packets > 400 && tcp", `"spamhaus" in src_lists`,
 		"syn && !ack", "tcp && syn && !ack", "proto == 6 && syn && !ack", "src_asn in asns",
+		// Inline lists that differ only in their items are not one.
+		"dst_port in [22, 23] && outbound", "dst_port in [80, 443] && outbound",
+		"dst_port in [22, 23] && outbound && tcp", "dst_port in [80, 443] && outbound && tcp",
+		`dst_country in ["KP", "IR"] && !outbound`, `dst_country in ["US", "DE"] && !outbound`,
+		"dst_port in [22, 23] || !outbound", "dst_port in [80, 443] || !outbound",
 	}
 	var b strings.Builder
 	b.WriteString(testLists + "rules:\n")

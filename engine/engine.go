@@ -73,6 +73,9 @@ type Config struct {
 type Engine struct {
 	cfg   Config
 	rules []*ruleState
+	// match evaluates the conditions of rules, in their order, each shared
+	// sub-expression once per flow; built with rules.
+	match *rules.Matcher
 	// published is rules as other goroutines may read it (Stats): Reload
 	// replaces it, never changes it.
 	published atomic.Pointer[[]*ruleState]
@@ -191,6 +194,7 @@ func New(cfg Config, set *rules.Set) (*Engine, error) {
 		return nil, err
 	}
 	e.rules = states
+	e.match = newMatcher(states)
 	e.published.Store(&states)
 	return e, nil
 }
@@ -217,9 +221,19 @@ func (e *Engine) Reload(set *rules.Set) error {
 		}
 	}
 	e.rules = states
+	e.match = newMatcher(states)
 	e.published.Store(&states)
 	e.snapshot()
 	return nil
+}
+
+// newMatcher builds the matcher of the rules of states, in their order.
+func newMatcher(states []*ruleState) *rules.Matcher {
+	rs := make([]*rules.Rule, len(states))
+	for i, s := range states {
+		rs[i] = s.r
+	}
+	return rules.NewMatcher(rs)
 }
 
 // states builds the per-rule state of a set, carrying over the state of
@@ -352,10 +366,11 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 	e.advance()
 	e.evals++
 	late := false
-	for _, rs := range e.rules {
+	e.match.Flow(f)
+	for i, rs := range e.rules {
 		rs.evaluated.Add(1)
 		r := rs.r
-		if r.Match != nil && !r.Match(f) {
+		if !e.match.Match(i) {
 			continue
 		}
 		rs.matched.Add(1)

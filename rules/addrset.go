@@ -7,13 +7,21 @@ import (
 )
 
 // AddrSet is an immutable set of address ranges built from prefixes (a CIDR
-// list). Contains is a binary search over merged ranges and does not
-// allocate. IPv4-mapped IPv6 addresses match IPv4 prefixes.
+// list). Contains is a binary search over merged ranges (a scan of a few
+// IPv4 ones) and does not allocate. IPv4-mapped IPv6 addresses match IPv4 prefixes.
 type AddrSet struct {
 	prefixes []netip.Prefix
 	v4       []range4
 	v6       []range6
+	// top tells by an IPv4 address's first byte whether it is in the set
+	// (in4), not (0), or whether the ranges must say (part4).
+	top [256]uint8
 }
+
+const (
+	in4   = 1
+	part4 = 2
+)
 
 type range4 struct{ lo, hi uint32 }
 
@@ -58,6 +66,18 @@ func NewAddrSet(prefixes []netip.Prefix) *AddrSet {
 	sort.Slice(s.v6, func(i, j int) bool { return s.v6[i].lo.less(s.v6[j].lo) })
 	s.v4 = merge4(s.v4)
 	s.v6 = merge6(s.v6)
+	for _, r := range s.v4 {
+		for o := r.lo >> 24; ; o++ {
+			if r.lo <= o<<24 && r.hi >= o<<24|0xffffff {
+				s.top[o] = in4 // merged ranges do not touch: no other covers o
+			} else {
+				s.top[o] = part4
+			}
+			if o == r.hi>>24 {
+				break
+			}
+		}
+	}
 	return s
 }
 
@@ -101,6 +121,10 @@ func to128(a netip.Addr) u128 {
 	return v
 }
 
+// Up to smallAddrSet IPv4 ranges, Contains tests them all instead of a
+// binary search.
+const smallAddrSet = 8
+
 // Contains reports whether a lies in the set.
 func (s *AddrSet) Contains(a netip.Addr) bool {
 	if s == nil || !a.IsValid() {
@@ -109,7 +133,20 @@ func (s *AddrSet) Contains(a netip.Addr) bool {
 	a = a.Unmap()
 	if a.Is4() {
 		x := be32(a.As4())
+		if t := s.top[x>>24]; t != part4 {
+			return t == in4
+		}
 		rs := s.v4
+		if len(rs) <= smallAddrSet {
+			// x-r.lo <= r.hi-r.lo (wrapping) iff x is in r: the
+			// difference of the two, widened, is negative otherwise.
+			// No branch on the address: flows hit or miss at random.
+			var in uint64
+			for _, r := range rs {
+				in |= ^(uint64(r.hi-r.lo) - uint64(x-r.lo)) >> 63
+			}
+			return in != 0
+		}
 		lo, hi := 0, len(rs)
 		for lo < hi { // first range whose hi >= x
 			m := int(uint(lo+hi) >> 1)

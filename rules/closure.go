@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
@@ -77,10 +78,13 @@ type val struct {
 	ci      int64
 	cf      float64
 	cs      string
-	ints    *memberSet[int64]  // kIntSet
-	strs    *memberSet[string] // kStrSet
-	addrs   *AddrSet
-	lo, hi  int64 // kRange
+	// at locates a field read directly (fieldat.go), nil otherwise.
+	at *fieldAt
+
+	ints   *memberSet[int64]  // kIntSet
+	strs   *memberSet[string] // kStrSet
+	addrs  *AddrSet
+	lo, hi int64 // kRange
 }
 
 // closureCompiler compiles the conditions of one load. It holds the
@@ -89,10 +93,16 @@ type val struct {
 type closureCompiler struct {
 	ints map[*int]*memberSet[int64]
 	strs map[*string]*memberSet[string]
+
+	// keys interns sub-expressions (see exprKey); info holds what the
+	// matcher needs of each node of the condition being compiled.
+	keys map[string]uint64
+	info map[ast.Node]nodeInfo
 }
 
 func newClosureCompiler() *closureCompiler {
-	return &closureCompiler{ints: map[*int]*memberSet[int64]{}, strs: map[*string]*memberSet[string]{}}
+	return &closureCompiler{ints: map[*int]*memberSet[int64]{}, strs: map[*string]*memberSet[string]{},
+		keys: map[string]uint64{}, info: map[ast.Node]nodeInfo{}}
 }
 
 func constBool(x bool) val {
@@ -122,7 +132,17 @@ func (v val) asFloat() floatFn {
 
 func (v val) numeric() bool { return v.k == kInt || v.k == kFloat }
 
+// compileNode compiles n and records its identity and cost (matcher.go).
 func (cc *closureCompiler) compileNode(n ast.Node) (val, error) {
+	v, err := cc.compileNode1(n)
+	if err != nil {
+		return v, err
+	}
+	cc.record(n, v)
+	return v, nil
+}
+
+func (cc *closureCompiler) compileNode1(n ast.Node) (val, error) {
 	switch n := n.(type) {
 	case *ast.BoolNode:
 		return constBool(n.Value), nil
@@ -157,15 +177,25 @@ func compileField(name string) (val, error) {
 	if !ok {
 		return val{}, errUnsupported
 	}
+	a, direct := fieldsAt[name]
 	switch fd.Kind {
 	case flow.KindUint:
+		if direct && a.kind != reflect.Bool && a.kind != reflect.Struct {
+			return val{k: kInt, unsigned: true, i: a.intFn(), at: &a}, nil
+		}
 		get := fd.Uint
 		return val{k: kInt, unsigned: true, i: func(f *flow.Flow) int64 { return int64(get(f)) }}, nil
 	case flow.KindString:
 		return val{k: kString, s: fd.String}, nil
 	case flow.KindBool:
+		if direct && a.kind == reflect.Bool {
+			return val{k: kBool, b: a.boolFn(), at: &a}, nil
+		}
 		return val{k: kBool, b: fd.Bool}, nil
 	case flow.KindAddr:
+		if direct && a.kind == reflect.Struct {
+			return val{k: kAddr, a: a.addrFn(), at: &a}, nil
+		}
 		return val{k: kAddr, a: fd.Addr}, nil
 	case flow.KindList:
 		return val{k: kStrList, l: fd.List}, nil
@@ -189,7 +219,7 @@ func (cc *closureCompiler) compileConstant(c any) (val, error) {
 			for i, x := range c {
 				ints[i] = int64(x)
 			}
-			set = newMemberSet(ints)
+			set = newIntSet(ints)
 			cc.ints[&c[0]] = set
 		}
 		return val{k: kIntSet, isConst: true, ints: set}, nil
@@ -230,7 +260,7 @@ func (cc *closureCompiler) compileArray(n *ast.ArrayNode) (val, error) {
 	}
 	switch {
 	case len(strs) == 0:
-		return val{k: kIntSet, isConst: true, ints: newMemberSet(ints)}, nil
+		return val{k: kIntSet, isConst: true, ints: newIntSet(ints)}, nil
 	case len(ints) == 0:
 		return val{k: kStrSet, isConst: true, strs: newMemberSet(strs)}, nil
 	}
@@ -246,6 +276,10 @@ func (cc *closureCompiler) compileUnary(n *ast.UnaryNode) (val, error) {
 	case "not", "!":
 		if x.k != kBool {
 			return val{}, errUnsupported
+		}
+		if x.at != nil {
+			off := x.at.off
+			return val{k: kBool, b: func(f *flow.Flow) bool { return !*at[bool](f, off) }}, nil
 		}
 		b := x.b
 		return val{k: kBool, b: func(f *flow.Flow) bool { return !b(f) }}, nil
@@ -349,6 +383,11 @@ func compileCompare(op string, l, r val) (val, error) {
 		l, r, op = r, l, flip[op]
 	}
 	switch {
+	case l.k == kInt && r.k == kInt && l.at != nil && r.isConst:
+		if b := l.at.cmpConst(op, r.ci); b != nil {
+			return val{k: kBool, b: b}, nil
+		}
+		return val{}, errUnsupported
 	case l.k == kInt && r.k == kInt:
 		return cmpOrdered(op, l.i, r.i, r.isConst, r.ci)
 	case l.numeric() && r.numeric():
@@ -468,6 +507,8 @@ func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
 		return val{}, err
 	}
 	switch {
+	case l.k == kInt && r.k == kIntSet && l.at != nil && r.ints.bits != nil:
+		return val{k: kBool, b: l.at.inBits(r.ints)}, nil
 	case l.k == kInt && r.k == kIntSet:
 		return val{k: kBool, b: intSetContains(l.i, r.ints)}, nil
 	case l.k == kInt && r.k == kRange:
@@ -486,6 +527,8 @@ func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
 			}
 			return false
 		}}, nil
+	case l.k == kAddr && r.k == kAddrSet && l.at != nil:
+		return val{k: kBool, b: l.at.inAddrSet(r.addrs)}, nil
 	case l.k == kAddr && r.k == kAddrSet:
 		la, set := l.a, r.addrs
 		return val{k: kBool, b: func(f *flow.Flow) bool { return set.Contains(la(f)) }}, nil
@@ -503,6 +546,31 @@ type memberSet[T comparable] struct {
 	n     int // items as written, duplicates included (len() of the list)
 	small []T
 	m     map[T]struct{}
+	// A set of integers spanning at most maxBits values is also a bitmap
+	// of its items from lo.
+	lo   int64
+	bits []uint64
+}
+
+// maxBits bounds a set's bitmap (8 KiB): every port list fits.
+const maxBits = 1 << 16
+
+// newIntSet is newMemberSet with a bitmap when the items' span allows.
+func newIntSet(items []int64) *memberSet[int64] {
+	s := newMemberSet(items)
+	if len(items) == 0 {
+		return s
+	}
+	lo, hi := slices.Min(items), slices.Max(items)
+	if hi-lo < 0 || hi-lo >= maxBits {
+		return s // wide, or so wide it overflows
+	}
+	s.lo = lo
+	s.bits = make([]uint64, (hi-lo)/64+1)
+	for _, x := range items {
+		s.bits[(x-lo)>>6] |= 1 << ((x - lo) & 63)
+	}
+	return s
 }
 
 func newMemberSet[T comparable](items []T) *memberSet[T] {
@@ -518,7 +586,17 @@ func newMemberSet[T comparable](items []T) *memberSet[T] {
 	return s
 }
 
-func intSetContains(x intFn, set *memberSet[int64]) boolFn { return setContains(x, set) }
+func intSetContains(x intFn, set *memberSet[int64]) boolFn {
+	if set.bits == nil {
+		return setContains(x, set)
+	}
+	lo, bits := set.lo, set.bits
+	n := uint64(len(bits)) * 64
+	return func(f *flow.Flow) bool {
+		v := uint64(x(f) - lo)
+		return v < n && bits[v>>6]&(1<<(v&63)) != 0
+	}
+}
 
 func strSetContains(x strFn, set *memberSet[string]) boolFn { return setContains(x, set) }
 
@@ -554,6 +632,9 @@ func (cc *closureCompiler) compileCall(n *ast.CallNode) (val, error) {
 	}
 	switch id.Value {
 	case fnAddrInList:
+		if a.k == kAddr && b.k == kAddrSet && a.at != nil {
+			return val{k: kBool, b: a.at.inAddrSet(b.addrs)}, nil
+		}
 		if a.k == kAddr && b.k == kAddrSet {
 			la, set := a.a, b.addrs
 			return val{k: kBool, b: func(f *flow.Flow) bool { return set.Contains(la(f)) }}, nil

@@ -85,6 +85,8 @@ type Condition struct {
 	nodes   int // after macro expansion
 	program *vm.Program
 	vms     sync.Pool
+	// tree is the boolean structure of a Native condition, for Matcher.
+	tree *bnode
 	// errs counts the run-time errors of the expr VM; set by the rule
 	// decoder before the condition runs, nil for macros.
 	errs *EvalErrors
@@ -301,9 +303,13 @@ func (c *condCompiler) compile(src string, wantBool bool, stack ...string) (*Con
 	}
 	cond := &Condition{src: src}
 	if wantBool {
-		if v, err := c.closures.compileNode(tree.Node); err == nil && v.k == kBool {
+		v, err := c.closures.compileNode(tree.Node)
+		if err == nil && v.k == kBool {
 			cond.eval, cond.native = v.b, true
-		} else if le := (*loadError)(nil); errors.As(err, &le) {
+			cond.tree = c.closures.info[tree.Node].bn
+		}
+		clear(c.closures.info)
+		if le := (*loadError)(nil); errors.As(err, &le) {
 			l, col := lineCol(src, le.loc.From)
 			return nil, []*exprError{{Line: l, Col: col, Msg: le.msg}}
 		}

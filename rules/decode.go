@@ -230,6 +230,7 @@ func (l *loader) decodeRule(src *source, index int, n *yaml.Node) *decodedRule {
 		}
 	}
 	r.Match = buildMatch(r.Where, r.Exceptions)
+	r.loaded = true
 
 	d.aggregate(r)
 

@@ -68,6 +68,9 @@ type Rule struct {
 	Exceptions []*Condition
 	// Errors counts the run-time errors of Where and Exceptions.
 	Errors *EvalErrors
+	// loaded: Match is Where and not any of Exceptions, as the loader
+	// built it, so that a Matcher may evaluate them instead.
+	loaded bool
 
 	Aggregate Aggregate
 	// Metric is the field summed by Sum and Top ("bytes", "packets"), nil

@@ -116,49 +116,59 @@ type sample struct {
 }
 
 type ruleState struct {
-	r       *rules.Rule
-	win     window.Window
-	key     []byte
-	item    []byte
-	claim   []byte
-	version string
-	id      string // r.ID, immutable: Stats reads it from other goroutines
-	top     topTracker
-	ring    [samplesPerRule]sample
-	ringN   int
-	window  float64 // seconds, for rates
-	span    int64   // window plus allowed lateness, ns: older than the watermark by more is late
+	// What every flow reads, first, on as few cache lines as may be; the
+	// rest (counters read by Stats, the lifecycle's, the samples) after.
+	r      *rules.Rule
+	key    []byte
+	span   int64 // window plus allowed lateness, ns: older than the watermark by more is late
+	nMatch uint64
+	item   []byte
+	window float64 // seconds, for rates
+
+	// win as the interface of the rule's aggregate (one is set).
+	sumWin      window.SumWindow
+	distinctWin window.DistinctWindow
+	topWin      window.TopWindow
+
+	// What the rule learns (learn.go): learn is set for every learning
+	// rule, and one of base, terms, beacon as its kind.
+	base   *baselineState
+	terms  *termsState
+	beacon *beaconState
 
 	xch *ruleExchange // shared window: groups crossing on other instances' totals
 
+	// Lifecycle (lifecycle.go): the firing groups by group key.
+	firing        map[string]*firingGroup
+	firingScratch []byte // firingKey's buffer
+
+	top   topTracker
+	ring  *[samplesPerRule]sample // made on the first sample (nextSample)
+	ringN int
+
+	win          window.Window
+	claim        []byte
+	version      string
+	id           string // r.ID, immutable: Stats reads it from other goroutines
+	learn        learner
+	learnVersion string
+
+	// evaluated and matched as of the end of the last batch (Stats);
+	// counted on the engine's goroutine without a locked instruction per
+	// flow and rule (publish copies them).
 	evaluated  atomic.Uint64
 	matched    atomic.Uint64
+	evalBase   uint64 // Engine.evals when the rule came: every flow evaluated since ran it
 	alerts     atomic.Uint64
 	suppressed atomic.Uint64
 	late       atomic.Uint64 // flows beyond the allowed lateness, kept from the window
 
-	// Lifecycle (lifecycle.go): the firing groups by group key.
-	firing         map[string]*firingGroup
-	firingScratch  []byte // firingKey's buffer
 	firingN        atomic.Int64
 	firingOverflow atomic.Uint64
 	escalated      atomic.Uint64
 	resolved       atomic.Uint64
 	winStats       atomic.Pointer[window.Stats]
 	errs           atomic.Pointer[rules.EvalErrors] // r.Errors, for Stats
-
-	// What the rule learns (learn.go): learn is set for every learning
-	// rule, and one of base, terms, beacon as its kind.
-	learn        learner
-	learnVersion string
-	base         *baselineState
-	terms        *termsState
-	beacon       *beaconState
-
-	// win as the interface of the rule's aggregate (one is set).
-	sumWin      window.SumWindow
-	distinctWin window.DistinctWindow
-	topWin      window.TopWindow
 }
 
 // New builds an engine for a rule set.
@@ -252,7 +262,7 @@ func (e *Engine) states(set *rules.Set, old map[string]*ruleState) ([]*ruleState
 			continue
 		}
 		rs := &ruleState{r: r, id: r.ID, window: r.Window.Seconds(), version: version,
-			span: int64(r.Window + e.cfg.AllowedLateness)}
+			span: int64(r.Window + e.cfg.AllowedLateness), evalBase: e.evals}
 		rs.errs.Store(r.Errors)
 		rs.newLearned(r)
 		if r.Aggregate != rules.PerFlow && r.Aggregate != rules.NewTermsAgg && r.Aggregate != rules.BeaconAgg {
@@ -329,16 +339,26 @@ func (e *Engine) Process(batch []flow.Flow) {
 		e.par.process(batch)
 		return
 	}
+	e.flows.Add(uint64(len(batch)))
 	for i := range batch {
 		e.process(&batch[i])
 	}
 	if e.heldN > 0 { // the batch ended before their sources' clocks were known
 		e.release(nil)
 	}
+	e.publish()
+}
+
+// publish makes the per-rule counts of the flows processed so far visible
+// to Stats.
+func (e *Engine) publish() {
+	for _, rs := range e.rules {
+		rs.evaluated.Store(e.evals - rs.evalBase)
+		rs.matched.Store(rs.nMatch)
+	}
 }
 
 func (e *Engine) process(f *flow.Flow) {
-	e.flows.Add(1)
 	if e.cfg.Enricher != nil && !e.enriched {
 		e.cfg.Enricher.Enrich(f)
 	}
@@ -368,12 +388,11 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 	late := false
 	e.match.Flow(f)
 	for i, rs := range e.rules {
-		rs.evaluated.Add(1)
 		r := rs.r
 		if !e.match.Match(i) {
 			continue
 		}
-		rs.matched.Add(1)
+		rs.nMatch++
 		rs.key = appendGroupKey(rs.key[:0], r.GroupBy, f)
 		if r.Aggregate != rules.PerFlow && now <= e.watermark-rs.span {
 			// Beyond the allowed lateness: the window would ignore it.
@@ -492,16 +511,30 @@ func (rs *ruleState) remember(f *flow.Flow, now int64, value float64) {
 	if rs.xch != nil {
 		rs.xch.keep(rs, f, now, value)
 	}
-	if value >= rs.r.Threshold/10 {
-		rs.top.observe(rs.key, value, now, int64(rs.r.Window))
+	if value < rs.r.Threshold/10 {
+		return
 	}
+	h := xxhash.Sum64(rs.key)
+	rs.top.observe(rs.key, h, value, now, int64(rs.r.Window))
 	if value < rs.r.Threshold/2 {
 		return
 	}
-	s := &rs.ring[rs.ringN%samplesPerRule]
-	s.group = xxhash.Sum64(rs.key)
+	s := rs.nextSample()
+	s.group = h
 	s.flow = *f
+}
+
+// nextSample returns the ring's slot for the next sample, making the ring
+// on first use: most rules never come half way to their threshold, and
+// the ring (samplesPerRule flows) kept out of ruleState leaves the fields
+// every flow reads on a few cache lines.
+func (rs *ruleState) nextSample() *sample {
+	if rs.ring == nil {
+		rs.ring = new([samplesPerRule]sample)
+	}
+	s := &rs.ring[rs.ringN%samplesPerRule]
 	rs.ringN++
+	return s
 }
 
 func appendGroupKey(dst []byte, by []*flow.Field, f *flow.Flow) []byte {

@@ -190,9 +190,8 @@ func (rs *ruleState) groupFlow() *flow.Flow {
 	if s.hash != h || s.at == 0 || !rs.isGroupOf(&s.flow) {
 		return nil
 	}
-	r := &rs.ring[rs.ringN%samplesPerRule]
+	r := rs.nextSample()
 	r.group, r.flow = h, s.flow
-	rs.ringN++
 	return &r.flow
 }
 

@@ -85,6 +85,7 @@ func (e *Engine) Flush() {
 }
 
 func (e *Engine) snapshot() {
+	e.publish()
 	e.clockSnap.Store(e.watermark)
 	for _, rs := range e.rules {
 		if rs.win != nil {

@@ -20,14 +20,17 @@ type topTracker struct {
 }
 
 type topEntry struct {
+	hash  uint64 // of key: most comparisons end on it
 	key   []byte
 	value float64
 	at    int64
 }
 
-func (t *topTracker) observe(key []byte, v float64, at, size int64) {
+// observe offers key (whose hash is h) at value v, seen at event time at,
+// for a window of size ns.
+func (t *topTracker) observe(key []byte, h uint64, v float64, at, size int64) {
 	for i := range t.n {
-		if bytes.Equal(t.e[i].key, key) {
+		if t.e[i].hash == h && bytes.Equal(t.e[i].key, key) {
 			t.e[i].value, t.e[i].at = v, at
 			return
 		}
@@ -47,7 +50,7 @@ func (t *topTracker) observe(key []byte, v float64, at, size int64) {
 	} else {
 		t.n++
 	}
-	t.e[i] = topEntry{key: append(t.e[i].key[:0], key...), value: v, at: at}
+	t.e[i] = topEntry{hash: h, key: append(t.e[i].key[:0], key...), value: v, at: at}
 }
 
 // GroupValue is one of a rule's highest groups.

@@ -276,6 +276,7 @@ func (e *Engine) release(s *sourceClock) {
 		h.src.held--
 		e.evaluate(&h.f, h.src, h.t)
 	}
+	e.evalSegment() // before the held flows move
 	for i := kept; i < e.heldN; i++ {
 		e.held[i].f = flow.Flow{}
 	}

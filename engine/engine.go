@@ -5,6 +5,7 @@
 package engine
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -102,6 +103,11 @@ type Engine struct {
 	dropped   atomic.Uint64 // flows with no usable time
 
 	evals    uint64    // flows evaluated: where an alert falls among a batch's (workers.go)
+	seg      []segFlow // flows waiting for the rules (evalSegment)
+	masks    []uint64  // by flow of seg, a bit per rule: its conditions hold
+	pend     []pending // alerts of the segment running, to emit after it
+	holding  bool      // a segment runs: emit holds alerts in pend
+	ruleAt   int       // the rule the segment runs now (its place in rules)
 	enriched bool      // flows arrive enriched (the engines under workers)
 	par      *parallel // set: this engine hands the work to engines of its own
 }
@@ -346,6 +352,7 @@ func (e *Engine) Process(batch []flow.Flow) {
 	if e.heldN > 0 { // the batch ended before their sources' clocks were known
 		e.release(nil)
 	}
+	e.evalSegment()
 	e.publish()
 }
 
@@ -377,112 +384,205 @@ func (e *Engine) process(f *flow.Flow) {
 }
 
 // evaluate runs every rule on f at event time now, once the watermark is
-// known.
+// known. The rules run on a segment of flows at a time, rule by rule
+// (evalSegment): f is queued, and the segment is run before anything
+// that must see the flows before f evaluated (a sweep, the end of a
+// batch or of a release of held flows).
 func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 	if now > e.watermark+int64(e.cfg.FutureTolerance) {
 		src.future.Add(1)
 		now = e.watermark
 	}
-	e.advance()
+	if e.watermark >= e.next || e.watermark >= e.nextResolve {
+		e.evalSegment()
+		e.advance()
+	}
 	e.evals++
-	late := false
-	e.match.Flow(f)
+	e.seg = append(e.seg, segFlow{f: f, src: src, now: now, wm: e.watermark, seq: e.evals})
+	if e.cfg.Observe != nil {
+		// The tuning report hears values and alerts in the order one flow
+		// through every rule gives: a segment of one flow, alerts at once.
+		e.evalSegment()
+	}
+}
+
+// segFlow is a flow queued for the rules, with what evaluate knew then.
+type segFlow struct {
+	f    *flow.Flow
+	src  *sourceClock
+	now  int64  // its event time, clamped
+	wm   int64  // the watermark
+	seq  uint64 // Engine.evals for it
+	late bool   // late for some rule's window
+}
+
+// evalSegment runs the rules over the queued flows, each rule over all
+// of them in turn: a rule's conditions, window and state stay in the CPU's
+// caches and its branches predictable over the segment, where one flow
+// through every rule would evict them rule after rule. Rules are
+// independent of each other (their windows, claims and groups are their
+// own), so only the order of alerts could tell: they are held and emitted
+// after the segment in the order flow by flow would give, by flow then by
+// rule.
+func (e *Engine) evalSegment() {
+	if len(e.seg) == 0 {
+		return
+	}
+	last := e.evals
+	// The conditions first, flow by flow: the matcher computes what
+	// several rules share once per flow. A bit per rule and flow says
+	// which rules then see the flow.
+	words := (len(e.rules) + 63) / 64
+	if n := len(e.seg) * words; cap(e.masks) < n {
+		e.masks = make([]uint64, n)
+	} else {
+		e.masks = e.masks[:n]
+		clear(e.masks)
+	}
+	for j := range e.seg {
+		e.match.Mask(e.seg[j].f, e.masks[j*words:(j+1)*words])
+	}
+	e.holding = len(e.seg) > 1 // one flow: its alerts come in order as they are
 	for i, rs := range e.rules {
-		r := rs.r
-		if !e.match.Match(i) {
-			continue
+		e.ruleAt = i
+		w, bit := i/64, uint64(1)<<(i%64)
+		for j := range e.seg {
+			if e.masks[j*words+w]&bit == 0 {
+				continue
+			}
+			s := &e.seg[j]
+			e.evals = s.seq
+			if e.evalRule(rs, s.f, s.now, s.wm) {
+				s.late = true
+			}
 		}
-		rs.nMatch++
-		rs.key = appendGroupKey(rs.key[:0], r.GroupBy, f)
-		if r.Aggregate != rules.PerFlow && now <= e.watermark-rs.span {
-			// Beyond the allowed lateness: the window would ignore it.
-			rs.late.Add(1)
-			late = true
-			continue
+	}
+	e.holding = false
+	for j := range e.seg {
+		if s := &e.seg[j]; s.late {
+			s.src.late.Add(1)
 		}
-		var (
-			res   window.Result
-			value float64
-		)
-		switch r.Aggregate {
-		case rules.PerFlow:
+	}
+	clear(e.seg)
+	e.seg = e.seg[:0]
+	if len(e.pend) > 0 {
+		if len(e.rules) > 1 {
+			slices.SortStableFunc(e.pend, func(a, b pending) int {
+				return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.rule, b.rule))
+			})
+		}
+		for _, p := range e.pend {
+			e.evals = p.seq
+			e.cfg.Emit(p.a)
+		}
+		clear(e.pend)
+		e.pend = e.pend[:0]
+	}
+	e.evals = last
+}
+
+// emit hands an alert of a rule's evaluation on: held while a segment
+// runs (evalSegment), else at once.
+func (e *Engine) emit(a *alert.Alert) {
+	if e.holding {
+		e.pend = append(e.pend, pending{seq: e.evals, rule: e.ruleAt, a: a})
+		return
+	}
+	e.cfg.Emit(a)
+}
+
+// evalRule runs rule rs on f, which matched its conditions, at event time
+// now with the watermark at wm, and reports whether f was too late for its
+// window.
+func (e *Engine) evalRule(rs *ruleState, f *flow.Flow, now, wm int64) (late bool) {
+	r := rs.r
+	rs.nMatch++
+	rs.key = appendGroupKey(rs.key[:0], r.GroupBy, f)
+	if r.Aggregate != rules.PerFlow && now <= wm-rs.span {
+		// Beyond the allowed lateness: the window would ignore it.
+		rs.late.Add(1)
+		return true
+	}
+	var (
+		res   window.Result
+		value float64
+	)
+	switch r.Aggregate {
+	case rules.PerFlow:
+		rs.fire(e, f, now, window.Result{Value: 1, First: now, Last: now}, 1)
+		return false
+	case rules.NewTermsAgg:
+		if rs.terms.observe(rs.key, f, now) {
 			rs.fire(e, f, now, window.Result{Value: 1, First: now, Last: now}, 1)
-			continue
-		case rules.NewTermsAgg:
-			if rs.terms.observe(rs.key, f, now) {
-				rs.fire(e, f, now, window.Result{Value: 1, First: now, Last: now}, 1)
-			}
-			continue
-		case rules.BeaconAgg:
-			if rs.beacon.observe(rs.key, f, now) {
-				l := &rs.beacon.last
-				rs.fire(e, f, now, window.Result{Value: float64(l.count), First: l.first, Last: l.latest}, float64(l.count))
-			}
-			continue
-		case rules.Sum:
-			res = rs.sumWin.Add(rs.key, now, rs.metric(f))
-			value = res.Value
-			if r.Rate {
-				value /= rs.window
-			}
-			if e.cfg.Observe != nil {
-				e.cfg.Observe(r, rs.key, value, f)
-			}
-			exceeds := rs.learnedExceeds(now, value) // a baseline learns every value
-			if value < r.ThresholdFor(f) {
-				rs.quiet(f, now, value)
-				continue
-			}
-			if !exceeds {
+		}
+		return false
+	case rules.BeaconAgg:
+		if rs.beacon.observe(rs.key, f, now) {
+			l := &rs.beacon.last
+			rs.fire(e, f, now, window.Result{Value: float64(l.count), First: l.first, Last: l.latest}, float64(l.count))
+		}
+		return false
+	case rules.Sum:
+		res = rs.sumWin.Add(rs.key, now, rs.metric(f))
+		value = res.Value
+		if r.Rate {
+			value /= rs.window
+		}
+		if e.cfg.Observe != nil {
+			e.cfg.Observe(r, rs.key, value, f)
+		}
+		exceeds := rs.learnedExceeds(now, value) // a baseline learns every value
+		if value < r.ThresholdFor(f) {
+			rs.quiet(f, now, value)
+			return false
+		}
+		if !exceeds {
+			rs.below(f, now, value)
+			return false
+		}
+	case rules.Distinct:
+		rs.item = r.DistinctField.AppendKey(rs.item[:0], f)
+		res = rs.distinctWin.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
+		value = res.Value
+		if e.cfg.Observe != nil {
+			e.cfg.Observe(r, rs.key, value, f)
+		}
+		exceeds := rs.learnedExceeds(now, value)
+		if value < r.ThresholdFor(f) {
+			rs.quiet(f, now, value)
+			return false
+		}
+		if !exceeds {
+			rs.below(f, now, value)
+			return false
+		}
+	case rules.Top:
+		res = rs.topWin.AddTop(rs.key, now, rs.metric(f))
+		value = res.Value
+		if r.Rate {
+			value /= rs.window
+		}
+		if e.cfg.Observe != nil {
+			e.cfg.Observe(r, rs.key, value, f)
+		}
+		if value < r.ThresholdFor(f) {
+			rs.quiet(f, now, value)
+			return false
+		}
+		if r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare {
+			rs.below(f, now, value)
+			return false
+		}
+		if r.TopK > 0 {
+			if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
 				rs.below(f, now, value)
-				continue
-			}
-		case rules.Distinct:
-			rs.item = r.DistinctField.AppendKey(rs.item[:0], f)
-			res = rs.distinctWin.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
-			value = res.Value
-			if e.cfg.Observe != nil {
-				e.cfg.Observe(r, rs.key, value, f)
-			}
-			exceeds := rs.learnedExceeds(now, value)
-			if value < r.ThresholdFor(f) {
-				rs.quiet(f, now, value)
-				continue
-			}
-			if !exceeds {
-				rs.below(f, now, value)
-				continue
-			}
-		case rules.Top:
-			res = rs.topWin.AddTop(rs.key, now, rs.metric(f))
-			value = res.Value
-			if r.Rate {
-				value /= rs.window
-			}
-			if e.cfg.Observe != nil {
-				e.cfg.Observe(r, rs.key, value, f)
-			}
-			if value < r.ThresholdFor(f) {
-				rs.quiet(f, now, value)
-				continue
-			}
-			if r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare {
-				rs.below(f, now, value)
-				continue
-			}
-			if r.TopK > 0 {
-				if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
-					rs.below(f, now, value)
-					continue
-				}
+				return false
 			}
 		}
-		rs.remember(f, now, value)
-		rs.fire(e, f, now, res, value)
 	}
-	if late {
-		src.late.Add(1)
-	}
+	rs.remember(f, now, value)
+	rs.fire(e, f, now, res, value)
+	return false
 }
 
 // metric is the value a flow adds to a Sum or Top window.

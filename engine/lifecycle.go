@@ -118,7 +118,7 @@ func (rs *ruleState) fire(e *Engine, f *flow.Flow, now int64, res window.Result,
 		}
 	}
 	if rs.claimed(e, now) {
-		e.cfg.Emit(rs.track(e, rs.build(f, now, res, value), f, now))
+		e.emit(rs.track(e, rs.build(f, now, res, value), f, now))
 	}
 }
 
@@ -169,7 +169,7 @@ func (rs *ruleState) escalate(e *Engine, g *firingGroup, f *flow.Flow) {
 	a.Message = rs.message(a, f)
 	g.alert = a
 	rs.escalated.Add(1)
-	e.cfg.Emit(a)
+	e.emit(a)
 }
 
 // next is a copy of the group's alert with its current figures, to emit

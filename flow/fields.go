@@ -54,11 +54,40 @@ type Field struct {
 	Prefix func(*Flow) netip.Prefix
 	Time   func(*Flow) time.Time
 	List   func(*Flow) []string
+
+	// key, when set, names the field among those whose AppendKey is
+	// written out (the fields rules group by most): no getter call. A
+	// switch, not a function value, so that dst does not escape.
+	key keyOf
 }
+
+// keyOf names a field whose key AppendKey writes out.
+type keyOf uint8
+
+const (
+	keyGeneric keyOf = iota
+	keySrcAddr
+	keyDstAddr
+	keySrcPort
+	keyDstPort
+	keyProto
+)
 
 // AppendKey appends a compact binary form of the field's value to dst, for
 // use in window keys. Distinct values give distinct bytes within one field.
 func (fd *Field) AppendKey(dst []byte, f *Flow) []byte {
+	switch fd.key {
+	case keySrcAddr:
+		return appendAddrKey(dst, f.SrcAddr)
+	case keyDstAddr:
+		return appendAddrKey(dst, f.DstAddr)
+	case keySrcPort:
+		return binary.BigEndian.AppendUint64(dst, uint64(f.SrcPort))
+	case keyDstPort:
+		return binary.BigEndian.AppendUint64(dst, uint64(f.DstPort))
+	case keyProto:
+		return binary.BigEndian.AppendUint64(dst, uint64(f.Proto))
+	}
 	switch fd.Kind {
 	case KindUint:
 		return binary.BigEndian.AppendUint64(dst, fd.Uint(f))
@@ -94,7 +123,7 @@ func appendAddrKey(dst []byte, a netip.Addr) []byte {
 	switch {
 	case a.Is4():
 		b := a.As4()
-		return append(append(dst, 4), b[:]...)
+		return append(dst, 4, b[0], b[1], b[2], b[3])
 	case a.Is6():
 		b := a.As16()
 		return append(append(dst, 6), b[:]...)
@@ -243,6 +272,11 @@ func init() {
 		}
 		fields[fd.Name] = fd
 	}
+	fields["src_addr"].key = keySrcAddr
+	fields["dst_addr"].key = keyDstAddr
+	fields["src_port"].key = keySrcPort
+	fields["dst_port"].key = keyDstPort
+	fields["proto"].key = keyProto
 }
 
 // Lookup returns the field with the given name.

@@ -320,6 +320,29 @@ func (m *Matcher) Match(i int) bool {
 	return n.fn(m.f)
 }
 
+// Mask sets, in mask, the bit of each rule that counts f (bit i%64 of
+// mask[i/64] for the i-th rule): Flow(f), then Match of every rule in
+// order, in one call. mask must hold a bit per rule; bits of rules that do
+// not count f are left as they are.
+func (m *Matcher) Mask(f *flow.Flow, mask []uint64) {
+	m.Flow(f)
+	for i := range m.rules {
+		n := &m.rules[i]
+		var ok bool
+		switch {
+		case n.memo != nil:
+			ok = m.memoed(n)
+		case n.fn == nil:
+			ok = true
+		default:
+			ok = n.fn(f)
+		}
+		if ok {
+			mask[i>>6] |= 1 << (i & 63)
+		}
+	}
+}
+
 // Slots returns the number of memo slots: the sub-expressions shared.
 func (m *Matcher) Slots() int { return len(m.memo) }
 

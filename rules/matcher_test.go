@@ -53,6 +53,22 @@ func agree(t *testing.T, rs []*Rule, flows []flow.Flow) (hits int) {
 			}
 		}
 	}
+	// Mask gives the same answers in one call, setting only their bits.
+	mask := make([]uint64, (len(rs)+63)/64+1)
+	for k := range flows {
+		f := &flows[k]
+		clear(mask)
+		mask[len(mask)-1] = 1 << 63 // a word past the rules: left alone
+		m.Mask(f, mask)
+		for i, r := range rs {
+			if got, want := mask[i/64]&(1<<(i%64)) != 0, r.Match(f); got != want {
+				t.Fatalf("flow %d: rule %s: Mask says %v, Match %v", k, r.ID, got, want)
+			}
+		}
+		if mask[len(mask)-1]&(1<<63) == 0 {
+			t.Fatalf("flow %d: Mask changed a bit past the rules", k)
+		}
+	}
 	return hits
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -216,4 +217,32 @@ func TestWorkersLearnedState(t *testing.T) {
 	if _, ok := e.Learned(st.Rules[0].ID, 5); !ok {
 		t.Errorf("no summary of %s from its worker", st.Rules[0].ID)
 	}
+}
+
+// The workers' goroutines live as long as their engine: once it is
+// dropped, they end.
+func TestWorkersGoroutinesEnd(t *testing.T) {
+	set, err := rules.LoadFS(examples.Rules, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	func() {
+		e, err := New(Config{Workers: 4}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := runtime.NumGoroutine() - before; n != 3 {
+			t.Errorf("%d goroutines started for 4 workers, want 3", n)
+		}
+		e.Process(realisticFlows(1000))
+	}()
+	for range 100 {
+		runtime.GC()
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines left after the engine was dropped", runtime.NumGoroutine()-before)
 }

@@ -31,6 +31,11 @@ import (
 // through; fewer make a callgrind run of it cheaper to set up.
 var splitFlows = flag.Int("engine.splitflows", 1<<18, "flows of the stream mix BenchmarkWorkersSplit cycles through")
 
+// splitBatch is the batch size of BenchmarkWorkersSplit: under
+// parallelMin the workers take each batch in turn on one goroutine, which
+// makes a callgrind count of their work repeatable.
+var splitBatch = flag.Int("engine.splitbatch", PipelineChunk, "flows per batch in BenchmarkWorkersSplit")
+
 // keySplit gives each of e's engines (e itself without workers) every rule
 // of set, each counting only the groups whose key hash falls to it.
 func keySplit(b testing.TB, e *Engine, set *rules.Set) {
@@ -76,7 +81,7 @@ func benchSplit(b *testing.B, set *rules.Set, flows []flow.Flow, w int, split st
 	if split == "key" {
 		keySplit(b, e, set)
 	}
-	batch := make([]flow.Flow, PipelineChunk)
+	batch := make([]flow.Flow, *splitBatch)
 	span := flows[len(flows)-1].TimeFlowEnd.Sub(flows[0].TimeFlowEnd) + gap
 	round := 0
 	pass := func(limit int) int {

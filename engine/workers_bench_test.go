@@ -18,7 +18,7 @@ func BenchmarkWorkersEach(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			fn := func(*Engine) {}
+			fn := func(int) {}
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {

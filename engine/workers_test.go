@@ -108,6 +108,20 @@ func TestWorkersReplayIdentical(t *testing.T) {
 						t.Errorf("%d workers, batches of %d: flows %d/%d, no time %d/%d, watermark %d/%d", n, size,
 							st.Flows, st1.Flows, st.NoTime, st1.NoTime, st.EventNow, st1.EventNow)
 					}
+					if len(st.Time.Sources) != len(st1.Time.Sources) || st.Time.Future != st1.Time.Future ||
+						st.Time.Watermark != st1.Time.Watermark || st.Time.Late > st1.Time.Late {
+						t.Errorf("%d workers, batches of %d: clocks %+v\nvs one engine's %+v", n, size, st.Time, st1.Time)
+					}
+					for i := range min(len(st.Time.Sources), len(st1.Time.Sources)) {
+						a, b := st.Time.Sources[i], st1.Time.Sources[i]
+						if a.Late > b.Late { // the most of any worker: at most one engine's
+							t.Errorf("%d workers: source %d late %d, one engine %d", n, i, a.Late, b.Late)
+						}
+						a.Late, b.Late = 0, 0
+						if a != b {
+							t.Errorf("%d workers: source %d %+v, one engine's %+v", n, i, a, b)
+						}
+					}
 				}
 			}
 		})

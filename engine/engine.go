@@ -342,7 +342,7 @@ func cond(c *rules.Condition) string {
 // batch is not kept; alerts go to Config.Emit before Process returns.
 func (e *Engine) Process(batch []flow.Flow) {
 	if e.par != nil {
-		e.par.process(batch)
+		e.par.process(e, batch)
 		return
 	}
 	e.flows.Add(uint64(len(batch)))
@@ -392,6 +392,10 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 	if now > e.watermark+int64(e.cfg.FutureTolerance) {
 		src.future.Add(1)
 		now = e.watermark
+	}
+	if e.par != nil { // the workers evaluate it, at this watermark (workers.go)
+		e.par.record(f, src, now, e.watermark)
+		return
 	}
 	if e.watermark >= e.next || e.watermark >= e.nextResolve {
 		e.evalSegment()

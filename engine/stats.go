@@ -42,7 +42,7 @@ type Stats struct {
 // expiry sweep (or of Flush), so that Stats is safe from any goroutine.
 func (e *Engine) Stats() Stats {
 	if e.par != nil {
-		return e.par.stats()
+		return e.par.stats(e)
 	}
 	s := Stats{Flows: e.flows.Load(), NoTime: e.dropped.Load(), EventNow: e.clockSnap.Load(), Time: e.timeStats()}
 	for _, rs := range *e.published.Load() {
@@ -78,7 +78,7 @@ func (e *Engine) Stats() Stats {
 // goroutine that calls Process, e.g. at the end of a replay.
 func (e *Engine) Flush() {
 	if e.par != nil {
-		e.par.each(func(k *Engine) { k.Flush() })
+		e.par.each(func(i int) { e.par.kids[i].Flush() })
 		return
 	}
 	e.snapshot()

@@ -2,8 +2,8 @@ package engine
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,19 +15,27 @@ import (
 )
 
 // Workers. With Config.Workers > 1 an engine splits its rules over that
-// many engines of its own (never more than the rules) and hands each batch
-// to all of them at once, one on the calling goroutine and the others on
-// goroutines of their own; the batch is shared, read only. Flows are
-// enriched once, before. Every worker keeps the same event-time clocks
-// (they see the same flows), so the n-th flow evaluated is the n-th in
-// every worker: an alert is tagged with that count and its rule's place
-// in the set, and the alerts of a batch are emitted after it, on the
-// calling goroutine, in that order, which is the order one engine emits
-// them in. Replays are byte-identical for any number of workers.
+// many engines of its own (never more than the rules). It keeps the
+// event-time clocks itself, once for all of them: it places each flow of
+// a batch and, where one engine would evaluate it, records a step (the
+// flow, its event time, the watermark then). It hands the steps to all
+// the workers at once, one on the calling goroutine and the others on
+// goroutines of their own, started with the engine and woken by a channel
+// for each batch (no goroutine and no allocation per batch: about 0.6–1 µs
+// of CPU per hand-over to 2 workers, BenchmarkWorkersEach, 3–4 ns per flow
+// of a 256-flow batch); the batch is shared, read only. Flows are
+// enriched once, before. Every worker evaluates every step at its
+// watermark, so the n-th flow evaluated is the n-th in every worker and
+// each worker's watermark is one engine's: an alert is tagged with that
+// count and its rule's place in the set, and the alerts of a batch are
+// emitted after it, on the calling goroutine, in that order, which is the
+// order one engine emits them in. Replays are byte-identical for any
+// number of workers.
 //
 // Rules are split by rule, not by group: a flow is evaluated by each rule
-// once either way, and a split by group key would compute every rule's
-// key in every worker to find the owner. A rule stays on its worker across
+// once either way, and a split by group key would run every rule's
+// condition and key in every worker to find the owner (measured worse:
+// BenchmarkWorkersSplit, README "Cost curves"). A rule stays on its worker across
 // reloads (its window, samples and counters with it); new rules go to the
 // worker with the least estimated cost.
 //
@@ -47,7 +55,48 @@ type parallel struct {
 	order  atomic.Pointer[map[string]int]
 	out    [][]pending // each worker's alerts of the current call
 	merged []pending
-	wg     sync.WaitGroup
+
+	// The workers after the first run on goroutines of their own, for
+	// the engine's life: each waits on its start channel for fn, runs it
+	// and reports on done. The channels order fn's writes and the
+	// worker's before the caller reads them.
+	fn    func(int) // given the worker's number
+	start []chan struct{}
+	done  chan struct{}
+	run   func(int) // evaluates steps on worker i: one func for every batch, no allocation
+
+	// The outer engine keeps the clocks, once for all workers: it places
+	// each flow of a batch and, where one engine would evaluate it,
+	// records a step; the workers evaluate the steps in order, each at
+	// the watermark of its step.
+	steps   []step
+	held    []flow.Flow // copies of the held flows the steps evaluate (capacity kept: never moves)
+	cur     *flow.Flow  // the batch's flow being placed
+	srcs    map[*sourceClock]int
+	lastSrc *sourceClock
+	lastIdx int
+	wm      int64 // the outer engine's watermark after the batch
+	started bool
+	// Each worker counts its late flows in sourceClocks of its own, one
+	// for each of the outer engine's sources; Stats reads them.
+	shadows atomic.Pointer[shadows]
+}
+
+// step is one evaluation of a flow: at event time now, with the
+// watermark at wm, for the source numbered src.
+type step struct {
+	f   *flow.Flow
+	now int64
+	wm  int64
+	src int
+}
+
+// shadows are the workers' clocks of the outer engine's sources: of[j] is
+// the j-th source numbered, kids[i][j] its clock in worker i. Replaced,
+// never changed, when a source comes.
+type shadows struct {
+	of   []*sourceClock
+	kids [][]*sourceClock
 }
 
 // pending is an alert held until the workers are done, with its place.
@@ -85,7 +134,34 @@ func newParallel(cfg Config, set *rules.Set) (*Engine, error) {
 	}
 	p.sets, p.owners = sets, owners
 	p.order.Store(&order)
-	return &Engine{cfg: cfg, par: p}, nil
+	p.run = p.evaluate
+	p.srcs = map[*sourceClock]int{}
+	p.shadows.Store(&shadows{kids: make([][]*sourceClock, n)})
+	p.start = make([]chan struct{}, n-1)
+	p.done = make(chan struct{}, n-1)
+	for i := range p.start {
+		p.start[i] = make(chan struct{}, 1)
+		go p.work(i+1, p.start[i])
+	}
+	// The outer engine keeps the clocks; the flows come to it enriched.
+	e := &Engine{cfg: cfg, par: p, sourceIndex: make(map[sourceID]*sourceClock), maxSources: cfg.MaxSources,
+		maxFiring: cfg.MaxFiring, enriched: true}
+	// The goroutines hold p, not e: once e is dropped they are told to end.
+	runtime.AddCleanup(e, func(start []chan struct{}) {
+		for _, c := range start {
+			close(c)
+		}
+	}, p.start)
+	return e, nil
+}
+
+// work runs on worker i's goroutine: fn on it each time start says so,
+// until start is closed.
+func (p *parallel) work(i int, start <-chan struct{}) {
+	for range start {
+		p.fn(i)
+		p.done <- struct{}{}
+	}
 }
 
 // ownClaims is a worker's view of the in-memory store: the shared windows,
@@ -151,38 +227,110 @@ func (p *parallel) assign(set *rules.Set) ([]*rules.Set, map[string]int, map[str
 }
 
 // parallelMin is the smallest batch the workers take side by side; they
-// take a smaller one in turn, on the calling goroutine: starting and
-// waiting for a goroutine (a wake-up of another thread) costs more than
-// the rules of a few flows.
+// take a smaller one in turn, on the calling goroutine: waking a worker's
+// goroutine and waiting for it (a wake-up of another thread each way)
+// costs more than the rules of a few flows.
 const parallelMin = 128
 
-// each runs fn on every worker at once and waits for them.
-func (p *parallel) each(fn func(*Engine)) {
-	p.wg.Add(len(p.kids) - 1)
-	for _, k := range p.kids[1:] {
-		go func() {
-			defer p.wg.Done()
-			fn(k)
-		}()
+// each runs fn on every worker at once and waits for them: the first on
+// the calling goroutine, the others on theirs.
+func (p *parallel) each(fn func(int)) {
+	p.fn = fn
+	for _, c := range p.start {
+		c <- struct{}{}
 	}
-	fn(p.kids[0])
-	p.wg.Wait()
+	fn(0)
+	for range p.start {
+		<-p.done
+	}
+	p.fn = nil
 }
 
-func (p *parallel) process(batch []flow.Flow) {
+// process places the batch's flows on e's clocks, recording the steps the
+// workers then evaluate.
+func (p *parallel) process(e *Engine, batch []flow.Flow) {
 	if p.enricher != nil {
 		for i := range batch {
 			p.enricher.Enrich(&batch[i])
 		}
 	}
-	if len(batch) < parallelMin {
-		for _, k := range p.kids {
-			k.Process(batch)
-		}
-	} else {
-		p.each(func(k *Engine) { k.Process(batch) })
+	e.flows.Add(uint64(len(batch)))
+	if cap(p.held) < len(batch)+holdFlows {
+		p.held = make([]flow.Flow, 0, len(batch)+holdFlows)
 	}
+	for i := range batch {
+		p.cur = &batch[i]
+		e.process(p.cur)
+	}
+	p.cur = nil
+	if e.heldN > 0 {
+		e.release(nil)
+	}
+	p.wm, p.started = e.watermark, e.started
+	p.publish()
+	switch {
+	case len(p.steps) >= parallelMin:
+		p.each(p.run)
+	default:
+		for i := range p.kids {
+			p.evaluate(i)
+		}
+	}
+	clear(p.steps)
+	p.steps = p.steps[:0]
+	clear(p.held)
+	p.held = p.held[:0]
 	p.flush()
+}
+
+// record is e.evaluate of the outer engine: f is evaluated at now, with
+// the watermark at wm. A held flow is copied, as its place is reused.
+func (p *parallel) record(f *flow.Flow, src *sourceClock, now, wm int64) {
+	if f != p.cur {
+		p.held = append(p.held, *f)
+		f = &p.held[len(p.held)-1]
+	}
+	if src != p.lastSrc {
+		i, ok := p.srcs[src]
+		if !ok {
+			i = len(p.srcs)
+			p.srcs[src] = i
+		}
+		p.lastSrc, p.lastIdx = src, i
+	}
+	p.steps = append(p.steps, step{f: f, now: now, wm: wm, src: p.lastIdx})
+}
+
+// publish gives every worker a clock of each source numbered since.
+func (p *parallel) publish() {
+	old := p.shadows.Load()
+	if len(old.of) == len(p.srcs) {
+		return
+	}
+	sh := &shadows{of: make([]*sourceClock, len(p.srcs)), kids: make([][]*sourceClock, len(p.kids))}
+	for src, j := range p.srcs {
+		sh.of[j] = src
+	}
+	for i := range sh.kids {
+		sh.kids[i] = append(slices.Clone(old.kids[i]), make([]*sourceClock, len(p.srcs)-len(old.of))...)
+		for j := len(old.of); j < len(p.srcs); j++ {
+			sh.kids[i][j] = &sourceClock{id: sh.of[j].id}
+		}
+	}
+	p.shadows.Store(sh)
+}
+
+// evaluate runs the batch's steps on worker i, then leaves its clock where
+// the outer engine's is.
+func (p *parallel) evaluate(i int) {
+	k, clocks := p.kids[i], p.shadows.Load().kids[i]
+	for j := range p.steps {
+		st := &p.steps[j]
+		k.watermark, k.started = st.wm, true
+		k.evaluate(st.f, clocks[st.src], st.now)
+	}
+	k.evalSegment()
+	k.watermark, k.started = p.wm, p.started
 }
 
 // exchange runs the workers' exchanges one after the other: they may
@@ -261,26 +409,36 @@ func (p *parallel) owner(id string) *Engine {
 	return p.kids[p.owners[id]]
 }
 
-// stats joins the workers' figures: flows and clocks are every worker's,
-// rules come back in the set's order. A source's Late counts the flows
-// late for a rule of one worker, the most of any worker: a lower bound of
-// the flows late for some rule.
-func (p *parallel) stats() Stats {
+// stats joins the workers' figures: flows and clocks are the outer
+// engine's (the watermark as of the first worker's last sweep, as one
+// engine gives it), rules come back in the set's order. A source's Late
+// counts the flows late for a rule of one worker, the most of any worker:
+// a lower bound of the flows late for some rule.
+func (p *parallel) stats(e *Engine) Stats {
 	s := p.kids[0].Stats()
+	s.Flows, s.NoTime = e.flows.Load(), e.dropped.Load()
+	s.Time = e.timeStats()
+	s.Time.Watermark = s.EventNow
 	order := *p.order.Load()
 	for _, k := range p.kids[1:] {
-		ks := k.Stats()
-		s.Rules = append(s.Rules, ks.Rules...)
-		for i := range s.Time.Sources {
-			if i < len(ks.Time.Sources) {
-				s.Time.Sources[i].Late = max(s.Time.Sources[i].Late, ks.Time.Sources[i].Late)
-			}
-		}
+		s.Rules = append(s.Rules, k.Stats().Rules...)
 	}
-	if len(p.kids) > 1 {
+	sh := p.shadows.Load()
+	if list := e.publishedSources.Load(); list != nil && len(sh.of) > 0 {
+		at := make(map[*sourceClock]int, len(sh.of))
+		for j, src := range sh.of {
+			at[src] = j
+		}
 		s.Time.Late = 0
-		for _, src := range s.Time.Sources {
-			s.Time.Late += src.Late
+		for i, src := range *list {
+			if j, ok := at[src]; ok && i < len(s.Time.Sources) {
+				late := uint64(0)
+				for _, clocks := range sh.kids {
+					late = max(late, clocks[j].late.Load())
+				}
+				s.Time.Sources[i].Late = late
+			}
+			s.Time.Late += s.Time.Sources[i].Late
 		}
 	}
 	slices.SortStableFunc(s.Rules, func(a, b RuleStats) int { return cmp.Compare(order[a.ID], order[b.ID]) })

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -106,6 +107,20 @@ func TestWorkersReplayIdentical(t *testing.T) {
 					if st.Flows != st1.Flows || st.NoTime != st1.NoTime || st.EventNow != st1.EventNow {
 						t.Errorf("%d workers, batches of %d: flows %d/%d, no time %d/%d, watermark %d/%d", n, size,
 							st.Flows, st1.Flows, st.NoTime, st1.NoTime, st.EventNow, st1.EventNow)
+					}
+					if len(st.Time.Sources) != len(st1.Time.Sources) || st.Time.Future != st1.Time.Future ||
+						st.Time.Watermark != st1.Time.Watermark || st.Time.Late > st1.Time.Late {
+						t.Errorf("%d workers, batches of %d: clocks %+v\nvs one engine's %+v", n, size, st.Time, st1.Time)
+					}
+					for i := range min(len(st.Time.Sources), len(st1.Time.Sources)) {
+						a, b := st.Time.Sources[i], st1.Time.Sources[i]
+						if a.Late > b.Late { // the most of any worker: at most one engine's
+							t.Errorf("%d workers: source %d late %d, one engine %d", n, i, a.Late, b.Late)
+						}
+						a.Late, b.Late = 0, 0
+						if a != b {
+							t.Errorf("%d workers: source %d %+v, one engine's %+v", n, i, a, b)
+						}
 					}
 				}
 			}
@@ -216,4 +231,32 @@ func TestWorkersLearnedState(t *testing.T) {
 	if _, ok := e.Learned(st.Rules[0].ID, 5); !ok {
 		t.Errorf("no summary of %s from its worker", st.Rules[0].ID)
 	}
+}
+
+// The workers' goroutines live as long as their engine: once it is
+// dropped, they end.
+func TestWorkersGoroutinesEnd(t *testing.T) {
+	set, err := rules.LoadFS(examples.Rules, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	func() {
+		e, err := New(Config{Workers: 4}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := runtime.NumGoroutine() - before; n != 3 {
+			t.Errorf("%d goroutines started for 4 workers, want 3", n)
+		}
+		e.Process(realisticFlows(1000))
+	}()
+	for range 100 {
+		runtime.GC()
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines left after the engine was dropped", runtime.NumGoroutine()-before)
 }

@@ -330,6 +330,7 @@ func (p *parallel) evaluate(i int) {
 		k.evaluate(st.f, clocks[st.src], st.now)
 	}
 	k.evalSegment()
+	k.publish()
 	k.watermark, k.started = p.wm, p.started
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/flowguard/flowguard/enrich/networks"
 	"github.com/flowguard/flowguard/examples"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/gen"
 	"github.com/flowguard/flowguard/ingest/file"
 	"github.com/flowguard/flowguard/rules"
 )
@@ -259,4 +260,34 @@ func TestWorkersGoroutinesEnd(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("%d goroutines left after the engine was dropped", runtime.NumGoroutine()-before)
+}
+
+// TestWorkersCountsWithoutFlush checks that the rules' counters reach Stats
+// after each batch, whatever the workers: they are counted on the workers'
+// goroutines without a locked instruction and published per batch.
+func TestWorkersCountsWithoutFlush(t *testing.T) {
+	set, err := rules.LoadFS(examples.Rules, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := gen.StreamMix(3, 5000, 4096, 1e5, t0)
+	for _, workers := range []int{1, 2} {
+		e, err := New(Config{Workers: workers}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := append([]flow.Flow(nil), flows...)
+		e.Process(batch)
+		st := e.Stats()
+		var matched uint64
+		for _, r := range st.Rules {
+			if r.Evaluated == 0 || r.Evaluated > uint64(len(flows)) {
+				t.Errorf("workers %d: rule %s evaluated %d of %d flows", workers, r.ID, r.Evaluated, len(flows))
+			}
+			matched += r.Matched
+		}
+		if matched == 0 || st.Flows != uint64(len(flows)) {
+			t.Errorf("workers %d: %d flows counted of %d, %d matches", workers, st.Flows, len(flows), matched)
+		}
+	}
 }

@@ -20,14 +20,14 @@ type entry struct {
 // (a key that returns counts again from zero: totals are lower bounds).
 // Nothing allocates after newTable; a flow costs one probe.
 type table struct {
-	ents  []entry
-	slots []int32 // entry index + 1; 0: empty
+	ents   []entry
+	slots  []int32  // entry index + 1; 0: empty
 	keep   []bool   // scratch of prune
 	order  []int32  // scratch of prune
 	weight []uint64 // scratch of prune: each entry's weight in the ranking
-	mask  uint64
-	seed  uint64
-	n     int
+	mask   uint64
+	seed   uint64
+	n      int
 	// pruned counts keys forgotten to make room.
 	pruned uint64
 }

@@ -372,6 +372,65 @@ func (st *recState) apply(o op, v []byte, f *flow.Flow) {
 	}
 }
 
+// applyFixed applies the fields of a fixed-length record: apply's work,
+// with the fields of the common flow templates (addresses, ports,
+// counters, interfaces, AS numbers, uptime times) read in place rather
+// than through a call per field. Each fo lies within rec (compile checks
+// that the offsets add up to the record length).
+func (st *recState) applyFixed(fixed []fixedOp, rec []byte, f *flow.Flow) {
+	for _, fo := range fixed {
+		v := rec[fo.off : fo.off+fo.len]
+		switch fo.op {
+		case opSrcAddr4:
+			st.src4 = netip.AddrFrom4([4]byte(v))
+		case opDstAddr4:
+			st.dst4 = netip.AddrFrom4([4]byte(v))
+		case opNextHop4:
+			st.nh4 = netip.AddrFrom4([4]byte(v))
+		case opSrcPort:
+			f.SrcPort = uint16(be(v))
+			st.has |= hasSrcPort
+		case opDstPort:
+			f.DstPort = uint16(be(v))
+			st.has |= hasDstPort
+		case opProto:
+			f.Proto = uint8(be(v))
+		case opTCPFlags:
+			f.TCPFlags = uint8(be(v))
+		case opBytes:
+			st.bytes += be(v)
+			st.has |= hasBytes
+		case opPackets:
+			st.pkts += be(v)
+			st.has |= hasPackets
+		case opInIf:
+			f.InIf = uint32(be(v))
+		case opOutIf:
+			f.OutIf = uint32(be(v))
+		case opSrcAS:
+			f.SrcAS = uint32(be(v))
+		case opDstAS:
+			f.DstAS = uint32(be(v))
+		case opSrcMask:
+			if m := uint8(be(v)); m != 0 {
+				st.srcMask = m
+			}
+		case opDstMask:
+			if m := uint8(be(v)); m != 0 {
+				st.dstMask = m
+			}
+		case opFirstSwitched:
+			st.first = uint32(be(v))
+			st.has |= hasFirst
+		case opLastSwitched:
+			st.last = uint32(be(v))
+			st.has |= hasLast
+		default:
+			st.apply(fo.op, v, f)
+		}
+	}
+}
+
 // recordRate is the sampling rate a record (data or options) states
 // itself, 0 when none.
 func (st *recState) recordRate() uint32 {
@@ -579,10 +638,7 @@ func (d *Decoder) dataSet(e *exporter, dm *domain, t *template, h *header, set [
 			out, f = grow(out)
 		}
 		if t.recLen != 0 {
-			rec := set[:t.recLen]
-			for _, fo := range t.fixed {
-				st.apply(fo.op, rec[fo.off:fo.off+fo.len], f)
-			}
+			st.applyFixed(t.fixed, set[:t.recLen], f)
 			set = set[t.recLen:]
 		} else {
 			var ok bool

@@ -480,11 +480,11 @@ func (h *header) uptimeNs(ms uint32) int64 {
 // finishRecord moves what st collected into f, and sets times, volume and
 // sampling. It returns the rate applied.
 func (d *Decoder) finishRecord(f *flow.Flow, st *recState, e *exporter, dm *domain, h *header) {
-	f.SrcAddr = pick(st.src4, st.src6)
-	f.DstAddr = pick(st.dst4, st.dst6)
-	if nh := pick(st.nh4, st.nh6); nh.IsValid() && !nh.IsUnspecified() {
+	f.SrcAddr = pickFast(st.src4, st.src6)
+	f.DstAddr = pickFast(st.dst4, st.dst6)
+	if nh := pickFast(st.nh4, st.nh6); nh.IsValid() && !nh.IsUnspecified() {
 		f.NextHop = nh
-	} else if nh := pick(st.bgp4, st.bgp6); nh.IsValid() && !nh.IsUnspecified() {
+	} else if nh := pickFast(st.bgp4, st.bgp6); nh.IsValid() && !nh.IsUnspecified() {
 		f.NextHop = nh
 	}
 	if st.srcMask != 0 && f.SrcAddr.IsValid() {
@@ -573,6 +573,15 @@ func (d *Decoder) finishRecord(f *flow.Flow, st *recState, e *exporter, dm *doma
 		typ = flow.TypeIPFIX
 	}
 	finish(f, typ, e, h.seq, rate, h.now)
+}
+
+// pickFast is pick, inlined for the common record that carries no IPv6
+// address of the kind (a6 not valid: pick gives a4 whatever it is).
+func pickFast(a4, a6 netip.Addr) netip.Addr {
+	if !a6.IsValid() {
+		return a4
+	}
+	return pick(a4, a6)
 }
 
 // pick returns the IPv4 address when it is set and not 0.0.0.0, else the

@@ -194,3 +194,68 @@ func TestListenerArrivalTimes(t *testing.T) {
 		}
 	}
 }
+
+// lendingSink lends buffers of a small capacity and records what it is
+// handed.
+type lendingSink struct {
+	mu             sync.Mutex
+	lent, returned map[*[]flow.Flow]bool
+	flows, batches int
+}
+
+func (s *lendingSink) Buffer() *[]flow.Flow {
+	b := make([]flow.Flow, 0, 80)
+	s.mu.Lock()
+	s.lent[&b] = true
+	s.mu.Unlock()
+	return &b
+}
+
+func (s *lendingSink) Hand(b *[]flow.Flow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.lent[b] || s.returned[b] {
+		panic("handed a buffer not lent, or twice")
+	}
+	s.returned[b] = true
+	s.flows += len(*b)
+	s.batches++
+}
+
+// RunSink decodes into the buffers the sink lends and hands each back
+// once, before its room runs short: every flow arrives, in batches no
+// larger than a lent buffer holds plus one datagram's flows.
+func TestListenerRunSink(t *testing.T) {
+	dgs := exportDatagrams(t)
+	l, err := Listen(Config{Address: "127.0.0.1:0"}, Decoders{NetFlow: netflow.NewDecoder(netflow.Config{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &lendingSink{lent: map[*[]flow.Flow]bool{}, returned: map[*[]flow.Flow]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.RunSink(ctx, s) }()
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, l.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dgs {
+		c.Write(d)
+	}
+	c.Close()
+	for i := 0; i < 500 && l.Stats().Datagrams < uint64(len(dgs)); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("RunSink: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flows != 438 || l.Stats().Flows != 438 {
+		t.Errorf("%d flows handed on (stats %d), want 438", s.flows, l.Stats().Flows)
+	}
+	if s.batches < 438/80 {
+		t.Errorf("%d batches: the buffers' room was not respected", s.batches)
+	}
+}

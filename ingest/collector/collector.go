@@ -226,6 +226,25 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 		s.Hand(out)
 		out = s.Buffer()
 	}
+	// spill: once a datagram outgrew a lent buffer (its decoder's append
+	// reallocated), this listener decodes into that larger buffer of its
+	// own and copies into lent ones, rather than allocating anew for every
+	// such datagram (large datagrams keep coming from the same exporters,
+	// or from a hostile sender).
+	var spill []flow.Flow
+	copyIn := func(fl []flow.Flow) {
+		for len(fl) > 0 {
+			if len(*out) == cap(*out) && len(*out) > 0 {
+				hand()
+			}
+			k := min(cap(*out)-len(*out), len(fl))
+			if k == 0 { // a sink lending no room at all
+				k = len(fl)
+			}
+			*out = append(*out, fl[:k]...)
+			fl = fl[k:]
+		}
+	}
 	for {
 		n, err := rd.ReadBatch(msgs, 0)
 		if err != nil {
@@ -247,7 +266,19 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 			if len(*out) > 0 && cap(*out)-len(*out) < flowRoom {
 				hand()
 			}
-			*out = l.datagram(src, arrival(m.OOB[:m.NN], now), m.Buffers[0][:m.N], *out)
+			at, p := arrival(m.OOB[:m.NN], now), m.Buffers[0][:m.N]
+			if spill != nil {
+				spill = l.datagram(src, at, p, spill[:0])
+				copyIn(spill)
+			} else {
+				lent := *out
+				*out = l.datagram(src, at, p, *out)
+				if cap(*out) != cap(lent) { // outgrown: lent still holds its own flows
+					spill = *out
+					*out = lent
+					copyIn(spill[len(lent):])
+				}
+			}
 			if len(*out) >= flowBatch {
 				hand()
 			}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -198,13 +199,14 @@ func TestListenerArrivalTimes(t *testing.T) {
 // lendingSink lends buffers of a small capacity and records what it is
 // handed.
 type lendingSink struct {
-	mu             sync.Mutex
-	lent, returned map[*[]flow.Flow]bool
-	flows, batches int
+	mu                       sync.Mutex
+	size                     int // capacity of the buffers lent
+	lent, returned           map[*[]flow.Flow]bool
+	flows, batches, outgrown int
 }
 
 func (s *lendingSink) Buffer() *[]flow.Flow {
-	b := make([]flow.Flow, 0, 80)
+	b := make([]flow.Flow, 0, s.size)
 	s.mu.Lock()
 	s.lent[&b] = true
 	s.mu.Unlock()
@@ -218,20 +220,30 @@ func (s *lendingSink) Hand(b *[]flow.Flow) {
 		panic("handed a buffer not lent, or twice")
 	}
 	s.returned[b] = true
+	if cap(*b) != s.size {
+		s.outgrown++
+	}
 	s.flows += len(*b)
 	s.batches++
 }
 
 // RunSink decodes into the buffers the sink lends and hands each back
-// once, before its room runs short: every flow arrives, in batches no
-// larger than a lent buffer holds plus one datagram's flows.
+// once, before its room runs short: every flow arrives. Datagrams larger
+// than a lent buffer (30 flows each into buffers of 16) are decoded into
+// the listener's own buffer and copied: no buffer is handed outgrown.
 func TestListenerRunSink(t *testing.T) {
+	for _, size := range []int{80, 16} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testRunSink(t, size) })
+	}
+}
+
+func testRunSink(t *testing.T, size int) {
 	dgs := exportDatagrams(t)
 	l, err := Listen(Config{Address: "127.0.0.1:0"}, Decoders{NetFlow: netflow.NewDecoder(netflow.Config{})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &lendingSink{lent: map[*[]flow.Flow]bool{}, returned: map[*[]flow.Flow]bool{}}
+	s := &lendingSink{size: size, lent: map[*[]flow.Flow]bool{}, returned: map[*[]flow.Flow]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- l.RunSink(ctx, s) }()
@@ -255,7 +267,7 @@ func TestListenerRunSink(t *testing.T) {
 	if s.flows != 438 || l.Stats().Flows != 438 {
 		t.Errorf("%d flows handed on (stats %d), want 438", s.flows, l.Stats().Flows)
 	}
-	if s.batches < 438/80 {
-		t.Errorf("%d batches: the buffers' room was not respected", s.batches)
+	if s.batches < 438/size || s.outgrown != 0 {
+		t.Errorf("%d batches, %d outgrown: the buffers' room was not respected", s.batches, s.outgrown)
 	}
 }

@@ -21,6 +21,15 @@
 #   FG_WORKERS=2 bench/e2e.sh          # engine.workers (default: the cores)
 #   COLLECTORS="flowguard" bench/e2e.sh
 #
+# The ingest floor: RULES=none runs flowguard with no rules at all (an
+# empty rules file, rules_allow_empty), so that its CPU per flow is the
+# path outside the rules: recvmmsg, decode, the talkers, the pipeline
+# hand-over, enrichment and the engine's clock. For example
+#
+#   RULES=none COLLECTORS=flowguard PROTOS=v9 RATES="400000 1200000" PCAP_SECS=0 bench/e2e.sh
+#
+# RULES=DIR runs the rules in DIR instead of the bundled ones.
+#
 # Needs: go, curl, softflowd and nfdump (Debian packages softflowd,
 # nfdump); network access once, for `go install` of goflow2.
 set -euo pipefail
@@ -40,6 +49,7 @@ SF_PORT=${SF_PORT:-32057}
 NF_PORT=${NF_PORT:-32058}
 FG_WORKERS=${FG_WORKERS:-0}
 COLLECTORS=${COLLECTORS:-"goflow2 nfcapd flowguard"}
+RULES=${RULES:-}
 # The replay comparison's capture: background only, PCAP_PPS packets/s for
 # PCAP_SECS seconds (4M packets, ~300 MB by default; 0 skips the replay).
 PCAP_PPS=${PCAP_PPS:-20000}
@@ -64,7 +74,7 @@ done
 log "building flowguard and goflow2 into $BIN"
 mkdir -p "$BIN"
 go build -o "$BIN/flowguard" ./cmd/flowguard
-if [[ ! -x $BIN/goflow2 ]]; then
+if [[ " $COLLECTORS " == *" goflow2 "* && ! -x $BIN/goflow2 ]]; then
 	GOBIN=$BIN go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6
 fi
 FG=$BIN/flowguard
@@ -147,6 +157,15 @@ log:
 engine:
   workers: $FG_WORKERS
 EOF
+case $RULES in
+"") ;;
+none)
+	mkdir -p "$TMP/norules"
+	echo "# no rules: the ingest floor" >"$TMP/norules/none.yaml"
+	printf 'rules: [%s]\nrules_allow_empty: true\n' "$TMP/norules" >>"$TMP/flowguard.yaml"
+	;;
+*) printf 'rules: [%s]\n' "$(cd "$RULES" && pwd)" >>"$TMP/flowguard.yaml" ;;
+esac
 
 declare -A RESULT
 run_collector() { # NAME: starts it, runs every protocol and rate, stops it
@@ -206,8 +225,8 @@ rate_loss() {
 
 # The sender shares the CPU with the collector: "sent/s" is what it
 # achieved, and loss is counted against it.
-printf '\nCollector throughput (%s s per run, counted within %s s of the sender stopping; flowguard engine.workers %s)\n' \
-	"$SECS" "$SETTLE" "$FG_WORKERS"
+printf '\nCollector throughput (%s s per run, counted within %s s of the sender stopping; flowguard engine.workers %s, rules %s)\n' \
+	"$SECS" "$SETTLE" "$FG_WORKERS" "${RULES:-bundled}"
 printf '%-6s %9s | %9s %11s %7s %6s | %11s %7s %6s | %11s %7s %6s\n' proto asked sent/s flowguard/s loss% us/fl \
 	goflow2/s loss% us/fl nfcapd/s loss% us/fl
 for proto in $PROTOS; do

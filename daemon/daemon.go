@@ -169,7 +169,7 @@ func (d *Daemon) start(format string, out, errw io.Writer) error {
 	d.reloadOK.Store(true)
 	d.lastReload.Store(time.Now().Unix())
 
-	if d.listeners, err = newListenerSet(d.cfg, d.log, d.handleFlows); err != nil {
+	if d.listeners, err = newListenerSet(d.cfg, d.log, flowSink{d}); err != nil {
 		return err
 	}
 	if d.kafka, err = newKafka(d); err != nil {

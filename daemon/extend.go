@@ -69,8 +69,22 @@ func (d *Daemon) ObserveAlerts(fn func(a *alert.Alert)) {
 	d.alertObservers = append(d.alertObservers, fn)
 }
 
-// handleFlows hands a listener's batch to the observers, then to the
-// engine queue.
+// flowSink is the listeners' ingest.Sink: they decode straight into the
+// engine pipeline's pooled buffers, and each batch goes to the observers,
+// then to the engine queue, without a copy.
+type flowSink struct{ d *Daemon }
+
+func (s flowSink) Buffer() *[]flow.Flow { return s.d.engine.pipe.Buffer() }
+
+func (s flowSink) Hand(b *[]flow.Flow) {
+	for _, o := range s.d.flowObservers {
+		o(*b)
+	}
+	s.d.engine.pipe.HandleOwned(b)
+}
+
+// handleFlows hands a source's batch (Kafka's) to the observers, then to
+// the engine queue.
 func (d *Daemon) handleFlows(batch []flow.Flow) {
 	for _, o := range d.flowObservers {
 		o(batch)

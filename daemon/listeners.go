@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/flowguard/flowguard/config"
-	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/ingest"
 	"github.com/flowguard/flowguard/ingest/collector"
 	"github.com/flowguard/flowguard/ingest/netflow"
 	"github.com/flowguard/flowguard/ingest/sflow"
@@ -18,11 +18,12 @@ import (
 
 // listenerSet is the listeners component: one listener per listen entry,
 // each with a decoder of every registered UDP protocol (sources.go) and a
-// goroutine of its own from Start to Stop, handing its batches to handle.
+// goroutine of its own from Start to Stop, decoding into the buffers sink
+// lends and handing its batches to it.
 // Reloads rebind those whose settings changed (reconfigure).
 type listenerSet struct {
 	log    *slog.Logger
-	handle func([]flow.Flow)
+	sink   ingest.Sink
 	budget *netflow.TemplateBudget // the template memory all listeners share
 	// failed hears of a listener that stops on an error (the daemon then
 	// stops); set before Start.
@@ -47,9 +48,9 @@ type listener struct {
 }
 
 // newListenerSet binds a listener per listen entry of cfg, none started.
-func newListenerSet(cfg *config.Config, log *slog.Logger, handle func([]flow.Flow)) (*listenerSet, error) {
+func newListenerSet(cfg *config.Config, log *slog.Logger, sink ingest.Sink) (*listenerSet, error) {
 	c := *cfg
-	s := &listenerSet{log: log, handle: handle, cfg: &c, budget: netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal)}
+	s := &listenerSet{log: log, sink: sink, cfg: &c, budget: netflow.NewTemplateBudget(cfg.Ingest.TemplateBytesTotal)}
 	for _, lc := range cfg.Listen {
 		l, err := s.bind(lc)
 		if err != nil {
@@ -123,7 +124,7 @@ func (s *listenerSet) run(l *listener) {
 	go func() {
 		defer close(l.done)
 		s.log.Info("listening", "name", l.Name(), "address", l.Addr().String())
-		if err := l.Run(ctx, s.handle); err != nil && !errors.Is(err, context.Canceled) {
+		if err := l.RunSink(ctx, s.sink); err != nil && !errors.Is(err, context.Canceled) {
 			s.failed(fmt.Errorf("listener %s: %w", l.Name(), err))
 		}
 	}()

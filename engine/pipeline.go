@@ -20,6 +20,9 @@ import (
 // dropping, keeps replays exact; a listener's goroutine waits only for the
 // engine, which serves every listener's batches in turn.
 //
+// A source may instead decode straight into the pipeline's pooled buffers
+// (Buffer, then HandleOwned: an ingest.Sink), and save the copy.
+//
 // When the engine is idle and nothing is queued, Handle processes the
 // chunk itself, on the source's goroutine, instead of queueing it: handing
 // a chunk to a parked Run costs a wake-up and two context switches, more
@@ -71,23 +74,51 @@ func (p *Pipeline) Handle(batch []flow.Flow) {
 		n := min(len(batch), PipelineChunk)
 		b := p.pool.Get().(*[]flow.Flow)
 		*b = append((*b)[:0], batch[:n]...)
-		if p.processIdle(b) {
-			p.queued.Add(uint64(n))
-			batch = batch[n:]
-			continue
-		}
-		p.inflight.Add(1)
-		select {
-		case p.queue <- b:
-		default:
-			p.waits.Add(1)
-			p.queue <- b
-		}
-		p.queued.Add(uint64(n))
-		if d := int64(len(p.queue)); d > p.maxDepth.Load() {
-			p.maxDepth.Store(d)
-		}
+		p.hand(b)
 		batch = batch[n:]
+	}
+}
+
+// Buffer lends a pooled buffer (empty, room for PipelineChunk flows) for
+// a source to decode into and give back with HandleOwned.
+func (p *Pipeline) Buffer() *[]flow.Flow {
+	b := p.pool.Get().(*[]flow.Flow)
+	*b = (*b)[:0]
+	return b
+}
+
+// HandleOwned takes a buffer from Buffer, filled, as Handle takes a batch
+// but without copying it: the caller no longer touches it. A buffer
+// outgrown past PipelineChunk flows is handed in chunks as Handle does.
+// Safe for concurrent use by many sources.
+func (p *Pipeline) HandleOwned(b *[]flow.Flow) {
+	switch n := len(*b); {
+	case n == 0:
+		p.recycle(b)
+	case n > PipelineChunk:
+		p.Handle(*b) // it reallocated: the pool keeps buffers of its own size
+	default:
+		p.hand(b)
+	}
+}
+
+// hand processes or queues one chunk of at most PipelineChunk flows.
+func (p *Pipeline) hand(b *[]flow.Flow) {
+	n := len(*b)
+	if p.processIdle(b) {
+		p.queued.Add(uint64(n))
+		return
+	}
+	p.inflight.Add(1)
+	select {
+	case p.queue <- b:
+	default:
+		p.waits.Add(1)
+		p.queue <- b
+	}
+	p.queued.Add(uint64(n))
+	if d := int64(len(p.queue)); d > p.maxDepth.Load() {
+		p.maxDepth.Store(d)
 	}
 }
 

@@ -146,3 +146,36 @@ rules:
 		}
 	}
 }
+
+// HandleOwned takes the pooled buffers Buffer lends without a copy, and a
+// buffer a source outgrew (appending past PipelineChunk) in chunks; every
+// flow is processed once, in order.
+func TestPipelineHandleOwned(t *testing.T) {
+	flows := realisticFlows(1000)
+	e, err := New(Config{}, &rules.Set{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPipeline(e, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	sent := 0
+	for _, n := range []int{0, 10, PipelineChunk, PipelineChunk + 1, 3*PipelineChunk + 7} {
+		b := p.Buffer()
+		if len(*b) != 0 || cap(*b) < PipelineChunk {
+			t.Fatalf("Buffer: len %d cap %d", len(*b), cap(*b))
+		}
+		*b = append(*b, flows[:n]...)
+		p.HandleOwned(b)
+		sent += n
+	}
+	cancel()
+	<-done
+	if got := e.Stats().Flows; got != uint64(sent) {
+		t.Fatalf("engine processed %d flows, want %d", got, sent)
+	}
+	if q := p.Queued(); q != uint64(sent) {
+		t.Fatalf("Queued %d, want %d", q, sent)
+	}
+}

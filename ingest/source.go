@@ -15,6 +15,17 @@ import (
 // must copy it.
 type Handler func(batch []flow.Flow)
 
+// Sink takes batches in buffers it lends, so that a source decodes
+// straight into the buffer the consumer keeps (no copy of the flows).
+// Buffer returns an empty buffer (len 0) to append flows to; Hand takes a
+// filled buffer back, and the source no longer touches it. A source may
+// append past the buffer's capacity (append then reallocates): the sink
+// takes the batch whatever its size.
+type Sink interface {
+	Buffer() *[]flow.Flow
+	Hand(b *[]flow.Flow)
+}
+
 // Source produces flows until its input ends or ctx is done. Run returns nil
 // at the end of a finite input (a file) and ctx.Err() when cancelled.
 type Source interface {

@@ -20,13 +20,14 @@ type entry struct {
 // (a key that returns counts again from zero: totals are lower bounds).
 // Nothing allocates after newTable; a flow costs one probe.
 type table struct {
-	ents  []entry
-	slots []int32 // entry index + 1; 0: empty
-	keep  []bool  // scratch of prune
-	order []int32 // scratch of prune
-	mask  uint64
-	seed  uint64
-	n     int
+	ents   []entry
+	slots  []int32  // entry index + 1; 0: empty
+	keep   []bool   // scratch of prune
+	order  []int32  // scratch of prune
+	weight []uint64 // scratch of prune: each entry's weight in the ranking
+	mask   uint64
+	seed   uint64
+	n      int
 	// pruned counts keys forgotten to make room.
 	pruned uint64
 }
@@ -36,7 +37,7 @@ func newTable(capacity int, seed uint64) *table {
 	size := 1 << bits.Len(uint(2*capacity-1)) // a power of two >= 2*capacity
 	return &table{
 		ents: make([]entry, capacity), slots: make([]int32, size),
-		keep: make([]bool, capacity), order: make([]int32, capacity),
+		keep: make([]bool, capacity), order: make([]int32, capacity), weight: make([]uint64, capacity),
 		mask: uint64(size - 1), seed: seed | 1,
 	}
 }
@@ -90,15 +91,14 @@ func (t *table) prune() {
 	clear(t.keep[:t.n])
 	top := max(1, len(t.ents)/4)
 	for _, byPackets := range []bool{false, true} {
-		order := t.order[:t.n]
+		order, weight := t.order[:t.n], t.weight[:t.n]
 		for i := range order {
 			order[i] = int32(i)
-		}
-		weight := func(i int32) uint64 {
 			if byPackets {
-				return t.ents[i].packets
+				weight[i] = t.ents[i].packets
+			} else {
+				weight[i] = t.ents[i].bytes
 			}
-			return t.ents[i].bytes
 		}
 		selectTop(order, top, weight)
 		for _, i := range order[:top] {
@@ -124,18 +124,18 @@ func (t *table) prune() {
 	}
 }
 
-// selectTop reorders idx so that its first k hold the k largest weights
-// (quickselect, Hoare partition; no allocation).
-func selectTop(idx []int32, k int, weight func(int32) uint64) {
+// selectTop reorders idx so that its first k hold the k largest weights,
+// weight[i] being entry i's (quickselect, Hoare partition; no allocation).
+func selectTop(idx []int32, k int, weight []uint64) {
 	lo, hi := 0, len(idx)-1
 	for lo < hi {
-		p := weight(idx[lo+(hi-lo)/2])
+		p := weight[idx[lo+(hi-lo)/2]]
 		i, j := lo, hi
 		for i <= j {
-			for weight(idx[i]) > p {
+			for weight[idx[i]] > p {
 				i++
 			}
-			for weight(idx[j]) < p {
+			for weight[idx[j]] < p {
 				j--
 			}
 			if i <= j {

@@ -3,6 +3,7 @@ package talkers
 import (
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -190,6 +191,25 @@ func BenchmarkHandleBackground(b *testing.B) {
 	tk := New(0, nil)
 	flows := gen.BackgroundFlows(1, 1<<16)
 	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		if n%256 == 0 {
+			i := (n - 256) % len(flows)
+			tk.Handle(flows[i : i+256])
+		}
+	}
+}
+
+// BenchmarkHandleStream counts the flows `make bench-e2e` sends (gen's
+// stream mix) in 256-flow batches, as the daemon hands them over; ns/op
+// is per flow.
+func BenchmarkHandleStream(b *testing.B) {
+	tk := New(0, nil)
+	flows := gen.StreamMix(1, 50000, 1<<16, 1.2e6, time.Now())
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
 	n := 0
 	for b.Loop() {
 		n++

@@ -60,6 +60,10 @@ const (
 	DefaultBatch      = 64
 	maxDatagram       = 65535
 	flowBatch         = 256
+	// flowRoom: a batch is handed on before a datagram is decoded into
+	// it when less room than this is left in its buffer, so that a sink's
+	// buffer is seldom outgrown (datagrams of 64 flows or more are rare).
+	flowRoom = 64
 )
 
 // Validate checks the configuration and names the field at fault.
@@ -183,6 +187,22 @@ type batchReader interface {
 // Run reads and decodes datagrams until ctx is done, handing flows to h in
 // batches. It closes the socket when it returns.
 func (l *Listener) Run(ctx context.Context, h ingest.Handler) error {
+	return l.RunSink(ctx, &handlerSink{h: h, buf: make([]flow.Flow, 0, flowBatch*2)})
+}
+
+// handlerSink lends one buffer over and over to a Handler.
+type handlerSink struct {
+	h   ingest.Handler
+	buf []flow.Flow
+}
+
+func (s *handlerSink) Buffer() *[]flow.Flow { s.buf = s.buf[:0]; return &s.buf }
+func (s *handlerSink) Hand(b *[]flow.Flow)  { s.buf = *b; s.h(*b) }
+
+// RunSink is Run decoding straight into the buffers s lends: a batch is
+// handed on once it holds flowBatch flows or its buffer has little room
+// left, and at the end of each read of datagrams.
+func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
 	defer stop()
 	defer l.conn.Close()
@@ -200,7 +220,31 @@ func (l *Listener) Run(ctx context.Context, h ingest.Handler) error {
 			msgs[i].OOB = make([]byte, rxTimeOOB)
 		}
 	}
-	out := make([]flow.Flow, 0, flowBatch*2)
+	out := s.Buffer()
+	hand := func() {
+		l.flows.Add(uint64(len(*out))) // counted once a batch, before it is handed on
+		s.Hand(out)
+		out = s.Buffer()
+	}
+	// spill: once a datagram outgrew a lent buffer (its decoder's append
+	// reallocated), this listener decodes into that larger buffer of its
+	// own and copies into lent ones, rather than allocating anew for every
+	// such datagram (large datagrams keep coming from the same exporters,
+	// or from a hostile sender).
+	var spill []flow.Flow
+	copyIn := func(fl []flow.Flow) {
+		for len(fl) > 0 {
+			if len(*out) == cap(*out) && len(*out) > 0 {
+				hand()
+			}
+			k := min(cap(*out)-len(*out), len(fl))
+			if k == 0 { // a sink lending no room at all
+				k = len(fl)
+			}
+			*out = append(*out, fl[:k]...)
+			fl = fl[k:]
+		}
+	}
 	for {
 		n, err := rd.ReadBatch(msgs, 0)
 		if err != nil {
@@ -219,17 +263,28 @@ func (l *Listener) Run(ctx context.Context, h ingest.Handler) error {
 			}
 			src := ua.AddrPort()
 			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-			before := len(out)
-			out = l.datagram(src, arrival(m.OOB[:m.NN], now), m.Buffers[0][:m.N], out)
-			l.flows.Add(uint64(len(out) - before))
-			if len(out) >= flowBatch {
-				h(out)
-				out = out[:0]
+			if len(*out) > 0 && cap(*out)-len(*out) < flowRoom {
+				hand()
+			}
+			at, p := arrival(m.OOB[:m.NN], now), m.Buffers[0][:m.N]
+			if spill != nil {
+				spill = l.datagram(src, at, p, spill[:0])
+				copyIn(spill)
+			} else {
+				lent := *out
+				*out = l.datagram(src, at, p, *out)
+				if cap(*out) != cap(lent) { // outgrown: lent still holds its own flows
+					spill = *out
+					*out = lent
+					copyIn(spill[len(lent):])
+				}
+			}
+			if len(*out) >= flowBatch {
+				hand()
 			}
 		}
-		if len(out) > 0 {
-			h(out)
-			out = out[:0]
+		if len(*out) > 0 {
+			hand()
 		}
 	}
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -192,5 +193,81 @@ func TestListenerArrivalTimes(t *testing.T) {
 					i, sent[i].Format(time.StampNano), sent[i+1].Format(time.StampNano), started.Format(time.StampNano), at.Format(time.StampNano))
 			}
 		}
+	}
+}
+
+// lendingSink lends buffers of a small capacity and records what it is
+// handed.
+type lendingSink struct {
+	mu                       sync.Mutex
+	size                     int // capacity of the buffers lent
+	lent, returned           map[*[]flow.Flow]bool
+	flows, batches, outgrown int
+}
+
+func (s *lendingSink) Buffer() *[]flow.Flow {
+	b := make([]flow.Flow, 0, s.size)
+	s.mu.Lock()
+	s.lent[&b] = true
+	s.mu.Unlock()
+	return &b
+}
+
+func (s *lendingSink) Hand(b *[]flow.Flow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.lent[b] || s.returned[b] {
+		panic("handed a buffer not lent, or twice")
+	}
+	s.returned[b] = true
+	if cap(*b) != s.size {
+		s.outgrown++
+	}
+	s.flows += len(*b)
+	s.batches++
+}
+
+// RunSink decodes into the buffers the sink lends and hands each back
+// once, before its room runs short: every flow arrives. Datagrams larger
+// than a lent buffer (30 flows each into buffers of 16) are decoded into
+// the listener's own buffer and copied: no buffer is handed outgrown.
+func TestListenerRunSink(t *testing.T) {
+	for _, size := range []int{80, 16} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testRunSink(t, size) })
+	}
+}
+
+func testRunSink(t *testing.T, size int) {
+	dgs := exportDatagrams(t)
+	l, err := Listen(Config{Address: "127.0.0.1:0"}, Decoders{NetFlow: netflow.NewDecoder(netflow.Config{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &lendingSink{size: size, lent: map[*[]flow.Flow]bool{}, returned: map[*[]flow.Flow]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.RunSink(ctx, s) }()
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, l.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dgs {
+		c.Write(d)
+	}
+	c.Close()
+	for i := 0; i < 500 && l.Stats().Datagrams < uint64(len(dgs)); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("RunSink: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flows != 438 || l.Stats().Flows != 438 {
+		t.Errorf("%d flows handed on (stats %d), want 438", s.flows, l.Stats().Flows)
+	}
+	if s.batches < 438/size || s.outgrown != 0 {
+		t.Errorf("%d batches, %d outgrown: the buffers' room was not respected", s.batches, s.outgrown)
 	}
 }

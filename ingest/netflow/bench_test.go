@@ -2,7 +2,9 @@ package netflow
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
+	"time"
 
 	gfnetflow "github.com/netsampler/goflow2/v2/decoders/netflow"
 	"github.com/netsampler/goflow2/v2/decoders/netflowlegacy"
@@ -10,6 +12,7 @@ import (
 	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
 
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/gen"
 )
 
 // The benchmarks decode the softflowd captures (24-32 flows a datagram),
@@ -145,4 +148,50 @@ func BenchmarkGoflow2Producer(b *testing.B) {
 			perFlow(b, flows)
 		})
 	}
+}
+
+// streamDatagrams encodes gen's stream mix as `flowguard gen stream --proto
+// v9` sends it (one exporter, its template in the first datagram only) and
+// returns the datagrams with their send times and the flows they hold.
+func streamDatagrams(b *testing.B, n int) ([][]byte, []time.Time, int) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	flows := gen.StreamMix(1, 50000, n, 1.2e6, t0)
+	enc, err := gen.NewEncoder(gen.NetFlowV9, gen.EncoderConfig{SourceID: 1, TemplateEvery: 24 * time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var dgs [][]byte
+	var times []time.Time
+	for i := 0; i < len(flows); {
+		now := flows[i].TimeReceived
+		p, used := enc.Encode(nil, flows[i:], now)
+		dgs, times = append(dgs, p), append(times, now)
+		i += used
+	}
+	return dgs, times, len(flows)
+}
+
+// BenchmarkDecodeStream decodes the NetFlow v9 datagrams `make bench-e2e`
+// sends (gen's stream mix, 21 flows a datagram): the decoder's share of
+// the end-to-end cost per flow.
+func BenchmarkDecodeStream(b *testing.B) {
+	dgs, times, _ := streamDatagrams(b, 1<<14)
+	d := NewDecoder(Config{})
+	out := make([]flow.Flow, 0, 256)
+	out, _ = d.Decode(testExporter, times[0], dgs[0], out[:0]) // the template
+	runtime.GC()                                               // not the setup's garbage during the loop
+	flows := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for i := 1; i < len(dgs); i++ {
+			var err error
+			out, err = d.Decode(testExporter, times[i], dgs[i], out[:0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			flows += len(out)
+		}
+	}
+	perFlow(b, flows)
 }

@@ -372,6 +372,65 @@ func (st *recState) apply(o op, v []byte, f *flow.Flow) {
 	}
 }
 
+// applyFixed applies the fields of a fixed-length record: apply's work,
+// with the fields of the common flow templates (addresses, ports,
+// counters, interfaces, AS numbers, uptime times) read in place rather
+// than through a call per field. Each fo lies within rec (compile checks
+// that the offsets add up to the record length).
+func (st *recState) applyFixed(fixed []fixedOp, rec []byte, f *flow.Flow) {
+	for _, fo := range fixed {
+		v := rec[fo.off : fo.off+fo.len]
+		switch fo.op {
+		case opSrcAddr4:
+			st.src4 = netip.AddrFrom4([4]byte(v))
+		case opDstAddr4:
+			st.dst4 = netip.AddrFrom4([4]byte(v))
+		case opNextHop4:
+			st.nh4 = netip.AddrFrom4([4]byte(v))
+		case opSrcPort:
+			f.SrcPort = uint16(be(v))
+			st.has |= hasSrcPort
+		case opDstPort:
+			f.DstPort = uint16(be(v))
+			st.has |= hasDstPort
+		case opProto:
+			f.Proto = uint8(be(v))
+		case opTCPFlags:
+			f.TCPFlags = uint8(be(v))
+		case opBytes:
+			st.bytes += be(v)
+			st.has |= hasBytes
+		case opPackets:
+			st.pkts += be(v)
+			st.has |= hasPackets
+		case opInIf:
+			f.InIf = uint32(be(v))
+		case opOutIf:
+			f.OutIf = uint32(be(v))
+		case opSrcAS:
+			f.SrcAS = uint32(be(v))
+		case opDstAS:
+			f.DstAS = uint32(be(v))
+		case opSrcMask:
+			if m := uint8(be(v)); m != 0 {
+				st.srcMask = m
+			}
+		case opDstMask:
+			if m := uint8(be(v)); m != 0 {
+				st.dstMask = m
+			}
+		case opFirstSwitched:
+			st.first = uint32(be(v))
+			st.has |= hasFirst
+		case opLastSwitched:
+			st.last = uint32(be(v))
+			st.has |= hasLast
+		default:
+			st.apply(fo.op, v, f)
+		}
+	}
+}
+
 // recordRate is the sampling rate a record (data or options) states
 // itself, 0 when none.
 func (st *recState) recordRate() uint32 {
@@ -421,11 +480,11 @@ func (h *header) uptimeNs(ms uint32) int64 {
 // finishRecord moves what st collected into f, and sets times, volume and
 // sampling. It returns the rate applied.
 func (d *Decoder) finishRecord(f *flow.Flow, st *recState, e *exporter, dm *domain, h *header) {
-	f.SrcAddr = pick(st.src4, st.src6)
-	f.DstAddr = pick(st.dst4, st.dst6)
-	if nh := pick(st.nh4, st.nh6); nh.IsValid() && !nh.IsUnspecified() {
+	f.SrcAddr = pickFast(st.src4, st.src6)
+	f.DstAddr = pickFast(st.dst4, st.dst6)
+	if nh := pickFast(st.nh4, st.nh6); nh.IsValid() && !nh.IsUnspecified() {
 		f.NextHop = nh
-	} else if nh := pick(st.bgp4, st.bgp6); nh.IsValid() && !nh.IsUnspecified() {
+	} else if nh := pickFast(st.bgp4, st.bgp6); nh.IsValid() && !nh.IsUnspecified() {
 		f.NextHop = nh
 	}
 	if st.srcMask != 0 && f.SrcAddr.IsValid() {
@@ -516,6 +575,15 @@ func (d *Decoder) finishRecord(f *flow.Flow, st *recState, e *exporter, dm *doma
 	finish(f, typ, e, h.seq, rate, h.now)
 }
 
+// pickFast is pick, inlined for the common record that carries no IPv6
+// address of the kind (a6 not valid: pick gives a4 whatever it is).
+func pickFast(a4, a6 netip.Addr) netip.Addr {
+	if !a6.IsValid() {
+		return a4
+	}
+	return pick(a4, a6)
+}
+
 // pick returns the IPv4 address when it is set and not 0.0.0.0, else the
 // IPv6 one when set, else whichever is valid.
 func pick(a4, a6 netip.Addr) netip.Addr {
@@ -579,10 +647,7 @@ func (d *Decoder) dataSet(e *exporter, dm *domain, t *template, h *header, set [
 			out, f = grow(out)
 		}
 		if t.recLen != 0 {
-			rec := set[:t.recLen]
-			for _, fo := range t.fixed {
-				st.apply(fo.op, rec[fo.off:fo.off+fo.len], f)
-			}
+			st.applyFixed(t.fixed, set[:t.recLen], f)
 			set = set[t.recLen:]
 		} else {
 			var ok bool

@@ -103,6 +103,7 @@ type Engine struct {
 	dropped   atomic.Uint64 // flows with no usable time
 
 	evals    uint64    // flows evaluated: where an alert falls among a batch's (workers.go)
+	caughtUp bool      // no batch waits behind the next (SetCaughtUp)
 	seg      []segFlow // flows waiting for the rules (evalSegment)
 	masks    []uint64  // by flow of seg, a bit per rule: its conditions hold
 	pend     []pending // alerts of the segment running, to emit after it
@@ -337,6 +338,13 @@ func cond(c *rules.Condition) string {
 	}
 	return c.String()
 }
+
+// SetCaughtUp tells the engine whether the batches it is given are all
+// there is to do (no batch waits behind them): its workers then take them
+// in turn on the calling goroutine, at the CPU cost of one engine, rather
+// than side by side. engine.Pipeline sets it; call it from the goroutine
+// that calls Process.
+func (e *Engine) SetCaughtUp(c bool) { e.caughtUp = c }
 
 // Process runs a batch of flows through enrichment and every rule. The
 // batch is not kept; alerts go to Config.Emit before Process returns.

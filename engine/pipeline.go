@@ -153,6 +153,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 
 func (p *Pipeline) process(b *[]flow.Flow) {
 	p.mu.Lock()
+	p.eng.SetCaughtUp(p.inflight.Load() <= 1) // nothing queued behind b
 	p.eng.Process(*b)
 	p.inflight.Add(-1)
 	p.mu.Unlock()
@@ -169,6 +170,7 @@ func (p *Pipeline) processIdle(b *[]flow.Flow) bool {
 		p.mu.Unlock()
 		return false
 	}
+	p.eng.SetCaughtUp(true)
 	p.eng.Process(*b)
 	p.mu.Unlock()
 	p.direct.Add(1)

@@ -46,6 +46,8 @@ import (
 
 // parallel is the state of an engine that hands its work to workers.
 type parallel struct {
+	sideBySide uint64 // batches the workers took side by side
+
 	emit     func(*alert.Alert)
 	enricher enrich.Enricher
 
@@ -229,7 +231,11 @@ func (p *parallel) assign(set *rules.Set) ([]*rules.Set, map[string]int, map[str
 // parallelMin is the smallest batch the workers take side by side; they
 // take a smaller one in turn, on the calling goroutine: waking a worker's
 // goroutine and waiting for it (a wake-up of another thread each way)
-// costs more than the rules of a few flows.
+// costs more than the rules of a few flows. They also take a batch in
+// turn when the engine is caught up (SetCaughtUp): side by side, the same
+// rules cost more CPU per flow (each core's caches hold its rules' state
+// apart from the flows it reads, and each batch wakes a thread), which
+// only pays when the batches would otherwise wait.
 const parallelMin = 128
 
 // each runs fn on every worker at once and waits for them: the first on
@@ -269,7 +275,8 @@ func (p *parallel) process(e *Engine, batch []flow.Flow) {
 	p.wm, p.started = e.watermark, e.started
 	p.publish()
 	switch {
-	case len(p.steps) >= parallelMin:
+	case len(p.steps) >= parallelMin && !e.caughtUp:
+		p.sideBySide++
 		p.each(p.run)
 	default:
 		for i := range p.kids {

@@ -291,3 +291,35 @@ func TestWorkersCountsWithoutFlush(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersInTurnWhenCaughtUp checks that the workers take a batch side
+// by side only when the engine is behind, and give the same alerts either
+// way.
+func TestWorkersInTurnWhenCaughtUp(t *testing.T) {
+	set, err := rules.LoadFS(examples.Rules, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := gen.StreamMix(5, 5000, 2048, 1e5, t0)
+	run := func(caughtUp bool) (uint64, []string) {
+		var ids []string
+		e, err := New(Config{Workers: 2, Emit: func(a *alert.Alert) { ids = append(ids, a.ID) }}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.SetCaughtUp(caughtUp)
+		for i := 0; i < len(flows); i += 256 {
+			e.Process(append([]flow.Flow(nil), flows[i:i+256]...))
+		}
+		e.Flush()
+		return e.par.sideBySide, ids
+	}
+	inTurn, a := run(true)
+	sideBySide, b := run(false)
+	if inTurn != 0 || sideBySide == 0 {
+		t.Errorf("side by side: %d batches caught up, %d behind", inTurn, sideBySide)
+	}
+	if !slices.Equal(a, b) {
+		t.Errorf("alerts differ: %d caught up, %d behind", len(a), len(b))
+	}
+}

@@ -26,7 +26,7 @@ type Change struct {
 // a type assertion.
 func (w *sumWindow) Peek(key []byte) (r Result, ok bool) {
 	id := w.keys.find(key, w.keys.hash(key))
-	if id < 0 || w.state[id].head < w.clk.lo {
+	if id < 0 || w.keys.val(id).head < w.clk.lo {
 		return Result{}, false
 	}
 	return w.result(id), true
@@ -36,7 +36,7 @@ func (w *sumWindow) Peek(key []byte) (r Result, ok bool) {
 // when the window holds nothing of key in the window. Not part of Window.
 func (w *distinctWindow) Peek(key []byte) (r Result, ok bool) {
 	id := w.keys.find(key, w.keys.hash(key))
-	if id < 0 || w.state[id].head < w.clk.lo {
+	if id < 0 || w.keys.val(id).head < w.clk.lo {
 		return Result{}, false
 	}
 	return w.result(id), true
@@ -61,8 +61,9 @@ func (w *sumWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
 	if id < 0 {
 		return false
 	}
-	k := &w.state[id]
+	k := w.keys.val(id)
 	r := w.ring(id)
+	w.flush(k, r)
 	for q := k.head - w.clk.ring + 1; q <= k.head; q++ {
 		if v := r[w.clk.slot(q)]; v != 0 {
 			fn(q, v)
@@ -78,10 +79,10 @@ func (w *sumWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
 // Spec.DistinctExact items), whose items are gone. Not part of Window.
 func (w *distinctWindow) ExactItems(key []byte, fn func(seq int64, item uint64)) bool {
 	id := w.keys.find(key, w.keys.hash(key))
-	if id < 0 || w.state[id].sketch != nil {
+	if id < 0 || w.keys.val(id).sketch != nil {
 		return false
 	}
-	k := &w.state[id]
+	k := w.keys.val(id)
 	for it, p := range k.items {
 		if p >= k.lo {
 			fn(p, it)
@@ -116,14 +117,14 @@ func (w *topWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
 // when its share of the threshold falls.
 func (w *sumWindow) EachValue(fn func(key []byte, v float64)) {
 	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
-		fn(w.keys.key(id), w.state[id].sum)
+		fn(w.keys.key(id), w.keys.val(id).sum)
 	}
 }
 
 // EachValue: see the Sum window's.
 func (w *distinctWindow) EachValue(fn func(key []byte, v float64)) {
 	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
-		k := &w.state[id]
+		k := w.keys.val(id)
 		v := float64(k.count)
 		if k.sketch != nil {
 			v = float64(w.exact + 1)

@@ -2,7 +2,9 @@ package window
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 )
 
 // keyTable maps key bytes to small dense ids and keeps the ids in
@@ -15,18 +17,30 @@ import (
 // deletion; each slot packs a 32-bit hash tag with id+1 (0 is empty). A
 // key of up to keyInline bytes (IPv6 pairs and ports fit) is held in its
 // id's 64-byte record, so a lookup of a key that is not in the CPU cache
-// costs two misses: the slot and the record.
-type keyTable struct {
-	seed  maphash.Seed
+// costs two misses: the slot and the record. The record also holds the
+// window's per-key state V, so a window's update of a held key finds its
+// state in the lines the lookup just read.
+type keyTable[V any] struct {
+	seed  maphash.Seed // keys longer than shortKey
+	s0    uint64       // seeds of the short-key hash
+	s1    uint64
 	slots []uint64
 	mask  uint64
 	n     int // keys held
 
-	ids  []keyRecord // by id
-	long [][]byte    // by id: keys longer than keyInline, or nil
-	free []int32     // ids to reuse, last freed first
-	head int32       // most recently used id, or -1
-	tail int32       // least recently used id, or -1
+	ids  []keyEntry[V] // by id
+	long [][]byte      // by id: keys longer than keyInline, or nil
+	free []int32       // ids to reuse, last freed first
+	head int32         // most recently used id, or -1
+	tail int32         // least recently used id, or -1
+}
+
+// keyEntry is one id's record and the window's state for its key. The
+// state outlives a remove: insert hands a reused id back with the state
+// its last key left.
+type keyEntry[V any] struct {
+	keyRecord
+	v V
 }
 
 // keyInline is the longest key held in its record.
@@ -41,8 +55,11 @@ type keyRecord struct {
 	inline [keyInline]byte
 }
 
+// val returns id's state.
+func (t *keyTable[V]) val(id int32) *V { return &t.ids[id].v }
+
 // key returns id's key.
-func (t *keyTable) key(id int32) []byte {
+func (t *keyTable[V]) key(id int32) []byte {
 	r := &t.ids[id]
 	if r.n <= keyInline {
 		return r.inline[:r.n]
@@ -51,7 +68,7 @@ func (t *keyTable) key(id int32) []byte {
 }
 
 // setKey stores a copy of key as id's.
-func (t *keyTable) setKey(id int32, key []byte) {
+func (t *keyTable[V]) setKey(id int32, key []byte) {
 	r := &t.ids[id]
 	r.n = int32(len(key))
 	if len(key) <= keyInline {
@@ -64,15 +81,63 @@ func (t *keyTable) setKey(id int32, key []byte) {
 	t.long[id] = append(t.long[id][:0], key...)
 }
 
-func newKeyTable() *keyTable {
-	return &keyTable{seed: maphash.MakeSeed(), head: -1, tail: -1}
+func newKeyTable[V any]() *keyTable[V] {
+	seed := maphash.MakeSeed()
+	return &keyTable[V]{
+		seed: seed,
+		s0:   maphash.Comparable(seed, 0) | 1,
+		s1:   maphash.Comparable(seed, 1),
+		head: -1, tail: -1,
+	}
 }
 
-// hash hashes key for find and insert.
-func (t *keyTable) hash(key []byte) uint64 { return maphash.Bytes(t.seed, key) }
+// shortKey is the longest key hashed and compared as two words: every key
+// of IPv4 addresses and ports up to an address pair and a port.
+const shortKey = 16
+
+// hash hashes key for find and insert. A short key is read as two
+// (overlapping) little-endian words, which with its length determine it,
+// and mixed with the table's random seeds by two 64x64->128-bit multiplies
+// (as wyhash does for short inputs); longer keys go to maphash.
+func (t *keyTable[V]) hash(key []byte) uint64 {
+	if len(key) > shortKey {
+		return maphash.Bytes(t.seed, key)
+	}
+	a, b := shortWords(key)
+	hi, lo := bits.Mul64(a^t.s0, b^t.s1)
+	hi, lo = bits.Mul64(hi^t.s1^uint64(len(key)), lo^t.s0)
+	return hi ^ lo
+}
+
+// shortWords reads a key of up to shortKey bytes as two words that, with
+// its length, determine it.
+func shortWords(k []byte) (a, b uint64) {
+	switch n := len(k); {
+	case n >= 8:
+		return binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[n-8:])
+	case n >= 4:
+		return uint64(binary.LittleEndian.Uint32(k)), uint64(binary.LittleEndian.Uint32(k[n-4:]))
+	case n > 0:
+		return uint64(k[0])<<16 | uint64(k[n>>1])<<8 | uint64(k[n-1]), 0
+	}
+	return 0, 0
+}
+
+// equalKey reports whether stored equals key.
+func equalKey(stored, key []byte) bool {
+	if len(stored) != len(key) {
+		return false
+	}
+	if len(key) <= shortKey {
+		a, b := shortWords(key)
+		c, d := shortWords(stored)
+		return a == c && b == d
+	}
+	return bytes.Equal(stored, key)
+}
 
 // find returns key's id, or -1.
-func (t *keyTable) find(key []byte, h uint64) int32 {
+func (t *keyTable[V]) find(key []byte, h uint64) int32 {
 	if t.n == 0 {
 		return -1
 	}
@@ -84,7 +149,7 @@ func (t *keyTable) find(key []byte, h uint64) int32 {
 		}
 		if s>>32 == tag {
 			id := int32(uint32(s)) - 1
-			if bytes.Equal(t.key(id), key) {
+			if equalKey(t.key(id), key) {
 				return id
 			}
 		}
@@ -94,7 +159,7 @@ func (t *keyTable) find(key []byte, h uint64) int32 {
 // insert adds key, which must not be present, copying it, and makes it the
 // most recently used. It reports whether the id is new (past every id
 // handed out before), in which case the caller grows its per-id slices.
-func (t *keyTable) insert(key []byte, h uint64) (id int32, grown bool) {
+func (t *keyTable[V]) insert(key []byte, h uint64) (id int32, grown bool) {
 	if (t.n+1)*2 > len(t.slots) {
 		t.rehash(max(16, len(t.slots)*2))
 	}
@@ -103,7 +168,7 @@ func (t *keyTable) insert(key []byte, h uint64) (id int32, grown bool) {
 		t.free = t.free[:n-1]
 	} else {
 		id = int32(len(t.ids))
-		t.ids = append(t.ids, keyRecord{prev: -1, next: -1})
+		t.ids = append(t.ids, keyEntry[V]{keyRecord: keyRecord{prev: -1, next: -1}})
 		grown = true
 	}
 	t.setKey(id, key)
@@ -116,7 +181,7 @@ func (t *keyTable) insert(key []byte, h uint64) (id int32, grown bool) {
 
 // rename gives id, which is held, the key key (which must not be present),
 // keeping id's place in the LRU list.
-func (t *keyTable) rename(id int32, key []byte, h uint64) {
+func (t *keyTable[V]) rename(id int32, key []byte, h uint64) {
 	t.unplace(id)
 	t.setKey(id, key)
 	t.ids[id].hash = h
@@ -124,7 +189,7 @@ func (t *keyTable) rename(id int32, key []byte, h uint64) {
 }
 
 // remove drops id and frees it for reuse.
-func (t *keyTable) remove(id int32) {
+func (t *keyTable[V]) remove(id int32) {
 	t.unplace(id)
 	t.unlink(id)
 	t.free = append(t.free, id)
@@ -132,7 +197,7 @@ func (t *keyTable) remove(id int32) {
 }
 
 // touch makes id the most recently used.
-func (t *keyTable) touch(id int32) {
+func (t *keyTable[V]) touch(id int32) {
 	if t.head == id {
 		return
 	}
@@ -140,7 +205,7 @@ func (t *keyTable) touch(id int32) {
 	t.pushFront(id)
 }
 
-func (t *keyTable) place(id int32, h uint64) {
+func (t *keyTable[V]) place(id int32, h uint64) {
 	i := h & t.mask
 	for t.slots[i] != 0 {
 		i = (i + 1) & t.mask
@@ -150,7 +215,7 @@ func (t *keyTable) place(id int32, h uint64) {
 
 // unplace removes id from the index, shifting later entries of its probe
 // run back so that lookups need no tombstones.
-func (t *keyTable) unplace(id int32) {
+func (t *keyTable[V]) unplace(id int32) {
 	want := uint64(uint32(id + 1))
 	i := t.ids[id].hash & t.mask
 	for uint64(uint32(t.slots[i])) != want {
@@ -171,7 +236,7 @@ func (t *keyTable) unplace(id int32) {
 	t.slots[i] = 0
 }
 
-func (t *keyTable) rehash(size int) {
+func (t *keyTable[V]) rehash(size int) {
 	t.slots = make([]uint64, size)
 	t.mask = uint64(size - 1)
 	for id := t.head; id >= 0; id = t.ids[id].next {
@@ -179,7 +244,7 @@ func (t *keyTable) rehash(size int) {
 	}
 }
 
-func (t *keyTable) pushFront(id int32) {
+func (t *keyTable[V]) pushFront(id int32) {
 	t.ids[id].prev = -1
 	t.ids[id].next = t.head
 	if t.head >= 0 {
@@ -191,7 +256,7 @@ func (t *keyTable) pushFront(id int32) {
 	}
 }
 
-func (t *keyTable) unlink(id int32) {
+func (t *keyTable[V]) unlink(id int32) {
 	r := &t.ids[id]
 	p, n := r.prev, r.next
 	if p >= 0 {
@@ -208,4 +273,4 @@ func (t *keyTable) unlink(id int32) {
 }
 
 // next returns the id after id in LRU order (staler), or -1.
-func (t *keyTable) next(id int32) int32 { return t.ids[id].next }
+func (t *keyTable[V]) next(id int32) int32 { return t.ids[id].next }

@@ -19,7 +19,7 @@ type topWindow struct {
 	clk      clock // the latest update, or the watermark less lateness if later
 	lateness int64
 	capacity int
-	keys     *keyTable
+	keys     *keyTable[struct{}]
 	ctr      []topCounter // by id
 	rings    []float64    // by id: ring slots at id*clk.ring
 	heap     []int32      // ids, min-heap by ctr[id].sum
@@ -46,7 +46,7 @@ func newTopWindow(spec Spec) *topWindow {
 		clk:      newClock(int64(spec.Size), spec.Buckets),
 		lateness: int64(spec.Lateness),
 		capacity: spec.TopCapacity,
-		keys:     newKeyTable(),
+		keys:     newKeyTable[struct{}](),
 	}
 	w.totals = make([]float64, w.clk.ring)
 	return w

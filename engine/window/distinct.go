@@ -65,8 +65,7 @@ func (w *distinctWindow) AddDistinct(key []byte, now int64, item uint64) Result 
 // of a flood without a lookup of its own. Not part of Window: stores find
 // it by a type assertion.
 func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Result, bool) {
-	h := w.keys.hash(key)
-	id := w.keys.find(key, h)
+	id, h := w.keys.lookup(key)
 	seq, lo := w.clk.locate(&w.at, now)
 	slot := w.at.slot
 	// Out of order, an update counts while its bucket is in the window

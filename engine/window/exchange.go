@@ -25,7 +25,7 @@ type Change struct {
 // stores that combine a local window with other state (Redis) find it by
 // a type assertion.
 func (w *sumWindow) Peek(key []byte) (r Result, ok bool) {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 || w.keys.val(id).head < w.clk.lo {
 		return Result{}, false
 	}
@@ -35,7 +35,7 @@ func (w *sumWindow) Peek(key []byte) (r Result, ok bool) {
 // Peek returns key's Result as it stands, without an update: ok is false
 // when the window holds nothing of key in the window. Not part of Window.
 func (w *distinctWindow) Peek(key []byte) (r Result, ok bool) {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 || w.keys.val(id).head < w.clk.lo {
 		return Result{}, false
 	}
@@ -57,7 +57,7 @@ type Thresholder interface {
 // nothing of key. Not part of Window: a shared store uses it to send a
 // group's whole local part once the group starts to matter.
 func (w *sumWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 {
 		return false
 	}
@@ -78,7 +78,7 @@ func (w *sumWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
 // holds nothing of key or holds it as a HyperLogLog (past
 // Spec.DistinctExact items), whose items are gone. Not part of Window.
 func (w *distinctWindow) ExactItems(key []byte, fn func(seq int64, item uint64)) bool {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 || w.keys.val(id).sketch != nil {
 		return false
 	}
@@ -96,7 +96,7 @@ func (w *distinctWindow) ExactItems(key []byte, fn func(seq int64, item uint64))
 // that took over another key's keeps its buckets: they are part of the
 // estimate (Space-Saving's overestimation). Not part of Window.
 func (w *topWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 {
 		return false
 	}

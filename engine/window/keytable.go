@@ -1,7 +1,6 @@
 package window
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
@@ -67,12 +66,23 @@ func (t *keyTable[V]) key(id int32) []byte {
 	return t.long[id]
 }
 
+// longKey returns id's key if it is longer than keyInline, else nil.
+func (t *keyTable[V]) longKey(id int32) []byte {
+	if int(id) < len(t.long) {
+		return t.long[id]
+	}
+	return nil
+}
+
 // setKey stores a copy of key as id's.
 func (t *keyTable[V]) setKey(id int32, key []byte) {
 	r := &t.ids[id]
 	r.n = int32(len(key))
 	if len(key) <= keyInline {
 		copy(r.inline[:], key)
+		if len(key) < shortKey {
+			clear(r.inline[len(key):shortKey]) // shortWords' padding
+		}
 		return
 	}
 	for len(t.long) <= int(id) {
@@ -96,7 +106,7 @@ func newKeyTable[V any]() *keyTable[V] {
 const shortKey = 16
 
 // hash hashes key for find and insert. A short key is read as two
-// (overlapping) little-endian words, which with its length determine it,
+// little-endian words, zero-padded, which with its length determine it,
 // and mixed with the table's random seeds by two 64x64->128-bit multiplies
 // (as wyhash does for short inputs); longer keys go to maphash.
 func (t *keyTable[V]) hash(key []byte) uint64 {
@@ -104,36 +114,73 @@ func (t *keyTable[V]) hash(key []byte) uint64 {
 		return maphash.Bytes(t.seed, key)
 	}
 	a, b := shortWords(key)
+	return t.mix(a, b, len(key))
+}
+
+func (t *keyTable[V]) mix(a, b uint64, n int) uint64 {
 	hi, lo := bits.Mul64(a^t.s0, b^t.s1)
-	hi, lo = bits.Mul64(hi^t.s1^uint64(len(key)), lo^t.s0)
+	hi, lo = bits.Mul64(hi^t.s1^uint64(n), lo^t.s0)
 	return hi ^ lo
 }
 
-// shortWords reads a key of up to shortKey bytes as two words that, with
-// its length, determine it.
+// shortWords returns a key of up to shortKey bytes as two little-endian
+// words, zero-padded: how a record holds it.
 func shortWords(k []byte) (a, b uint64) {
 	switch n := len(k); {
 	case n >= 8:
-		return binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[n-8:])
+		return binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[n-8:]) >> ((16 - n) * 8)
 	case n >= 4:
-		return uint64(binary.LittleEndian.Uint32(k)), uint64(binary.LittleEndian.Uint32(k[n-4:]))
+		return uint64(binary.LittleEndian.Uint32(k)) | uint64(binary.LittleEndian.Uint32(k[n-4:]))>>((8-n)*8)<<32, 0
 	case n > 0:
-		return uint64(k[0])<<16 | uint64(k[n>>1])<<8 | uint64(k[n-1]), 0
+		return uint64(k[0]) | uint64(k[n>>1])<<((n>>1)*8) | uint64(k[n-1])<<((n-1)*8), 0
 	}
 	return 0, 0
 }
 
-// equalKey reports whether stored equals key.
-func equalKey(stored, key []byte) bool {
-	if len(stored) != len(key) {
+// equalKey reports whether r holds key.
+func (r *keyRecord) equalKey(key []byte, long []byte) bool {
+	if int(r.n) != len(key) {
 		return false
 	}
 	if len(key) <= shortKey {
 		a, b := shortWords(key)
-		c, d := shortWords(stored)
-		return a == c && b == d
+		return r.words(a, b)
 	}
-	return bytes.Equal(stored, key)
+	if len(key) <= keyInline {
+		return string(r.inline[:len(key)]) == string(key)
+	}
+	return string(long) == string(key)
+}
+
+// words reports whether r's short key is the words a and b.
+func (r *keyRecord) words(a, b uint64) bool {
+	return binary.LittleEndian.Uint64(r.inline[:8]) == a && binary.LittleEndian.Uint64(r.inline[8:16]) == b
+}
+
+// lookup hashes key and returns its id, or -1: hash and find in one.
+func (t *keyTable[V]) lookup(key []byte) (id int32, h uint64) {
+	if len(key) > shortKey {
+		h = maphash.Bytes(t.seed, key)
+		return t.find(key, h), h
+	}
+	a, b := shortWords(key)
+	h = t.mix(a, b, len(key))
+	if t.n == 0 {
+		return -1, h
+	}
+	tag, n := h>>32, int32(len(key))
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			return -1, h
+		}
+		if s>>32 == tag {
+			id := int32(uint32(s)) - 1
+			if r := &t.ids[id].keyRecord; r.n == n && r.words(a, b) {
+				return id, h
+			}
+		}
+	}
 }
 
 // find returns key's id, or -1.
@@ -149,7 +196,7 @@ func (t *keyTable[V]) find(key []byte, h uint64) int32 {
 		}
 		if s>>32 == tag {
 			id := int32(uint32(s)) - 1
-			if equalKey(t.key(id), key) {
+			if t.ids[id].equalKey(key, t.longKey(id)) {
 				return id
 			}
 		}

@@ -65,8 +65,7 @@ func (w *topWindow) AddTop(key []byte, now int64, v float64) Result {
 		w.lo, w.totalHead = w.clk.lo, seq
 	}
 	w.sync()
-	h := w.keys.hash(key)
-	id := w.keys.find(key, h)
+	id, h := w.keys.lookup(key)
 	if !ok {
 		w.stats.Late++
 		if id < 0 {
@@ -143,7 +142,7 @@ func (w *topWindow) result(id int32) Result {
 // Rank returns key's 1-based rank by value among the tracked keys, or 0
 // when key is not tracked. It is O(capacity).
 func (w *topWindow) Rank(key []byte) int {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 {
 		return 0
 	}

@@ -50,8 +50,7 @@ func (w *sumWindow) ring(id int32) []float64 {
 
 // Add adds v to key's sum at event time now.
 func (w *sumWindow) Add(key []byte, now int64, v float64) Result {
-	h := w.keys.hash(key)
-	id := w.keys.find(key, h)
+	id, h := w.keys.lookup(key)
 	seq, lo := w.clk.locate(&w.at, now)
 	if w.wm.late(now) || (id >= 0 && seq <= w.keys.val(id).head-w.clk.ring) {
 		w.stats.Late++

@@ -21,6 +21,7 @@ type clock struct {
 	now     int64 // largest event time seen
 	started bool
 	lo, hi  int64 // live bucket seqs at now: [lo, hi]
+	hiSlot  int64 // hi's ring slot
 	until   int64 // lo and hi stay as they are for event times in [now, until)
 }
 
@@ -46,7 +47,11 @@ func (c *clock) advance(t int64) (seq int64, ok bool) {
 		c.now = t
 		var s span
 		c.locate(&s, t)
-		c.hi, c.lo, c.until = s.seq, s.lo, s.to
+		c.hi, c.lo, c.hiSlot = s.seq, s.lo, s.slot
+		c.until = t // nothing cached...
+		if s.from <= t && t < s.to {
+			c.until = s.to // ...unless locate cached t's span
+		}
 		return c.hi, true
 	}
 	if t <= c.now-c.size {
@@ -87,6 +92,14 @@ func (c *clock) locate(s *span, t int64) (seq, lo int64) {
 	s.from = max(seq*c.width, lo*c.width+c.size-1)
 	s.to = min((seq+1)*c.width, (lo+1)*c.width+c.size-1)
 	return seq, lo
+}
+
+// seqSlot is seq's ring slot, seq a bucket advance returned.
+func (c *clock) seqSlot(seq int64) int64 {
+	if seq == c.hi {
+		return c.hiSlot
+	}
+	return c.slot(seq)
 }
 
 // windowStart is the first event time inside the window.

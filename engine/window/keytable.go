@@ -163,7 +163,15 @@ func (t *keyTable[V]) lookup(key []byte) (id int32, h uint64) {
 		h = maphash.Bytes(t.seed, key)
 		return t.find(key, h), h
 	}
-	a, b := shortWords(key)
+	var a, b uint64 // shortWords(key), spelled out: it is too big to inline
+	switch n := len(key); {
+	case n >= 8:
+		a, b = binary.LittleEndian.Uint64(key), binary.LittleEndian.Uint64(key[n-8:])>>((16-n)*8)
+	case n >= 4:
+		a = uint64(binary.LittleEndian.Uint32(key)) | uint64(binary.LittleEndian.Uint32(key[n-4:]))>>((8-n)*8)<<32
+	case n > 0:
+		a = uint64(key[0]) | uint64(key[n>>1])<<((n>>1)*8) | uint64(key[n-1])<<((n-1)*8)
+	}
 	h = t.mix(a, b, len(key))
 	if t.n == 0 {
 		return -1, h

@@ -79,7 +79,7 @@ func (w *topWindow) AddTop(key []byte, now int64, v float64) Result {
 	c := &w.ctr[id]
 	r := w.ring(id)
 	ringAdvance(&w.clk, r, &c.head, seq)
-	slot := w.clk.slot(seq)
+	slot := w.clk.seqSlot(seq)
 	r[slot] += v
 	c.sum += v
 	c.first = min(c.first, now)

@@ -46,7 +46,7 @@ func (c *clock) advance(t int64) (seq int64, ok bool) {
 		c.started = true
 		c.now = t
 		var s span
-		c.locate(&s, t)
+		c.relocate(&s, t)
 		c.hi, c.lo, c.hiSlot = s.seq, s.lo, s.slot
 		c.until = t // nothing cached...
 		if s.from <= t && t < s.to {
@@ -76,22 +76,26 @@ type span struct {
 // locate returns t's bucket and the oldest bucket of the window ending at
 // t, through the span cache s.
 func (c *clock) locate(s *span, t int64) (seq, lo int64) {
-	if t >= s.from && t < s.to {
-		return s.seq, s.lo
+	if t < s.from || t >= s.to {
+		c.relocate(s, t)
 	}
-	seq = floorDiv(t, c.width)
-	lo = c.liveLo(t)
+	return s.seq, s.lo
+}
+
+// relocate fills s with t's span: locate past its cache.
+func (c *clock) relocate(s *span, t int64) {
+	seq := floorDiv(t, c.width)
+	lo := c.liveLo(t)
 	s.seq, s.lo, s.slot = seq, lo, c.slot(seq)
 	// seq holds on [seq*width, (seq+1)*width); lo while t-size+1 lies in
 	// [lo*width, (lo+1)*width). Near the ends of int64 cache nothing.
 	const limit = 1 << 62
 	if t <= -limit || t >= limit || c.size >= limit || c.width >= limit {
 		s.from, s.to = 1, 0
-		return seq, lo
+		return
 	}
 	s.from = max(seq*c.width, lo*c.width+c.size-1)
 	s.to = min((seq+1)*c.width, (lo+1)*c.width+c.size-1)
-	return seq, lo
 }
 
 // seqSlot is seq's ring slot, seq a bucket advance returned.

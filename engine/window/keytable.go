@@ -253,11 +253,24 @@ func (t *keyTable[V]) remove(id int32) {
 
 // touch makes id the most recently used.
 func (t *keyTable[V]) touch(id int32) {
-	if t.head == id {
+	h := t.head
+	if h == id {
 		return
 	}
-	t.unlink(id)
-	t.pushFront(id)
+	// unlink and pushFront, knowing that id is held and not the head: it
+	// has a previous id, and the head is another one.
+	ids := t.ids
+	r := &ids[id]
+	p, n := r.prev, r.next
+	ids[p].next = n
+	if n >= 0 {
+		ids[n].prev = p
+	} else {
+		t.tail = p
+	}
+	r.prev, r.next = -1, h
+	ids[h].prev = id
+	t.head = id
 }
 
 func (t *keyTable[V]) place(id int32, h uint64) {

@@ -13,12 +13,14 @@ import (
 // window that evicts as fast as it inserts does not allocate.
 //
 // The index is open addressing with linear probing and backward-shift
-// deletion; each slot packs a 32-bit hash tag with id+1 (0 is empty). A
-// key of up to keyInline bytes (IPv6 pairs and ports fit) is held in its
-// id's 64-byte record, so a lookup of a key that is not in the CPU cache
-// costs two misses: the slot and the record. The record also holds the
-// window's per-key state V, so a window's update of a held key finds its
-// state in the lines the lookup just read.
+// deletion; each slot packs the hash's top 32 bits (its tag) with id+1 (0
+// is empty). The tag's low bits are the slot's home, so deletion and
+// growth move slots without reading records. A key of up to keyInline
+// bytes (IPv6 pairs and ports fit) is held in its id's 64-byte record, so
+// a lookup of a key that is not in the CPU cache costs two misses: the
+// slot and the record. The record also holds the window's per-key state
+// V, so a window's update of a held key finds its state in the lines the
+// lookup just read.
 type keyTable[V any] struct {
 	seed  maphash.Seed // keys longer than shortKey
 	s0    uint64       // seeds of the short-key hash
@@ -177,7 +179,7 @@ func (t *keyTable[V]) lookup(key []byte) (id int32, h uint64) {
 		return -1, h
 	}
 	tag, n := h>>32, int32(len(key))
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+	for i := h >> 32 & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
 			return -1, h
@@ -197,7 +199,7 @@ func (t *keyTable[V]) find(key []byte, h uint64) int32 {
 		return -1
 	}
 	tag := h >> 32
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+	for i := h >> 32 & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
 			return -1
@@ -274,7 +276,7 @@ func (t *keyTable[V]) touch(id int32) {
 }
 
 func (t *keyTable[V]) place(id int32, h uint64) {
-	i := h & t.mask
+	i := h >> 32 & t.mask
 	for t.slots[i] != 0 {
 		i = (i + 1) & t.mask
 	}
@@ -285,7 +287,7 @@ func (t *keyTable[V]) place(id int32, h uint64) {
 // run back so that lookups need no tombstones.
 func (t *keyTable[V]) unplace(id int32) {
 	want := uint64(uint32(id + 1))
-	i := t.ids[id].hash & t.mask
+	i := t.ids[id].hash >> 32 & t.mask
 	for uint64(uint32(t.slots[i])) != want {
 		i = (i + 1) & t.mask
 	}
@@ -294,7 +296,7 @@ func (t *keyTable[V]) unplace(id int32) {
 		if s == 0 {
 			break
 		}
-		home := t.ids[int32(uint32(s))-1].hash & t.mask
+		home := s >> 32 & t.mask
 		// Move s back into the hole at i unless its home lies in (i, j].
 		if (j-home)&t.mask >= (j-i)&t.mask {
 			t.slots[i] = s
@@ -305,10 +307,17 @@ func (t *keyTable[V]) unplace(id int32) {
 }
 
 func (t *keyTable[V]) rehash(size int) {
+	old := t.slots
 	t.slots = make([]uint64, size)
 	t.mask = uint64(size - 1)
-	for id := t.head; id >= 0; id = t.ids[id].next {
-		t.place(id, t.ids[id].hash)
+	for _, s := range old {
+		if s != 0 {
+			i := s >> 32 & t.mask
+			for t.slots[i] != 0 {
+				i = (i + 1) & t.mask
+			}
+			t.slots[i] = s
+		}
 	}
 }
 

@@ -136,6 +136,6 @@ func (w *distinctWindow) EachValue(fn func(key []byte, v float64)) {
 // EachValue: see the Sum window's; a Top key's value is its counter's.
 func (w *topWindow) EachValue(fn func(key []byte, v float64)) {
 	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
-		fn(w.keys.key(id), w.ctr[id].sum)
+		fn(w.keys.key(id), w.heap[w.ctr[id].pos].sum)
 	}
 }

@@ -87,8 +87,12 @@ func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Res
 				w.release(id)
 				k.first = now
 			}
-			w.sync(id, lo)
-			w.advanceHead(k, w.ring(id), seq)
+			if lo != k.lo {
+				w.sync(id, lo)
+			}
+			if seq > k.head {
+				w.advanceHead(k, w.ring(id), seq)
+			}
 			k.last = now
 		}
 	}

@@ -21,6 +21,8 @@ type clock struct {
 	now     int64 // largest event time seen
 	started bool
 	lo, hi  int64 // live bucket seqs at now: [lo, hi]
+	hiSlot  int64 // hi's ring slot
+	until   int64 // lo and hi stay as they are for event times in [now, until)
 }
 
 func newClock(size int64, buckets int) clock {
@@ -37,10 +39,19 @@ func newClock(size int64, buckets int) clock {
 // ok=false when t is late.
 func (c *clock) advance(t int64) (seq int64, ok bool) {
 	if !c.started || t > c.now {
+		if c.started && t < c.until { // common case: still the same live range
+			c.now = t
+			return c.hi, true
+		}
 		c.started = true
 		c.now = t
-		c.hi = floorDiv(t, c.width)
-		c.lo = floorDiv(t-c.size+1, c.width)
+		var s span
+		c.relocate(&s, t)
+		c.hi, c.lo, c.hiSlot = s.seq, s.lo, s.slot
+		c.until = t // nothing cached...
+		if s.from <= t && t < s.to {
+			c.until = s.to // ...unless locate cached t's span
+		}
 		return c.hi, true
 	}
 	if t <= c.now-c.size {
@@ -50,6 +61,49 @@ func (c *clock) advance(t int64) (seq int64, ok bool) {
 		return c.hi, true
 	}
 	return floorDiv(t, c.width), true
+}
+
+// span caches the buckets of one range of event times, so that updates
+// in a row with times in the same bucket divide once: every t in
+// [from, to) has bucket seq and window start bucket lo (liveLo), and seq's
+// ring slot is slot. The zero span holds nothing.
+type span struct {
+	from, to int64
+	seq, lo  int64
+	slot     int64
+}
+
+// locate returns t's bucket and the oldest bucket of the window ending at
+// t, through the span cache s.
+func (c *clock) locate(s *span, t int64) (seq, lo int64) {
+	if t < s.from || t >= s.to {
+		c.relocate(s, t)
+	}
+	return s.seq, s.lo
+}
+
+// relocate fills s with t's span: locate past its cache.
+func (c *clock) relocate(s *span, t int64) {
+	seq := floorDiv(t, c.width)
+	lo := c.liveLo(t)
+	s.seq, s.lo, s.slot = seq, lo, c.slot(seq)
+	// seq holds on [seq*width, (seq+1)*width); lo while t-size+1 lies in
+	// [lo*width, (lo+1)*width). Near the ends of int64 cache nothing.
+	const limit = 1 << 62
+	if t <= -limit || t >= limit || c.size >= limit || c.width >= limit {
+		s.from, s.to = 1, 0
+		return
+	}
+	s.from = max(seq*c.width, lo*c.width+c.size-1)
+	s.to = min((seq+1)*c.width, (lo+1)*c.width+c.size-1)
+}
+
+// seqSlot is seq's ring slot, seq a bucket advance returned.
+func (c *clock) seqSlot(seq int64) int64 {
+	if seq == c.hi {
+		return c.hiSlot
+	}
+	return c.slot(seq)
 }
 
 // windowStart is the first event time inside the window.

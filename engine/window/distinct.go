@@ -8,11 +8,11 @@ package window
 // a sliding HyperLogLog (hll.go), carrying its live items over.
 type distinctWindow struct {
 	clk     clock // geometry only: a Distinct window has no clock of its own
+	at      span  // the buckets of the latest update's time
 	wm      watermark
 	maxKeys int
 	exact   int
-	keys    *keyTable
-	state   []distinctKey // by id
+	keys    *keyTable[distinctKey] // with each key's state
 	// counts holds a ring per id at id*clk.ring. Exact keys: items whose
 	// latest occurrence is in the bucket. HyperLogLog keys: nonzero when
 	// the bucket holds anything.
@@ -43,7 +43,7 @@ func newDistinctWindow(spec Spec) *distinctWindow {
 		wm:      watermark{span: int64(spec.Size) + int64(spec.Lateness)},
 		maxKeys: spec.MaxKeys,
 		exact:   spec.DistinctExact,
-		keys:    newKeyTable(),
+		keys:    newKeyTable[distinctKey](),
 	}
 }
 
@@ -65,13 +65,13 @@ func (w *distinctWindow) AddDistinct(key []byte, now int64, item uint64) Result 
 // of a flood without a lookup of its own. Not part of Window: stores find
 // it by a type assertion.
 func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Result, bool) {
-	h := w.keys.hash(key)
-	id := w.keys.find(key, h)
-	seq := floorDiv(now, w.clk.width)
+	id, h := w.keys.lookup(key)
+	seq, lo := w.clk.locate(&w.at, now)
+	slot := w.at.slot
 	// Out of order, an update counts while its bucket is in the window
 	// ending at the key's latest update: a distinct item's latest
 	// occurrence is all a key keeps.
-	if w.wm.late(now) || (id >= 0 && seq < w.state[id].lo) {
+	if w.wm.late(now) || (id >= 0 && seq < w.keys.val(id).lo) {
 		w.stats.Late++
 		if id < 0 {
 			return Result{}, false
@@ -79,23 +79,25 @@ func (w *distinctWindow) AddDistinctNew(key []byte, now int64, item uint64) (Res
 		return w.result(id), false
 	}
 	if id < 0 {
-		id = w.insert(key, h, seq, now)
+		id = w.insert(key, h, seq, lo, now)
 	} else {
 		w.keys.touch(id)
-		if k := &w.state[id]; now > k.last {
-			lo := w.clk.liveLo(now)
+		if k := w.keys.val(id); now > k.last {
 			if lo > k.head { // nothing of the key left in the window: start afresh
 				w.release(id)
 				k.first = now
 			}
-			w.sync(id, lo)
-			w.advanceHead(k, w.ring(id), seq)
+			if lo != k.lo {
+				w.sync(id, lo)
+			}
+			if seq > k.head {
+				w.advanceHead(k, w.ring(id), seq)
+			}
 			k.last = now
 		}
 	}
-	k := &w.state[id]
+	k := w.keys.val(id)
 	counts := w.ring(id)
-	slot := w.clk.slot(seq)
 	fresh := true
 	if k.sketch != nil {
 		counts[slot] = 1
@@ -180,7 +182,7 @@ func (w *distinctWindow) advanceHead(k *distinctKey, counts []int32, seq int64) 
 // sync brings key id's count or sketch to the window whose oldest bucket
 // is lo, once its head has moved.
 func (w *distinctWindow) sync(id int32, lo int64) {
-	k := &w.state[id]
+	k := w.keys.val(id)
 	if k.lo == lo {
 		return
 	}
@@ -213,7 +215,7 @@ func (w *distinctWindow) sync(id int32, lo int64) {
 
 // result is key id's count over the window ending at its latest update.
 func (w *distinctWindow) result(id int32) Result {
-	k := &w.state[id]
+	k := w.keys.val(id)
 	if start := k.last - w.clk.size + 1; k.first < start {
 		k.first = ringFirst(&w.clk, w.ring(id), k.lo, k.head, start)
 	}
@@ -225,27 +227,27 @@ func (w *distinctWindow) result(id int32) Result {
 }
 
 // insert adds a new key, evicting the stalest one when the window is full.
-func (w *distinctWindow) insert(key []byte, h uint64, seq, now int64) int32 {
+func (w *distinctWindow) insert(key []byte, h uint64, seq, lo, now int64) int32 {
 	if w.keys.n >= w.maxKeys {
-		if !w.wm.expired(w.state[w.keys.tail].last) {
+		if !w.wm.expired(w.keys.val(w.keys.tail).last) {
 			w.stats.Evicted++
 		}
 		w.drop(w.keys.tail)
 	}
 	id, grown := w.keys.insert(key, h)
 	if grown {
-		w.state = append(w.state, distinctKey{})
 		w.counts = append(w.counts, make([]int32, w.clk.ring)...)
 	}
 	clear(w.ring(id))
-	items := w.state[id].items // kept from the id's last key, emptied by drop
-	w.state[id] = distinctKey{head: seq, lo: w.clk.liveLo(now), first: now, last: now, items: items, pruneAt: 16}
+	k := w.keys.val(id)
+	items := k.items // kept from the id's last key, emptied by drop
+	*k = distinctKey{head: seq, lo: lo, first: now, last: now, items: items, pruneAt: 16}
 	return id
 }
 
 // release empties key id's items, recycling its sketch.
 func (w *distinctWindow) release(id int32) {
-	k := &w.state[id]
+	k := w.keys.val(id)
 	if k.sketch != nil {
 		if len(w.spare) < maxSpareSketches {
 			k.sketch.reset()
@@ -278,7 +280,7 @@ func (w *distinctWindow) Expire(now int64) int {
 	dropped := 0
 	for id := w.keys.head; id >= 0; {
 		next := w.keys.next(id)
-		if w.wm.expired(w.state[id].last) {
+		if w.wm.expired(w.keys.val(id).last) {
 			w.drop(id)
 			dropped++
 		}

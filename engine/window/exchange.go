@@ -25,8 +25,8 @@ type Change struct {
 // stores that combine a local window with other state (Redis) find it by
 // a type assertion.
 func (w *sumWindow) Peek(key []byte) (r Result, ok bool) {
-	id := w.keys.find(key, w.keys.hash(key))
-	if id < 0 || w.state[id].head < w.clk.lo {
+	id, _ := w.keys.lookup(key)
+	if id < 0 || w.keys.val(id).head < w.clk.lo {
 		return Result{}, false
 	}
 	return w.result(id), true
@@ -35,8 +35,8 @@ func (w *sumWindow) Peek(key []byte) (r Result, ok bool) {
 // Peek returns key's Result as it stands, without an update: ok is false
 // when the window holds nothing of key in the window. Not part of Window.
 func (w *distinctWindow) Peek(key []byte) (r Result, ok bool) {
-	id := w.keys.find(key, w.keys.hash(key))
-	if id < 0 || w.state[id].head < w.clk.lo {
+	id, _ := w.keys.lookup(key)
+	if id < 0 || w.keys.val(id).head < w.clk.lo {
 		return Result{}, false
 	}
 	return w.result(id), true
@@ -57,12 +57,13 @@ type Thresholder interface {
 // nothing of key. Not part of Window: a shared store uses it to send a
 // group's whole local part once the group starts to matter.
 func (w *sumWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 {
 		return false
 	}
-	k := &w.state[id]
+	k := w.keys.val(id)
 	r := w.ring(id)
+	w.flush(k, r)
 	for q := k.head - w.clk.ring + 1; q <= k.head; q++ {
 		if v := r[w.clk.slot(q)]; v != 0 {
 			fn(q, v)
@@ -77,11 +78,11 @@ func (w *sumWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
 // holds nothing of key or holds it as a HyperLogLog (past
 // Spec.DistinctExact items), whose items are gone. Not part of Window.
 func (w *distinctWindow) ExactItems(key []byte, fn func(seq int64, item uint64)) bool {
-	id := w.keys.find(key, w.keys.hash(key))
-	if id < 0 || w.state[id].sketch != nil {
+	id, _ := w.keys.lookup(key)
+	if id < 0 || w.keys.val(id).sketch != nil {
 		return false
 	}
-	k := &w.state[id]
+	k := w.keys.val(id)
 	for it, p := range k.items {
 		if p >= k.lo {
 			fn(p, it)
@@ -95,7 +96,7 @@ func (w *distinctWindow) ExactItems(key []byte, fn func(seq int64, item uint64))
 // that took over another key's keeps its buckets: they are part of the
 // estimate (Space-Saving's overestimation). Not part of Window.
 func (w *topWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 {
 		return false
 	}
@@ -116,14 +117,14 @@ func (w *topWindow) SumBuckets(key []byte, fn func(seq int64, v float64)) bool {
 // when its share of the threshold falls.
 func (w *sumWindow) EachValue(fn func(key []byte, v float64)) {
 	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
-		fn(w.keys.key(id), w.state[id].sum)
+		fn(w.keys.key(id), w.keys.val(id).sum)
 	}
 }
 
 // EachValue: see the Sum window's.
 func (w *distinctWindow) EachValue(fn func(key []byte, v float64)) {
 	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
-		k := &w.state[id]
+		k := w.keys.val(id)
 		v := float64(k.count)
 		if k.sketch != nil {
 			v = float64(w.exact + 1)
@@ -135,6 +136,6 @@ func (w *distinctWindow) EachValue(fn func(key []byte, v float64)) {
 // EachValue: see the Sum window's; a Top key's value is its counter's.
 func (w *topWindow) EachValue(fn func(key []byte, v float64)) {
 	for id := w.keys.head; id >= 0; id = w.keys.next(id) {
-		fn(w.keys.key(id), w.ctr[id].sum)
+		fn(w.keys.key(id), w.heap[w.ctr[id].pos].sum)
 	}
 }

@@ -3,10 +3,10 @@ package window
 // Keys is the key table the windows use, for other per-key state (the
 // engine's learned state): byte keys mapped to small dense ids, reused
 // once freed, in least-recently-used order. Not safe for concurrent use.
-type Keys struct{ t *keyTable }
+type Keys struct{ t *keyTable[struct{}] }
 
 // NewKeys returns an empty table.
-func NewKeys() *Keys { return &Keys{t: newKeyTable()} }
+func NewKeys() *Keys { return &Keys{t: newKeyTable[struct{}]()} }
 
 // Hash hashes key for Find and Insert.
 func (k *Keys) Hash(key []byte) uint64 { return k.t.hash(key) }

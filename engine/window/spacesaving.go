@@ -19,10 +19,10 @@ type topWindow struct {
 	clk      clock // the latest update, or the watermark less lateness if later
 	lateness int64
 	capacity int
-	keys     *keyTable
+	keys     *keyTable[struct{}]
 	ctr      []topCounter // by id
 	rings    []float64    // by id: ring slots at id*clk.ring
-	heap     []int32      // ids, min-heap by ctr[id].sum
+	heap     []heapEntry  // min-heap by sum
 	lo       int64        // clk.lo when every counter was last synced
 
 	totals    []float64 // ring of every key's sums, tracked or not
@@ -32,13 +32,19 @@ type topWindow struct {
 	stats Stats
 }
 
-// topCounter is one Space-Saving counter besides its ring.
+// topCounter is one Space-Saving counter besides its ring and sum.
 type topCounter struct {
-	head  int64   // newest bucket seq written
-	sum   float64 // value over the live buckets
+	head  int64 // newest bucket seq written
 	first int64
 	last  int64
 	pos   int32 // index in heap
+}
+
+// heapEntry is a counter's place in the heap: its value over the live
+// buckets, kept here so that sifting reads no counter.
+type heapEntry struct {
+	sum float64
+	id  int32
 }
 
 func newTopWindow(spec Spec) *topWindow {
@@ -46,7 +52,7 @@ func newTopWindow(spec Spec) *topWindow {
 		clk:      newClock(int64(spec.Size), spec.Buckets),
 		lateness: int64(spec.Lateness),
 		capacity: spec.TopCapacity,
-		keys:     newKeyTable(),
+		keys:     newKeyTable[struct{}](),
 	}
 	w.totals = make([]float64, w.clk.ring)
 	return w
@@ -65,8 +71,7 @@ func (w *topWindow) AddTop(key []byte, now int64, v float64) Result {
 		w.lo, w.totalHead = w.clk.lo, seq
 	}
 	w.sync()
-	h := w.keys.hash(key)
-	id := w.keys.find(key, h)
+	id, h := w.keys.lookup(key)
 	if !ok {
 		w.stats.Late++
 		if id < 0 {
@@ -80,9 +85,9 @@ func (w *topWindow) AddTop(key []byte, now int64, v float64) Result {
 	c := &w.ctr[id]
 	r := w.ring(id)
 	ringAdvance(&w.clk, r, &c.head, seq)
-	slot := w.clk.slot(seq)
+	slot := w.clk.seqSlot(seq)
 	r[slot] += v
-	c.sum += v
+	w.heap[c.pos].sum += v
 	c.first = min(c.first, now)
 	c.last = max(c.last, now)
 	w.down(int(c.pos))
@@ -104,11 +109,11 @@ func (w *topWindow) track(key []byte, h uint64, seq, now int64) int32 {
 		}
 		clear(w.ring(id))
 		w.ctr[id] = topCounter{head: seq, first: now, last: now, pos: int32(len(w.heap))}
-		w.heap = append(w.heap, id)
+		w.heap = append(w.heap, heapEntry{id: id})
 		w.up(len(w.heap) - 1)
 		return id
 	}
-	id := w.heap[0]
+	id := w.heap[0].id
 	c := &w.ctr[id]
 	if c.head >= w.clk.lo { // a counter with nothing left is expired, not evicted
 		w.stats.Evicted++
@@ -124,9 +129,10 @@ func (w *topWindow) sync() {
 		return
 	}
 	w.lo = w.clk.lo
-	for _, id := range w.heap {
-		c := &w.ctr[id]
-		c.sum = ringSum(&w.clk, w.ring(id), w.clk.lo, c.head, c.head)
+	for i := range w.heap {
+		e := &w.heap[i]
+		c := &w.ctr[e.id]
+		e.sum = ringSum(&w.clk, w.ring(e.id), w.clk.lo, c.head, c.head)
 	}
 	w.total = ringSum(&w.clk, w.totals, w.clk.lo, w.totalHead, w.totalHead)
 	w.heapify()
@@ -137,20 +143,20 @@ func (w *topWindow) result(id int32) Result {
 	if c.first < w.clk.windowStart() && c.head >= w.clk.lo {
 		c.first = ringFirst(&w.clk, w.ring(id), w.clk.lo, c.head, w.clk.windowStart())
 	}
-	return Result{Value: c.sum, First: c.first, Last: c.last, Total: w.total}
+	return Result{Value: w.heap[c.pos].sum, First: c.first, Last: c.last, Total: w.total}
 }
 
 // Rank returns key's 1-based rank by value among the tracked keys, or 0
 // when key is not tracked. It is O(capacity).
 func (w *topWindow) Rank(key []byte) int {
-	id := w.keys.find(key, w.keys.hash(key))
+	id, _ := w.keys.lookup(key)
 	if id < 0 {
 		return 0
 	}
-	v := w.ctr[id].sum
+	v := w.heap[w.ctr[id].pos].sum
 	rank := 1
 	for _, o := range w.heap {
-		if w.ctr[o].sum > v {
+		if o.sum > v {
 			rank++
 		}
 	}
@@ -178,13 +184,13 @@ func (w *topWindow) Expire(now int64) int {
 	w.sync()
 	kept := w.heap[:0]
 	dropped := 0
-	for _, id := range w.heap {
-		if w.ctr[id].head < w.clk.lo {
-			w.keys.remove(id)
+	for _, e := range w.heap {
+		if w.ctr[e.id].head < w.clk.lo {
+			w.keys.remove(e.id)
 			dropped++
 			continue
 		}
-		kept = append(kept, id)
+		kept = append(kept, e)
 	}
 	w.heap = kept
 	if dropped > 0 {
@@ -201,19 +207,19 @@ func (w *topWindow) Stats() Stats {
 }
 
 func (w *topWindow) less(i, j int) bool {
-	return w.ctr[w.heap[i]].sum < w.ctr[w.heap[j]].sum
+	return w.heap[i].sum < w.heap[j].sum
 }
 
 func (w *topWindow) swap(i, j int) {
 	h := w.heap
 	h[i], h[j] = h[j], h[i]
-	w.ctr[h[i]].pos = int32(i)
-	w.ctr[h[j]].pos = int32(j)
+	w.ctr[h[i].id].pos = int32(i)
+	w.ctr[h[j].id].pos = int32(j)
 }
 
 func (w *topWindow) heapify() {
-	for i, id := range w.heap {
-		w.ctr[id].pos = int32(i)
+	for i, e := range w.heap {
+		w.ctr[e.id].pos = int32(i)
 	}
 	for i := len(w.heap)/2 - 1; i >= 0; i-- {
 		w.down(i)

@@ -7,13 +7,17 @@ package window
 // oldest bucket has moved since (once per bucket width per active key),
 // so it never drifts. Only an update out of order sums the ring for the
 // older window it asks about.
+//
+// The newest bucket's sum is kept beside the key's other state (cur), and
+// written to its ring slot only when something reads the ring (flush), so
+// an update in the key's current bucket, the common case, touches no ring.
 type sumWindow struct {
 	clk     clock // geometry only: a Sum window has no clock of its own
+	at      span  // the buckets of the latest update's time
 	wm      watermark
 	maxKeys int
-	keys    *keyTable
-	state   []sumKey  // by id
-	rings   []float64 // by id: ring slots at id*clk.ring
+	keys    *keyTable[sumKey] // with each key's state
+	rings   []float64         // by id: ring slots at id*clk.ring
 	stats   Stats
 }
 
@@ -22,16 +26,20 @@ type sumKey struct {
 	head  int64   // bucket seq of last: the ring holds (head-ring, head]
 	lo    int64   // oldest bucket of the window ending at last
 	sum   float64 // sum of buckets [lo, head]
+	cur   float64 // sum of bucket head; its ring slot is stale until flush
 	first int64   // earliest update, or an estimate once it left the window
 	last  int64   // latest update
 }
+
+// flush writes the sum of k's newest bucket to its ring slot r.
+func (w *sumWindow) flush(k *sumKey, r []float64) { r[w.clk.slot(k.head)] = k.cur }
 
 func newSumWindow(spec Spec) *sumWindow {
 	return &sumWindow{
 		clk:     newClock(int64(spec.Size), spec.Buckets),
 		wm:      watermark{span: int64(spec.Size) + int64(spec.Lateness)},
 		maxKeys: spec.MaxKeys,
-		keys:    newKeyTable(),
+		keys:    newKeyTable[sumKey](),
 	}
 }
 
@@ -42,10 +50,9 @@ func (w *sumWindow) ring(id int32) []float64 {
 
 // Add adds v to key's sum at event time now.
 func (w *sumWindow) Add(key []byte, now int64, v float64) Result {
-	h := w.keys.hash(key)
-	id := w.keys.find(key, h)
-	seq := floorDiv(now, w.clk.width)
-	if w.wm.late(now) || (id >= 0 && seq <= w.state[id].head-w.clk.ring) {
+	id, h := w.keys.lookup(key)
+	seq, lo := w.clk.locate(&w.at, now)
+	if w.wm.late(now) || (id >= 0 && seq <= w.keys.val(id).head-w.clk.ring) {
 		w.stats.Late++
 		if id < 0 {
 			return Result{}
@@ -53,14 +60,17 @@ func (w *sumWindow) Add(key []byte, now int64, v float64) Result {
 		return w.result(id)
 	}
 	if id < 0 {
-		id = w.insert(key, h, seq, now)
+		id = w.insert(key, h, seq, lo, now)
 	} else {
 		w.keys.touch(id)
 	}
-	k := &w.state[id]
-	r := w.ring(id)
+	k := w.keys.val(id)
 	if now < k.last { // out of order: its own bucket, the window it falls in
-		r[w.clk.slot(seq)] += v
+		if seq == k.head {
+			k.cur += v
+		} else {
+			w.ring(id)[w.clk.slot(seq)] += v
+		}
 		if seq >= k.lo {
 			k.sum += v
 		}
@@ -70,16 +80,22 @@ func (w *sumWindow) Add(key []byte, now int64, v float64) Result {
 		}
 		return w.result(id)
 	}
-	lo := w.clk.liveLo(now)
 	if lo > k.head { // nothing of the key left in the window: start afresh
 		k.first = now
 	}
-	ringAdvance(&w.clk, r, &k.head, seq)
-	if lo != k.lo {
-		k.lo = lo
-		k.sum = ringSum(&w.clk, r, lo, seq, seq)
+	if seq != k.head || lo != k.lo {
+		r := w.ring(id)
+		w.flush(k, r)
+		if seq > k.head {
+			ringAdvance(&w.clk, r, &k.head, seq)
+			k.cur = 0
+		}
+		if lo != k.lo {
+			k.lo = lo
+			k.sum = ringSum(&w.clk, r, lo, seq, seq)
+		}
 	}
-	r[w.clk.slot(seq)] += v
+	k.cur += v
 	k.sum += v
 	k.first = min(k.first, now)
 	k.last = now
@@ -87,28 +103,29 @@ func (w *sumWindow) Add(key []byte, now int64, v float64) Result {
 }
 
 // insert adds a new key, evicting the stalest one when the window is full.
-func (w *sumWindow) insert(key []byte, h uint64, seq, now int64) int32 {
+func (w *sumWindow) insert(key []byte, h uint64, seq, lo, now int64) int32 {
 	if w.keys.n >= w.maxKeys {
-		if !w.wm.expired(w.state[w.keys.tail].last) {
+		if !w.wm.expired(w.keys.val(w.keys.tail).last) {
 			w.stats.Evicted++
 		}
 		w.keys.remove(w.keys.tail)
 	}
 	id, grown := w.keys.insert(key, h)
 	if grown {
-		w.state = append(w.state, sumKey{})
 		w.rings = append(w.rings, make([]float64, w.clk.ring)...)
 	}
 	clear(w.ring(id))
-	w.state[id] = sumKey{head: seq, lo: w.clk.liveLo(now), first: now, last: now}
+	*w.keys.val(id) = sumKey{head: seq, lo: lo, first: now, last: now}
 	return id
 }
 
 // result is key id's value over the window ending at its latest update.
 func (w *sumWindow) result(id int32) Result {
-	k := &w.state[id]
+	k := w.keys.val(id)
 	if start := k.last - w.clk.size + 1; k.first < start {
-		k.first = ringFirst(&w.clk, w.ring(id), k.lo, k.head, start)
+		r := w.ring(id)
+		w.flush(k, r)
+		k.first = ringFirst(&w.clk, r, k.lo, k.head, start)
 	}
 	return Result{Value: k.sum, First: k.first, Last: k.last}
 }
@@ -116,8 +133,9 @@ func (w *sumWindow) result(id int32) Result {
 // resultAt is key id's value over the window ending at e, before its
 // latest update.
 func (w *sumWindow) resultAt(id int32, e int64) Result {
-	k := &w.state[id]
+	k := w.keys.val(id)
 	r := w.ring(id)
+	w.flush(k, r)
 	lo := w.clk.liveLo(e)
 	hi := floorDiv(e, w.clk.width)
 	first := k.first
@@ -137,7 +155,7 @@ func (w *sumWindow) Expire(now int64) int {
 	dropped := 0
 	for id := w.keys.head; id >= 0; {
 		next := w.keys.next(id)
-		if w.wm.expired(w.state[id].last) {
+		if w.wm.expired(w.keys.val(id).last) {
 			w.keys.remove(id)
 			dropped++
 		}

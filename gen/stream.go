@@ -16,11 +16,21 @@ import (
 // directions of each session, as a flow probe would meter them), with
 // times relative to DefaultStart. Stream cycles through such a pool.
 func BackgroundFlows(seed uint64, n int) []flow.Flow {
+	return backgroundFlows(context.Background(), seed, n)
+}
+
+// backgroundFlows is BackgroundFlows that stops early, returning what it
+// has, once ctx is done: a large pool takes seconds to make on a slow or
+// race-instrumented build, and Ctrl-C must not wait for it.
+func backgroundFlows(ctx context.Context, seed uint64, n int) []flow.Flow {
 	bg := &background{rng: rand.New(rand.NewPCG(seed, 1))}
 	base := DefaultStart.UnixNano()
 	out := make([]flow.Flow, 0, n+1)
 	var t int64
 	for len(out) < n {
+		if len(out)%1024 == 0 && ctx.Err() != nil {
+			break
+		}
 		t += int64(bg.rng.ExpFloat64() * 1e8)
 		pkts := bg.session(t)
 		first := pkts[0]
@@ -191,7 +201,10 @@ func Stream(ctx context.Context, cfg StreamConfig) (StreamStats, error) {
 		}
 	}()
 
-	pool := BackgroundFlows(cfg.Seed, cfg.Pool)
+	pool := backgroundFlows(ctx, cfg.Seed, cfg.Pool)
+	if ctx.Err() != nil {
+		return st, nil
+	}
 	batch := make([]flow.Flow, per)
 	var (
 		buf      []byte

@@ -411,12 +411,17 @@ func (e *Engine) evaluate(f *flow.Flow, src *sourceClock, now int64) {
 	}
 	e.evals++
 	e.seg = append(e.seg, segFlow{f: f, src: src, now: now, wm: e.watermark, seq: e.evals})
-	if e.cfg.Observe != nil {
+	if e.cfg.Observe != nil || len(e.seg) >= maxSegment {
 		// The tuning report hears values and alerts in the order one flow
 		// through every rule gives: a segment of one flow, alerts at once.
+		// Else a segment ends at maxSegment flows, whatever the batch.
 		e.evalSegment()
 	}
 }
+
+// maxSegment bounds the flows of a segment (and so its queue and masks),
+// whatever the size of the batch Process is given.
+const maxSegment = 1024
 
 // segFlow is a flow queued for the rules, with what evaluate knew then.
 type segFlow struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -321,5 +322,43 @@ func TestWorkersInTurnWhenCaughtUp(t *testing.T) {
 	}
 	if !slices.Equal(a, b) {
 		t.Errorf("alerts differ: %d caught up, %d behind", len(a), len(b))
+	}
+}
+
+// TestSegmentsAnyBatch checks that the alerts do not depend on how flows
+// are batched: a batch larger than a segment (maxSegment) is cut into
+// several, a small one is one.
+func TestSegmentsAnyBatch(t *testing.T) {
+	set, err := rules.LoadFS(examples.Rules, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := realisticFlows(8 * maxSegment)
+	for i := range flows { // and a vertical scan, a SYN to a port every 8th flow
+		if i%8 != 0 {
+			continue
+		}
+		f := &flows[i]
+		f.SrcAddr, f.DstAddr = netip.MustParseAddr("198.51.100.77"), netip.MustParseAddr("10.0.0.5")
+		f.SetProto(flow.ProtoTCP)
+		f.SrcPort, f.DstPort = 40000, uint16(1+i/8)
+		f.SetTCPFlags(flow.TCPSyn)
+		f.RawPackets, f.RawBytes = 1, 60
+	}
+	run := func(size int) []string {
+		var ids []string
+		e, err := New(Config{Emit: func(a *alert.Alert) { ids = append(ids, a.ID+" "+a.Rule) }}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(flows); i += size {
+			e.Process(append([]flow.Flow(nil), flows[i:min(i+size, len(flows))]...))
+		}
+		e.Flush()
+		return ids
+	}
+	whole, small := run(len(flows)), run(7)
+	if len(whole) == 0 || !slices.Equal(whole, small) {
+		t.Errorf("alerts: %d in one batch, %d in batches of 7", len(whole), len(small))
 	}
 }

@@ -541,65 +541,47 @@ func (e *Engine) evalRule(rs *ruleState, f *flow.Flow, now, wm int64) (late bool
 		return false
 	case rules.Sum:
 		res = rs.sumWin.Add(rs.key, now, rs.metric(f))
-		value = res.Value
-		if r.Rate {
-			value /= rs.window
-		}
-		if e.cfg.Observe != nil {
-			e.cfg.Observe(r, rs.key, value, f)
-		}
-		exceeds := rs.learnedExceeds(now, value) // a baseline learns every value
-		if value < r.ThresholdFor(f) {
-			rs.quiet(f, now, value)
-			return false
-		}
-		if !exceeds {
-			rs.below(f, now, value)
-			return false
-		}
 	case rules.Distinct:
 		rs.item = r.DistinctField.AppendKey(rs.item[:0], f)
 		res = rs.distinctWin.AddDistinct(rs.key, now, xxhash.Sum64(rs.item))
-		value = res.Value
-		if e.cfg.Observe != nil {
-			e.cfg.Observe(r, rs.key, value, f)
-		}
-		exceeds := rs.learnedExceeds(now, value)
-		if value < r.ThresholdFor(f) {
-			rs.quiet(f, now, value)
-			return false
-		}
-		if !exceeds {
-			rs.below(f, now, value)
-			return false
-		}
 	case rules.Top:
 		res = rs.topWin.AddTop(rs.key, now, rs.metric(f))
-		value = res.Value
-		if r.Rate {
-			value /= rs.window
-		}
-		if e.cfg.Observe != nil {
-			e.cfg.Observe(r, rs.key, value, f)
-		}
-		if value < r.ThresholdFor(f) {
-			rs.quiet(f, now, value)
-			return false
-		}
-		if r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare {
-			rs.below(f, now, value)
-			return false
-		}
-		if r.TopK > 0 {
-			if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
-				rs.below(f, now, value)
-				return false
-			}
-		}
+	}
+	value = res.Value
+	if r.Rate && r.Aggregate != rules.Distinct { // a distinct count is no rate
+		value /= rs.window
+	}
+	if e.cfg.Observe != nil {
+		e.cfg.Observe(r, rs.key, value, f)
+	}
+	// A baseline learns every value, so it hears of it before the threshold.
+	exceeds := r.Aggregate == rules.Top || rs.learnedExceeds(now, value)
+	if value < r.ThresholdFor(f) {
+		rs.quiet(f, now, value)
+		return false
+	}
+	if !exceeds || r.Aggregate == rules.Top && !rs.inTop(res) {
+		rs.below(f, now, value)
+		return false
 	}
 	rs.remember(f, now, value)
 	rs.fire(e, f, now, res, value)
 	return false
+}
+
+// inTop reports whether a Top rule's group, whose result is res, is within
+// the rule's share and its k highest.
+func (rs *ruleState) inTop(res window.Result) bool {
+	r := rs.r
+	if r.TopShare > 0 && res.Total > 0 && res.Value/res.Total < r.TopShare {
+		return false
+	}
+	if r.TopK > 0 {
+		if rank := rs.topWin.Rank(rs.key); rank == 0 || rank > r.TopK {
+			return false
+		}
+	}
+	return true
 }
 
 // metric is the value a flow adds to a Sum or Top window.

@@ -108,34 +108,14 @@ func benchCost(b *testing.B, set *rules.Set, flows []flow.Flow, w int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	batch := make([]flow.Flow, PipelineChunk)
-	span := flows[len(flows)-1].TimeFlowEnd.Sub(flows[0].TimeFlowEnd) + time.Second
-	round := 0
-	pass := func(limit int) int {
-		done := 0
-		for j := 0; j < len(flows) && done < limit; j += len(batch) {
-			n := min(copy(batch, flows[j:]), limit-done)
-			shift := time.Duration(round) * span
-			for k := range batch[:n] {
-				batch[k].TimeFlowEnd = batch[k].TimeFlowEnd.Add(shift)
-				batch[k].TimeFlowStart = batch[k].TimeFlowStart.Add(shift)
-				batch[k].TimeReceived = batch[k].TimeReceived.Add(shift)
-			}
-			e.Process(batch[:n])
-			done += n
-		}
-		round++
-		return done
-	}
-	pass(len(flows))
+	r := newRounds(flows, PipelineChunk, time.Second)
+	r.pass(e, len(flows))
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
-	for i := 0; i < b.N; {
-		i += pass(b.N - i)
-	}
+	r.run(e, b.N)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/flow")

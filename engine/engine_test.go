@@ -287,27 +287,11 @@ func benchmarkPack(b *testing.B, set *rules.Set) {
 	}
 	// Warm the windows so the benchmark measures steady state, then
 	// shift time forward each round so windows keep sliding.
-	e.Process(flows)
-	span := flows[len(flows)-1].TimeFlowEnd.Sub(flows[0].TimeFlowEnd) + time.Second
-	batch := make([]flow.Flow, 256)
+	r := newRounds(flows, 256, time.Second)
+	r.pass(e, len(flows))
 	b.ReportAllocs()
 	b.ResetTimer()
-	round := 1
-	for i := 0; i < b.N; {
-		for j := 0; j < len(flows) && i < b.N; j += len(batch) {
-			n := copy(batch, flows[j:])
-			n = min(n, b.N-i)
-			for k := range batch[:n] {
-				shift := time.Duration(round) * span
-				batch[k].TimeFlowEnd = batch[k].TimeFlowEnd.Add(shift)
-				batch[k].TimeFlowStart = batch[k].TimeFlowStart.Add(shift)
-				batch[k].TimeReceived = batch[k].TimeReceived.Add(shift) // the collector's clock moves on too
-			}
-			e.Process(batch[:n])
-			i += n
-		}
-		round++
-	}
+	r.run(e, b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 }
 

@@ -81,33 +81,12 @@ func benchSplit(b *testing.B, set *rules.Set, flows []flow.Flow, w int, split st
 	if split == "key" {
 		keySplit(b, e, set)
 	}
-	batch := make([]flow.Flow, *splitBatch)
-	span := flows[len(flows)-1].TimeFlowEnd.Sub(flows[0].TimeFlowEnd) + gap
-	round := 0
-	pass := func(limit int) int {
-		done := 0
-		shift := time.Duration(round) * span
-		for j := 0; j < len(flows) && done < limit; j += len(batch) {
-			n := min(copy(batch, flows[j:]), limit-done)
-			for k := range batch[:n] {
-				f := &batch[k]
-				f.TimeFlowEnd = f.TimeFlowEnd.Add(shift)
-				f.TimeFlowStart = f.TimeFlowStart.Add(shift)
-				f.TimeReceived = f.TimeReceived.Add(shift)
-			}
-			e.Process(batch[:n])
-			done += n
-		}
-		round++
-		return done
-	}
-	pass(len(flows))
+	r := newRounds(flows, *splitBatch, gap)
+	r.pass(e, len(flows))
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
-	for i := 0; i < b.N; {
-		i += pass(b.N - i)
-	}
+	r.run(e, b.N)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/flow")

@@ -83,13 +83,7 @@ func benchSplit(b *testing.B, set *rules.Set, flows []flow.Flow, w int, split st
 	}
 	r := newRounds(flows, *splitBatch, gap)
 	r.pass(e, len(flows))
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	r.run(e, b.N)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/flow")
+	r.measure(b, e)
 	runtime.KeepAlive(e)
 }
 

@@ -29,12 +29,7 @@ func BenchmarkEngineStreamPack(b *testing.B) {
 			}
 			r := newRounds(flows, PipelineChunk, time.Second/rate)
 			r.pass(e, 1<<16) // warm the windows
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			r.run(e, b.N)
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/flow")
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
+			r.measure(b, e)
 		})
 	}
 }

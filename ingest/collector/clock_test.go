@@ -74,9 +74,7 @@ func TestListenerForgedClock(t *testing.T) {
 		c.Write(d)
 	}
 	c.Close()
-	for i := 0; i < 500 && l.Stats().Datagrams < uint64(len(dgs)); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitDatagrams(l, len(dgs))
 	cancel()
 	<-done
 	received := time.Now()

@@ -172,9 +172,7 @@ func TestListenerArrivalTimes(t *testing.T) {
 			}
 		})
 	}()
-	for i := 0; i < 500 && l.Stats().Datagrams < uint64(len(dgs)); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitDatagrams(l, len(dgs))
 	cancel()
 	<-done
 	mu.Lock()
@@ -255,9 +253,7 @@ func testRunSink(t *testing.T, size int) {
 		c.Write(d)
 	}
 	c.Close()
-	for i := 0; i < 500 && l.Stats().Datagrams < uint64(len(dgs)); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitDatagrams(l, len(dgs))
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("RunSink: %v", err)
@@ -269,5 +265,12 @@ func testRunSink(t *testing.T, size int) {
 	}
 	if s.batches < 438/size || s.outgrown != 0 {
 		t.Errorf("%d batches, %d outgrown: the buffers' room was not respected", s.batches, s.outgrown)
+	}
+}
+
+// waitDatagrams waits, 5 s at most, until l has read n datagrams.
+func waitDatagrams(l *Listener, n int) {
+	for i := 0; i < 500 && l.Stats().Datagrams < uint64(n); i++ {
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -40,9 +40,20 @@ type Pipeline struct {
 	waits    atomic.Uint64 // chunks that found the queue full
 	maxDepth atomic.Int64
 	mu       sync.Mutex // guards Process against Do
+	behind   bool       // Run's: a backlog set the workers side by side (process)
 
 	exchangeEvery time.Duration
 }
+
+// backlogSideBySide is the backlog, in chunks queued behind the one being
+// processed, from which the engine's workers take batches side by side
+// (Engine.SetCaughtUp), until the queue is empty again. Side by side, a
+// flow costs more CPU (a wake-up of each worker per batch, each core's
+// caches apart): it pays only when the engine is the bottleneck and spare
+// cores exist. A backlog of a chunk or two comes and goes at any rate, as
+// the scheduler lends the engine's core to the sources' goroutines; one
+// that keeps growing is the engine falling behind.
+const backlogSideBySide = 8
 
 // PipelineChunk is the most flows one queued batch holds.
 const PipelineChunk = 256
@@ -153,7 +164,13 @@ func (p *Pipeline) Run(ctx context.Context) {
 
 func (p *Pipeline) process(b *[]flow.Flow) {
 	p.mu.Lock()
-	p.eng.SetCaughtUp(p.inflight.Load() <= 1) // nothing queued behind b
+	switch waiting := p.inflight.Load() - 1; { // chunks queued behind b
+	case waiting >= backlogSideBySide:
+		p.behind = true
+	case waiting <= 0:
+		p.behind = false
+	}
+	p.eng.SetCaughtUp(!p.behind)
 	p.eng.Process(*b)
 	p.inflight.Add(-1)
 	p.mu.Unlock()

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/alert"
+	"github.com/flowguard/flowguard/examples"
 	"github.com/flowguard/flowguard/flow"
+	"github.com/flowguard/flowguard/gen"
 	"github.com/flowguard/flowguard/rules"
 )
 
@@ -177,5 +179,44 @@ func TestPipelineHandleOwned(t *testing.T) {
 	}
 	if q := p.Queued(); q != uint64(sent) {
 		t.Fatalf("Queued %d, want %d", q, sent)
+	}
+}
+
+// The workers take batches side by side only from a backlog of
+// backlogSideBySide chunks, and keep on until the queue is empty: a few
+// chunks queued behind a busy engine are taken in turn.
+func TestPipelineSideBySideFromBacklog(t *testing.T) {
+	set, err := rules.LoadFS(examples.Rules, "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := gen.StreamMix(5, 5000, 64*PipelineChunk, 1e5, t0)
+	for _, queued := range []int{backlogSideBySide, 3 * backlogSideBySide} {
+		e, err := New(Config{Workers: 2}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewPipeline(e, 0)
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() { p.Run(ctx); close(ran) }()
+		release, held := make(chan struct{}), make(chan struct{})
+		go p.Do(func(*Engine) { close(held); <-release })
+		<-held
+		p.Handle(flows[:queued*PipelineChunk]) // one chunk taken by Run, the rest waiting behind it
+		close(release)
+		for p.inflight.Load() > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		<-ran
+		// Run's first chunk sees queued-1 behind it.
+		want := uint64(0)
+		if queued-1 >= backlogSideBySide {
+			want = uint64(queued - 1) // all but the last, which finds the queue empty
+		}
+		if got := e.par.sideBySide; got != want {
+			t.Errorf("%d chunks queued: %d side by side, want %d", queued, got, want)
+		}
 	}
 }

@@ -24,14 +24,8 @@ func TestPipelineBoundedInFlows(t *testing.T) {
 	}
 	const depth, hostile = 4, 65480
 	p := NewPipeline(e, depth)
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { p.Run(ctx); close(ran) }()
-
-	// Hold the engine busy.
-	release, held := make(chan struct{}), make(chan struct{})
-	go p.Do(func(*Engine) { close(held); <-release })
-	<-held
+	stop := runPipeline(p)
+	release := holdEngine(p)
 	batch := make([]flow.Flow, hostile)
 	handed := make(chan struct{})
 	go func() { p.Handle(batch); close(handed) }()
@@ -59,10 +53,9 @@ func TestPipelineBoundedInFlows(t *testing.T) {
 	if p.Waits() == 0 {
 		t.Error("the queue was full and no wait was counted")
 	}
-	close(release)
+	release()
 	<-handed
-	cancel()
-	<-ran
+	stop()
 	if got := e.Stats().Flows; got != hostile {
 		t.Fatalf("engine processed %d flows, want %d", got, hostile)
 	}
@@ -126,11 +119,9 @@ rules:
 	}
 	// Busy engine: the chunk is queued; the next one queues behind it
 	// although the engine is free again by then.
-	release, held := make(chan struct{}), make(chan struct{})
-	go p.Do(func(*Engine) { close(held); <-release })
-	<-held
+	release := holdEngine(p)
 	p.Handle(chunk(11))
-	close(release)
+	release()
 	p.Do(func(*Engine) {}) // the engine is free
 	p.Handle(chunk(21))
 	if p.Direct() != 1 {
@@ -197,19 +188,14 @@ func TestPipelineSideBySideFromBacklog(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := NewPipeline(e, 0)
-		ctx, cancel := context.WithCancel(context.Background())
-		ran := make(chan struct{})
-		go func() { p.Run(ctx); close(ran) }()
-		release, held := make(chan struct{}), make(chan struct{})
-		go p.Do(func(*Engine) { close(held); <-release })
-		<-held
+		stop := runPipeline(p)
+		release := holdEngine(p)
 		p.Handle(flows[:queued*PipelineChunk]) // one chunk taken by Run, the rest waiting behind it
-		close(release)
+		release()
 		for p.inflight.Load() > 0 {
 			time.Sleep(time.Millisecond)
 		}
-		cancel()
-		<-ran
+		stop()
 		// Run's first chunk sees queued-1 behind it.
 		want := uint64(0)
 		if queued-1 >= backlogSideBySide {
@@ -219,4 +205,21 @@ func TestPipelineSideBySideFromBacklog(t *testing.T) {
 			t.Errorf("%d chunks queued: %d side by side, want %d", queued, got, want)
 		}
 	}
+}
+
+// runPipeline runs p until the returned stop, which returns once Run has
+// drained the queue and returned.
+func runPipeline(p *Pipeline) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { p.Run(ctx); close(ran) }()
+	return func() { cancel(); <-ran }
+}
+
+// holdEngine keeps p's engine busy (in Do) until the returned release.
+func holdEngine(p *Pipeline) (release func()) {
+	done, held := make(chan struct{}), make(chan struct{})
+	go p.Do(func(*Engine) { close(held); <-done })
+	<-held
+	return func() { close(done) }
 }

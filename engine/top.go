@@ -17,6 +17,11 @@ const topGroupsPerRule = 5
 type topTracker struct {
 	e [topGroupsPerRule]topEntry
 	n int
+	// Of the entries, once all are taken: the smallest value and the
+	// oldest time. A value of a new group at most low, while no entry's
+	// window has passed, changes nothing, found without a scan.
+	low    float64
+	oldest int64
 }
 
 type topEntry struct {
@@ -32,8 +37,12 @@ func (t *topTracker) observe(key []byte, h uint64, v float64, at, size int64) {
 	for i := range t.n {
 		if t.e[i].hash == h && bytes.Equal(t.e[i].key, key) {
 			t.e[i].value, t.e[i].at = v, at
+			t.bounds()
 			return
 		}
+	}
+	if t.n == len(t.e) && v <= t.low && t.oldest >= at-size {
+		return
 	}
 	i := t.n
 	if t.n == len(t.e) {
@@ -51,6 +60,18 @@ func (t *topTracker) observe(key []byte, h uint64, v float64, at, size int64) {
 		t.n++
 	}
 	t.e[i] = topEntry{hash: h, key: append(t.e[i].key[:0], key...), value: v, at: at}
+	t.bounds()
+}
+
+// bounds sets low and oldest from the entries.
+func (t *topTracker) bounds() {
+	if t.n < len(t.e) {
+		return
+	}
+	t.low, t.oldest = t.e[0].value, t.e[0].at
+	for _, en := range t.e[1:] {
+		t.low, t.oldest = min(t.low, en.value), min(t.oldest, en.at)
+	}
 }
 
 // GroupValue is one of a rule's highest groups.

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,8 @@ type Engine struct {
 	evals    uint64    // flows evaluated: where an alert falls among a batch's (workers.go)
 	caughtUp bool      // no batch waits behind the next (SetCaughtUp)
 	seg      []segFlow // flows waiting for the rules (evalSegment)
-	masks    []uint64  // by flow of seg, a bit per rule: its conditions hold
+	mask     []uint64  // of one flow of seg, a bit per rule: its conditions hold
+	rows     []uint64  // by rule, a bit per flow of seg: the rule's conditions hold
 	pend     []pending // alerts of the segment running, to emit after it
 	holding  bool      // a segment runs: emit holds alerts in pend
 	ruleAt   int       // the rule the segment runs now (its place in rules)
@@ -447,30 +449,40 @@ func (e *Engine) evalSegment() {
 	}
 	last := e.evals
 	// The conditions first, flow by flow: the matcher computes what
-	// several rules share once per flow. A bit per rule and flow says
-	// which rules then see the flow.
-	words := (len(e.rules) + 63) / 64
-	if n := len(e.seg) * words; cap(e.masks) < n {
-		e.masks = make([]uint64, n)
-	} else {
-		e.masks = e.masks[:n]
-		clear(e.masks)
+	// several rules share once per flow. A bit per rule and flow, in a
+	// row of the segment's flows per rule, says which rules then see the
+	// flow; each rule walks the set bits of its row.
+	words, row := (len(e.rules)+63)/64, (len(e.seg)+63)/64
+	if cap(e.mask) < words {
+		e.mask = make([]uint64, words)
 	}
+	if n := len(e.rules) * row; cap(e.rows) < n {
+		e.rows = make([]uint64, n)
+	} else {
+		e.rows = e.rows[:n]
+		clear(e.rows)
+	}
+	mask := e.mask[:words]
 	for j := range e.seg {
-		e.match.Mask(e.seg[j].f, e.masks[j*words:(j+1)*words])
+		clear(mask)
+		e.match.Mask(e.seg[j].f, mask)
+		at, bit := j/64, uint64(1)<<(j%64)
+		for w, m := range mask {
+			for ; m != 0; m &= m - 1 {
+				e.rows[(w*64+bits.TrailingZeros64(m))*row+at] |= bit
+			}
+		}
 	}
 	e.holding = len(e.seg) > 1 // one flow: its alerts come in order as they are
 	for i, rs := range e.rules {
 		e.ruleAt = i
-		w, bit := i/64, uint64(1)<<(i%64)
-		for j := range e.seg {
-			if e.masks[j*words+w]&bit == 0 {
-				continue
-			}
-			s := &e.seg[j]
-			e.evals = s.seq
-			if e.evalRule(rs, s.f, s.now, s.wm) {
-				s.late = true
+		for w, m := range e.rows[i*row : (i+1)*row] {
+			for ; m != 0; m &= m - 1 {
+				s := &e.seg[w*64+bits.TrailingZeros64(m)]
+				e.evals = s.seq
+				if e.evalRule(rs, s.f, s.now, s.wm) {
+					s.late = true
+				}
 			}
 		}
 	}

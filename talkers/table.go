@@ -6,10 +6,13 @@ import "math/bits"
 // bytes, a protocol and port, or an AS number.
 type key struct{ hi, lo uint64 }
 
-// entry is one key's totals since it entered its table.
+// counts are one key's totals since it entered its table.
+type counts struct{ bytes, packets, flows uint64 }
+
+// entry is a key and its counts.
 type entry struct {
-	k                     key
-	bytes, packets, flows uint64
+	k key
+	counts
 }
 
 // table counts the keys of one dimension in one bucket of time, in a fixed
@@ -60,6 +63,11 @@ func (t *table) hash(k key) uint64 {
 
 // add counts one flow of key k.
 func (t *table) add(k key, bytes, packets uint64) {
+	t.merge(k, counts{bytes: bytes, packets: packets, flows: 1})
+}
+
+// merge adds c to key k's counts.
+func (t *table) merge(k key, c counts) {
 	i := t.hash(k) & t.mask
 	for {
 		e := t.slots[i]
@@ -67,9 +75,9 @@ func (t *table) add(k key, bytes, packets uint64) {
 			break
 		}
 		if en := &t.ents[e-1]; en.k == k {
-			en.bytes += bytes
-			en.packets += packets
-			en.flows++
+			en.bytes += c.bytes
+			en.packets += c.packets
+			en.flows += c.flows
 			return
 		}
 		i = (i + 1) & t.mask
@@ -81,7 +89,7 @@ func (t *table) add(k key, bytes, packets uint64) {
 			i = (i + 1) & t.mask
 		}
 	}
-	t.ents[t.n] = entry{k: k, bytes: bytes, packets: packets, flows: 1}
+	t.ents[t.n] = entry{k: k, counts: c}
 	t.n++
 	t.slots[i] = int32(t.n)
 }

@@ -59,6 +59,7 @@ const (
 	rankings
 )
 
+// bucket is a closed bucket: the heaviest keys of its time.
 type bucket struct {
 	start  int64 // unix seconds; 0: unused
 	tables [dimensions]*table
@@ -66,11 +67,14 @@ type bucket struct {
 
 // Talkers counts flows into buckets. Safe for concurrent use.
 type Talkers struct {
-	mu       sync.Mutex
-	b        [buckets]bucket
+	mu   sync.Mutex
+	live *live // the current bucket
+	b    [buckets]bucket
+	// view is Top's scratch: the current bucket compacted as if closed.
+	view     [dimensions]*table
 	now      func() time.Time
 	flows    uint64
-	pruned   uint64 // keys pruned in buckets since reused
+	pruned   uint64 // keys forgotten, but those of the live tables since the bucket started
 	capacity int
 }
 
@@ -83,11 +87,14 @@ func New(capacity int, now func() time.Time) *Talkers {
 	if now == nil {
 		now = time.Now
 	}
-	t := &Talkers{now: now, capacity: capacity}
+	t := &Talkers{now: now, capacity: capacity, live: newLive(capacity, rand.Uint64)}
 	for i := range t.b {
 		for d := range dimensions {
 			t.b[i].tables[d] = newTable(capacity, rand.Uint64())
 		}
+	}
+	for d := range dimensions {
+		t.view[d] = newTable(capacity, rand.Uint64())
 	}
 	return t
 }
@@ -101,20 +108,48 @@ func (t *Talkers) Handle(batch []flow.Flow) {
 	now := t.now().Unix()
 	start := now - now%int64(Bucket/time.Second)
 	t.mu.Lock()
-	b := &t.b[(start/int64(Bucket/time.Second))%int64(buckets)]
-	if b.start != start {
-		for _, tb := range b.tables {
-			t.pruned += tb.pruned
-			tb.pruned = 0
-			tb.reset()
-		}
-		b.start = start
+	if t.live.start != start {
+		t.roll(start)
 	}
 	for i := range batch {
-		b.count(&batch[i])
+		t.live.count(&batch[i])
 	}
 	t.flows += uint64(len(batch))
 	t.mu.Unlock()
+}
+
+// slot is the closed bucket of the time start.
+func (t *Talkers) slot(start int64) *bucket {
+	return &t.b[(start/int64(Bucket/time.Second))%int64(buckets)]
+}
+
+// roll closes the current bucket, keeping its heaviest keys in its slot,
+// and starts the bucket of start.
+func (t *Talkers) roll(start int64) {
+	l := t.live
+	if l.start != 0 {
+		b := t.slot(l.start)
+		for d := range dimensions {
+			t.pruned += l.compact(d, b.tables[d])
+		}
+		b.start = l.start
+	}
+	for _, tb := range l.tables {
+		t.pruned += tb.pruned
+		tb.pruned = 0
+	}
+	l.reset()
+	l.start = start
+	if b := t.slot(start); b.start == start {
+		// The clock went back to a bucket already closed: count on in it.
+		for d := range dimensions {
+			tb := b.tables[d]
+			for _, e := range tb.ents[:tb.n] {
+				l.merge(d, e.k, e.counts)
+			}
+		}
+		b.start = 0
+	}
 }
 
 func addrKey(a netip.Addr) key {
@@ -126,27 +161,6 @@ func beUint64(b []byte) uint64 {
 	_ = b[7]
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-}
-
-func (b *bucket) put(d Dimension, k key, f *flow.Flow) {
-	b.tables[d].add(k, f.Bytes, f.Packets)
-}
-
-func (b *bucket) count(f *flow.Flow) {
-	if f.SrcAddr.IsValid() {
-		b.put(Sources, addrKey(f.SrcAddr), f)
-	}
-	if f.DstAddr.IsValid() {
-		b.put(Destinations, addrKey(f.DstAddr), f)
-	}
-	b.put(Ports, key{lo: uint64(f.Proto)<<16 | uint64(f.DstPort)}, f)
-	src, dst := cmp.Or(f.SrcASN, f.SrcAS), cmp.Or(f.DstASN, f.DstAS)
-	if src != 0 {
-		b.put(ASNs, key{lo: uint64(src)}, f)
-	}
-	if dst != 0 && dst != src {
-		b.put(ASNs, key{lo: uint64(dst)}, f)
-	}
 }
 
 // Row is one talker over a window.
@@ -179,10 +193,8 @@ func (t *Talkers) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := Stats{Flows: t.flows, Pruned: t.pruned}
-	for i := range t.b {
-		for _, tb := range t.b[i].tables {
-			s.Pruned += tb.pruned
-		}
+	for _, tb := range t.live.tables {
+		s.Pruned += tb.pruned
 	}
 	return s
 }
@@ -202,14 +214,8 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 	for d := range merged {
 		merged[d] = map[key]*Row{}
 	}
-	t.mu.Lock()
-	for i := range t.b {
-		b := &t.b[i]
-		if b.start == 0 || b.start < from || b.start > cur {
-			continue
-		}
-		for d := range dimensions {
-			tb := b.tables[d]
+	add := func(tables *[dimensions]*table) {
+		for d, tb := range tables {
 			for _, e := range tb.ents[:tb.n] {
 				r := merged[d][e.k]
 				if r == nil {
@@ -221,6 +227,20 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 				r.Flows += e.flows
 			}
 		}
+	}
+	in := func(start int64) bool { return start != 0 && start >= from && start <= cur }
+	t.mu.Lock()
+	for i := range t.b {
+		if b := &t.b[i]; in(b.start) {
+			add(&b.tables)
+		}
+	}
+	if in(t.live.start) {
+		// The current bucket shows what it will keep when it closes.
+		for d := range dimensions {
+			t.live.compact(d, t.view[d])
+		}
+		add(&t.view)
 	}
 	t.mu.Unlock()
 	lists := [dimensions]*[]Row{&out.Sources, &out.Destinations, &out.Ports, &out.ASNs}

@@ -70,6 +70,9 @@ func TestHeavyHittersAmongNoise(t *testing.T) {
 	if got := len(tk.b[0].tables[Sources].ents); got != 64 {
 		t.Errorf("sketch grew to %d", got)
 	}
+	if got := len(tk.live.tables[Sources].ents); got != 64*LiveFactor {
+		t.Errorf("the current bucket's table grew to %d", got)
+	}
 }
 
 // Windows count only their buckets; old buckets are reused.
@@ -145,6 +148,151 @@ func TestTableConsistent(t *testing.T) {
 	}
 }
 
+// A closed bucket keeps the heaviest keys by bytes and by packets, counted
+// in tables and in the port counters alike, with their exact counts.
+func TestCompactKeepsHeaviest(t *testing.T) {
+	l := newLive(16, rand.Uint64)
+	var want []key
+	for i := range 1000 {
+		f := mk(1, 2, uint16(i))
+		f.SetProto([]uint8{6, 17, 47}[i%3]) // counters, counters, table
+		switch {
+		case i%100 == 0: // ten keys heavy by bytes
+			f.Bytes, f.Packets = 1e6+uint64(i), 1
+		case i%100 == 1: // ten heavy by packets
+			f.Bytes, f.Packets = 1, 1e6+uint64(i)
+		default:
+			f.Bytes, f.Packets = 10, 1
+		}
+		if i%100 < 2 && i >= 200 { // the eight heaviest of each
+			want = append(want, key{lo: uint64(f.Proto)<<16 | uint64(f.DstPort)})
+		}
+		l.count(&f)
+		l.count(&f)
+	}
+	n := l.tables[Ports].n // the keys of other protocols the table kept
+	for _, c := range l.ports {
+		if c.flows != 0 {
+			n++
+		}
+	}
+	dst := newTable(16, 1)
+	if got := l.compact(Ports, dst); int(got) != n-16 || dst.n != 16 {
+		t.Fatalf("compact kept %d keys and forgot %d of %d, want 16 and %d", dst.n, got, n, n-16)
+	}
+	kept := map[key]counts{}
+	for _, e := range dst.ents[:dst.n] {
+		kept[e.k] = e.counts
+	}
+	for _, k := range want {
+		if c, ok := kept[k]; !ok || c.flows != 2 || c.bytes+c.packets < 2e6 {
+			t.Errorf("key %s: kept %v %+v", keyText(Ports, k), ok, c)
+		}
+	}
+	// All equal: the room is filled, no more.
+	l.reset()
+	for i := range 100 {
+		f := mk(i, 2, 80)
+		l.count(&f)
+	}
+	if got := l.compact(Sources, dst); got != 100-16 || dst.n != 16 {
+		t.Errorf("ties: kept %d, forgot %d", dst.n, got)
+	}
+	// What fits is kept whole.
+	if got := l.compact(Destinations, dst); got != 0 || dst.n != 1 || dst.ents[0].flows != 100 {
+		t.Errorf("one destination: forgot %d, kept %+v", got, dst.ents[:dst.n])
+	}
+}
+
+// A hostile stream of distinct keys in every dimension, bucket after
+// bucket, costs no memory and leaves the heavy talker on top with its
+// exact counts.
+func TestSprayBounded(t *testing.T) {
+	c := newClock()
+	tk := New(32, c.now)
+	r := rand.New(rand.NewPCG(5, 6))
+	batch := make([]flow.Flow, 256)
+	spray := func() {
+		for i := range batch {
+			f := mk(r.IntN(1<<24), r.IntN(1<<24), uint16(444+r.IntN(60000)))
+			f.SetProto([]uint8{6, 17, 47}[i%3])
+			f.SrcAS, f.DstAS = r.Uint32(), r.Uint32()
+			if i%8 == 0 {
+				f = mk(1, 2, 443)
+				f.SrcAS, f.Bytes = 64500, 5000
+			}
+			batch[i] = f
+		}
+		tk.Handle(batch)
+	}
+	spray()
+	if a := testing.AllocsPerRun(100, func() {
+		for range 10 {
+			spray()
+		}
+		c.add(Bucket)
+	}); a != 0 {
+		t.Errorf("Handle allocates %.1f times per bucket", a)
+	}
+	for i := range tk.b {
+		for d, tb := range tk.b[i].tables {
+			if len(tb.ents) != 32 || len(tb.slots) != 64 || tb.n > 32 {
+				t.Fatalf("bucket %d %s: %d of %d keys, %d slots", i, Dimension(d), tb.n, len(tb.ents), len(tb.slots))
+			}
+		}
+	}
+	for d, tb := range tk.live.tables {
+		if len(tb.ents) != 32*LiveFactor || tb.n > len(tb.ents) {
+			t.Fatalf("live %s: %d of %d keys", Dimension(d), tb.n, len(tb.ents))
+		}
+	}
+	if len(tk.live.ports) != portCounters {
+		t.Fatalf("%d port counters", len(tk.live.ports))
+	}
+	spray()
+	// The current bucket has one batch; the 30 whole buckets before it in
+	// the window, ten batches each.
+	const perBatch = 256 / 8
+	top := tk.Top(15*time.Minute, ByBytes, 1)
+	flows := uint64(perBatch * (30*10 + 1))
+	for _, rows := range [][]Row{top.Sources, top.Destinations, top.Ports, top.ASNs} {
+		if len(rows) != 1 || rows[0].Flows != flows || rows[0].Bytes != flows*5000 {
+			t.Errorf("top: %+v, want %d flows", rows, flows)
+		}
+	}
+	if top.Sources[0].Key != "10.0.0.1" || top.Ports[0].Key != "443/tcp" || top.ASNs[0].Key != "AS64500" {
+		t.Errorf("top: %+v", top)
+	}
+	if s := tk.Stats(); s.Pruned == 0 {
+		t.Errorf("stats %+v: nothing forgotten", s)
+	}
+}
+
+// When the clock goes back to a bucket already closed, counting goes on in
+// it: nothing is lost or counted twice.
+func TestClockBack(t *testing.T) {
+	c := newClock()
+	tk := New(16, c.now)
+	tk.Handle([]flow.Flow{mk(1, 2, 443), mk(3, 4, 53)})
+	c.add(Bucket)
+	tk.Handle([]flow.Flow{mk(1, 2, 443)})
+	c.add(-Bucket)
+	tk.Handle([]flow.Flow{mk(1, 2, 443)})
+	top := tk.Top(time.Minute, ByBytes, 5)
+	if len(top.Ports) != 2 || top.Ports[0].Key != "443/tcp" || top.Ports[0].Flows != 2 || top.Ports[1].Flows != 1 {
+		t.Errorf("back: %+v", top.Ports)
+	}
+	c.add(Bucket)
+	tk.Handle([]flow.Flow{mk(1, 2, 443)})
+	top = tk.Top(time.Minute, ByBytes, 5)
+	if len(top.Sources) != 2 || top.Sources[0].Flows != 4 || top.Ports[0].Flows != 4 || top.Ports[0].Bytes != 4000 {
+		t.Errorf("forth: %+v %+v", top.Sources, top.Ports)
+	}
+	if s := tk.Stats(); s.Flows != 5 || s.Pruned != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
 func TestHandleAllocatesNothing(t *testing.T) {
 	tk := New(0, nil)
 	batch := make([]flow.Flow, 256)
@@ -213,4 +361,19 @@ func handleBatches(b *testing.B, flows []flow.Flow) {
 // is per flow.
 func BenchmarkHandleStream(b *testing.B) {
 	handleBatches(b, gen.StreamMix(1, 50000, 1<<16, 1.2e6, time.Now()))
+}
+
+// BenchmarkTop answers a 15-minute Top after the stream mix filled the
+// current bucket (the ports table and counters with its ephemeral ports):
+// the time Handle waits for the lock while the console asks.
+func BenchmarkTop(b *testing.B) {
+	tk := New(0, nil)
+	flows := gen.StreamMix(1, 50000, 1<<16, 1.2e6, time.Now())
+	for i := 0; i+256 <= len(flows); i += 256 {
+		tk.Handle(flows[i : i+256])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		tk.Top(15*time.Minute, ByBytes, 100)
+	}
 }

@@ -10,6 +10,7 @@ package talkers
 
 import (
 	"cmp"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -152,15 +153,10 @@ func (t *Talkers) roll(start int64) {
 	}
 }
 
+// addrKey is a's key (small enough to be inlined).
 func addrKey(a netip.Addr) key {
 	b := a.As16()
-	return key{hi: beUint64(b[:8]), lo: beUint64(b[8:])}
-}
-
-func beUint64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+	return key{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
 }
 
 // Row is one talker over a window.

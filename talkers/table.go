@@ -17,31 +17,34 @@ type entry struct {
 
 // table counts the keys of one dimension in one bucket of time, in a fixed
 // space: at most cap keys, found through an open-addressing index (linear
-// probing, at most half full). When it is full, prune keeps the quarter of
-// the keys with the most bytes and the quarter with the most packets and
-// forgets the rest, so a heavy talker stays however many light ones pass
-// (a key that returns counts again from zero: totals are lower bounds).
-// Nothing allocates after newTable; a flow costs one probe.
+// probing, at most half full). When it is full, prune keeps the keep keys
+// with the most bytes and the keep with the most packets and forgets the
+// rest, so a heavy talker stays however many light ones pass (a key that
+// returns counts again from zero: totals are lower bounds). Nothing
+// allocates after newTable; a flow costs one probe.
 type table struct {
 	ents   []entry
 	slots  []int32  // entry index + 1; 0: empty
-	keep   []bool   // scratch of prune
-	order  []int32  // scratch of prune
-	weight []uint64 // scratch of prune: each entry's weight in the ranking
+	weight []uint64 // scratch of cut: each entry's weight in a ranking
 	mask   uint64
 	seed   uint64
 	n      int
+	keep   int // keys a prune keeps by each ranking, less than half of cap
 	// pruned counts keys forgotten to make room.
 	pruned uint64
 }
 
-func newTable(capacity int, seed uint64) *table {
+// newTable returns a table of capacity keys (at least 8) whose prunes keep
+// keep keys by each ranking (0: a quarter of the capacity).
+func newTable(capacity, keep int, seed uint64) *table {
 	capacity = max(capacity, 8)
+	if keep <= 0 || 2*keep >= capacity {
+		keep = capacity / 4
+	}
 	size := 1 << bits.Len(uint(2*capacity-1)) // a power of two >= 2*capacity
 	return &table{
-		ents: make([]entry, capacity), slots: make([]int32, size),
-		keep: make([]bool, capacity), order: make([]int32, capacity), weight: make([]uint64, capacity),
-		mask: uint64(size - 1), seed: seed | 1,
+		ents: make([]entry, capacity), slots: make([]int32, size), weight: make([]uint64, capacity),
+		mask: uint64(size - 1), seed: seed | 1, keep: keep,
 	}
 }
 
@@ -94,28 +97,12 @@ func (t *table) merge(k key, c counts) {
 	t.slots[i] = int32(t.n)
 }
 
-// prune keeps the top quarter by bytes and the top quarter by packets.
+// prune keeps the keep heaviest keys by bytes and the keep by packets.
 func (t *table) prune() {
-	clear(t.keep[:t.n])
-	top := max(1, len(t.ents)/4)
-	for _, byPackets := range []bool{false, true} {
-		order, weight := t.order[:t.n], t.weight[:t.n]
-		for i := range order {
-			order[i] = int32(i)
-			if byPackets {
-				weight[i] = t.ents[i].packets
-			} else {
-				weight[i] = t.ents[i].bytes
-			}
-		}
-		selectTop(order, top, weight)
-		for _, i := range order[:top] {
-			t.keep[i] = true
-		}
-	}
+	c := t.cut(t.keep)
 	m := 0
 	for i := range t.n {
-		if t.keep[i] {
+		if c.keeps(&t.ents[i].counts) {
 			t.ents[m] = t.ents[i]
 			m++
 		}
@@ -132,22 +119,94 @@ func (t *table) prune() {
 	}
 }
 
-// selectTop reorders idx so that its first k hold the k largest weights,
-// weight[i] being entry i's (quickselect, Hoare partition; no allocation).
-func selectTop(idx []int32, k int, weight []uint64) {
-	lo, hi := 0, len(idx)-1
+// copyTop resets dst and copies into it the keys a prune keeping keep by
+// each ranking would keep (all of them when there are no more than 2*keep);
+// dst must hold 2*keep keys. It returns the number of keys left out.
+func (t *table) copyTop(dst *table, keep int) (forgotten uint64) {
+	dst.reset()
+	c := t.cut(keep)
+	for i := range t.ents[:t.n] {
+		if e := &t.ents[i]; c.keeps(&e.counts) {
+			dst.merge(e.k, e.counts)
+		}
+	}
+	return uint64(t.n - dst.n)
+}
+
+// cut tells which keys are among the keep heaviest by bytes or by packets:
+// those above the lightest weight of the keep, and of those equal to it,
+// as many as the keep have (the first ones met).
+type cut struct {
+	all              bool // no more than 2*keep keys: all of them
+	bytes, packets   uint64
+	tieBytes, tiePkt int
+}
+
+func (c *cut) keeps(e *counts) bool {
+	switch {
+	case c.all, e.bytes > c.bytes, e.packets > c.packets:
+		return true
+	case e.bytes == c.bytes && c.tieBytes > 0:
+		c.tieBytes--
+		return true
+	case e.packets == c.packets && c.tiePkt > 0:
+		c.tiePkt--
+		return true
+	}
+	return false
+}
+
+// cut finds the lightest weights of the keep heaviest keys by each ranking
+// (in the scratch; the entries are left as they are).
+func (t *table) cut(keep int) cut {
+	if t.n <= 2*keep {
+		return cut{all: true}
+	}
+	var c cut
+	w := t.weight[:t.n]
+	for i := range w {
+		w[i] = t.ents[i].bytes
+	}
+	c.bytes, c.tieBytes = kth(w, keep)
+	for i := range w {
+		w[i] = t.ents[i].packets
+	}
+	c.packets, c.tiePkt = kth(w, keep)
+	return c
+}
+
+// kth returns the k-th largest of w and how many of the k largest equal it,
+// reordering w.
+func kth(w []uint64, k int) (v uint64, ties int) {
+	selectTop(w, k)
+	v = w[0]
+	for _, x := range w[:k] {
+		v = min(v, x)
+	}
+	for _, x := range w[:k] {
+		if x == v {
+			ties++
+		}
+	}
+	return v, ties
+}
+
+// selectTop reorders w so that its first k are the k largest (quickselect,
+// Hoare partition; no allocation).
+func selectTop(w []uint64, k int) {
+	lo, hi := 0, len(w)-1
 	for lo < hi {
-		p := weight[idx[lo+(hi-lo)/2]]
+		p := w[lo+(hi-lo)/2]
 		i, j := lo, hi
 		for i <= j {
-			for weight[idx[i]] > p {
+			for w[i] > p {
 				i++
 			}
-			for weight[idx[j]] < p {
+			for w[j] < p {
 				j--
 			}
 			if i <= j {
-				idx[i], idx[j] = idx[j], idx[i]
+				w[i], w[j] = w[j], w[i]
 				i++
 				j--
 			}

@@ -4,8 +4,9 @@
 //
 // Memory is bounded whatever the traffic: each dimension and 30-second
 // bucket of time is a table of a fixed number of keys, allocated up front;
-// a full table forgets all but its heaviest keys (see table). Counting a
-// flow allocates nothing.
+// a full table forgets all but its heaviest keys (see table). The current
+// bucket counts into larger tables (see live) and keeps only its heaviest
+// keys when it closes. Counting a flow allocates nothing.
 package talkers
 
 import (
@@ -30,8 +31,9 @@ var Windows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
 // buckets: 15 minutes of whole buckets and the current, partial one.
 const buckets = int(15*time.Minute/Bucket) + 1
 
-// DefaultCapacity is how many keys each table holds by default: a prune
-// keeps 128 by bytes and 128 by packets, more than MaxTop.
+// DefaultCapacity is how many keys each closed bucket's table holds by
+// default (256 by bytes and 256 by packets, more than MaxTop); the current
+// bucket's hold LiveFactor times as many.
 const DefaultCapacity = 512
 
 // Dimension is what talkers are counted by.
@@ -75,12 +77,12 @@ type Talkers struct {
 	view     [dimensions]*table
 	now      func() time.Time
 	flows    uint64
-	pruned   uint64 // keys forgotten, but those of the live tables since the bucket started
+	pruned   uint64 // keys forgotten (the live tables count theirs until the bucket closes)
 	capacity int
 }
 
-// New returns Talkers whose tables hold capacity keys each (0:
-// DefaultCapacity); now is the clock (nil: time.Now).
+// New returns Talkers whose closed buckets' tables hold capacity keys each
+// (0: DefaultCapacity); now is the clock (nil: time.Now).
 func New(capacity int, now func() time.Time) *Talkers {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
@@ -91,11 +93,11 @@ func New(capacity int, now func() time.Time) *Talkers {
 	t := &Talkers{now: now, capacity: capacity, live: newLive(capacity, rand.Uint64)}
 	for i := range t.b {
 		for d := range dimensions {
-			t.b[i].tables[d] = newTable(capacity, rand.Uint64())
+			t.b[i].tables[d] = newTable(capacity, 0, rand.Uint64())
 		}
 	}
 	for d := range dimensions {
-		t.view[d] = newTable(capacity, rand.Uint64())
+		t.view[d] = newTable(capacity, 0, rand.Uint64())
 	}
 	return t
 }
@@ -130,9 +132,7 @@ func (t *Talkers) roll(start int64) {
 	l := t.live
 	if l.start != 0 {
 		b := t.slot(l.start)
-		for d := range dimensions {
-			t.pruned += l.compact(d, b.tables[d])
-		}
+		t.pruned += l.close(&b.tables)
 		b.start = l.start
 	}
 	for _, tb := range l.tables {
@@ -146,7 +146,7 @@ func (t *Talkers) roll(start int64) {
 		for d := range dimensions {
 			tb := b.tables[d]
 			for _, e := range tb.ents[:tb.n] {
-				l.merge(d, e.k, e.counts)
+				l.tables[d].merge(e.k, e.counts)
 			}
 		}
 		b.start = 0
@@ -181,7 +181,7 @@ type Top struct {
 // Stats are totals since New.
 type Stats struct {
 	Flows  uint64 // flows counted
-	Pruned uint64 // keys forgotten by full tables (their counts were the lightest)
+	Pruned uint64 // keys forgotten by full tables and by buckets closing (their counts were the lightest)
 }
 
 // Stats returns the totals.
@@ -233,9 +233,7 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 	}
 	if in(t.live.start) {
 		// The current bucket shows what it will keep when it closes.
-		for d := range dimensions {
-			t.live.compact(d, t.view[d])
-		}
+		t.live.close(&t.view)
 		add(&t.view)
 	}
 	t.mu.Unlock()

@@ -118,7 +118,7 @@ func TestWindows(t *testing.T) {
 // The table's index stays consistent through many prunes, and a prune
 // keeps the heaviest keys.
 func TestTableConsistent(t *testing.T) {
-	tb := newTable(16, 7)
+	tb := newTable(16, 0, 7)
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
 		k := key{lo: uint64(r.IntN(200))}
@@ -148,37 +148,33 @@ func TestTableConsistent(t *testing.T) {
 	}
 }
 
-// A closed bucket keeps the heaviest keys by bytes and by packets, counted
-// in tables and in the port counters alike, with their exact counts.
-func TestCompactKeepsHeaviest(t *testing.T) {
-	l := newLive(16, rand.Uint64)
+// A closed bucket keeps the heaviest keys by bytes and by packets with
+// their exact counts, through the prunes of the current bucket's table.
+func TestCopyTopKeepsHeaviest(t *testing.T) {
+	tb := newTable(128, 8, 3)
 	var want []key
 	for i := range 1000 {
-		f := mk(1, 2, uint16(i))
-		f.SetProto([]uint8{6, 17, 47}[i%3]) // counters, counters, table
-		switch {
-		case i%100 == 0: // ten keys heavy by bytes
-			f.Bytes, f.Packets = 1e6+uint64(i), 1
-		case i%100 == 1: // ten heavy by packets
-			f.Bytes, f.Packets = 1, 1e6+uint64(i)
-		default:
-			f.Bytes, f.Packets = 10, 1
+		k := key{lo: uint64(i)}
+		var bytes, packets uint64 = 10, 1
+		switch i % 100 {
+		case 0: // ten keys heavy by bytes
+			bytes = 1e6 + uint64(i)
+		case 1: // ten heavy by packets
+			packets = 1e6 + uint64(i)
 		}
 		if i%100 < 2 && i >= 200 { // the eight heaviest of each
-			want = append(want, key{lo: uint64(f.Proto)<<16 | uint64(f.DstPort)})
+			want = append(want, k)
 		}
-		l.count(&f)
-		l.count(&f)
+		tb.add(k, bytes, packets)
+		tb.add(k, bytes, packets)
 	}
-	n := l.tables[Ports].n // the keys of other protocols the table kept
-	for _, c := range l.ports {
-		if c.flows != 0 {
-			n++
-		}
+	if tb.pruned == 0 {
+		t.Fatal("no prune")
 	}
-	dst := newTable(16, 1)
-	if got := l.compact(Ports, dst); int(got) != n-16 || dst.n != 16 {
-		t.Fatalf("compact kept %d keys and forgot %d of %d, want 16 and %d", dst.n, got, n, n-16)
+	dst := newTable(16, 0, 1)
+	n := tb.n
+	if got := tb.copyTop(dst, 8); int(got) != n-16 || dst.n != 16 {
+		t.Fatalf("copyTop kept %d keys and left out %d of %d, want 16 and %d", dst.n, got, n, n-16)
 	}
 	kept := map[key]counts{}
 	for _, e := range dst.ents[:dst.n] {
@@ -186,21 +182,27 @@ func TestCompactKeepsHeaviest(t *testing.T) {
 	}
 	for _, k := range want {
 		if c, ok := kept[k]; !ok || c.flows != 2 || c.bytes+c.packets < 2e6 {
-			t.Errorf("key %s: kept %v %+v", keyText(Ports, k), ok, c)
+			t.Errorf("key %d: kept %v %+v", k.lo, ok, c)
 		}
 	}
-	// All equal: the room is filled, no more.
-	l.reset()
-	for i := range 100 {
-		f := mk(i, 2, 80)
-		l.count(&f)
+	if tb.n != n {
+		t.Errorf("copyTop changed its table: %d keys, were %d", tb.n, n)
 	}
-	if got := l.compact(Sources, dst); got != 100-16 || dst.n != 16 {
-		t.Errorf("ties: kept %d, forgot %d", dst.n, got)
+	// All equal: the room is filled, no more.
+	tb.reset()
+	for i := range 100 {
+		tb.add(key{lo: uint64(i)}, 1000, 10)
+	}
+	if got := tb.copyTop(dst, 8); got != 100-16 || dst.n != 16 {
+		t.Errorf("ties: kept %d, left out %d", dst.n, got)
 	}
 	// What fits is kept whole.
-	if got := l.compact(Destinations, dst); got != 0 || dst.n != 1 || dst.ents[0].flows != 100 {
-		t.Errorf("one destination: forgot %d, kept %+v", got, dst.ents[:dst.n])
+	tb.reset()
+	for range 100 {
+		tb.add(key{lo: 7}, 1000, 10)
+	}
+	if got := tb.copyTop(dst, 8); got != 0 || dst.n != 1 || dst.ents[0].flows != 100 {
+		t.Errorf("one key: left out %d, kept %+v", got, dst.ents[:dst.n])
 	}
 }
 
@@ -245,9 +247,6 @@ func TestSprayBounded(t *testing.T) {
 		if len(tb.ents) != 32*LiveFactor || tb.n > len(tb.ents) {
 			t.Fatalf("live %s: %d of %d keys", Dimension(d), tb.n, len(tb.ents))
 		}
-	}
-	if len(tk.live.ports) != portCounters {
-		t.Fatalf("%d port counters", len(tk.live.ports))
 	}
 	spray()
 	// The current bucket has one batch; the 30 whole buckets before it in
@@ -340,9 +339,10 @@ func BenchmarkHandleBackground(b *testing.B) {
 }
 
 // handleBatches counts flows in 256-flow batches, a batch every 256th
-// iteration, so that ns/op is per flow.
+// iteration, so that ns/op is per flow, all in one bucket of time.
 func handleBatches(b *testing.B, flows []flow.Flow) {
-	tk := New(0, nil)
+	tk := New(0, newClock().now) // one bucket: the same work in every run
+
 	runtime.GC() // not the setup's garbage during the loop
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -364,7 +364,7 @@ func BenchmarkHandleStream(b *testing.B) {
 }
 
 // BenchmarkTop answers a 15-minute Top after the stream mix filled the
-// current bucket (the ports table and counters with its ephemeral ports):
+// current bucket (the ports table with its ephemeral ports):
 // the time Handle waits for the lock while the console asks.
 func BenchmarkTop(b *testing.B) {
 	tk := New(0, nil)

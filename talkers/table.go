@@ -100,10 +100,10 @@ func (t *table) merge(k key, c counts) {
 // prune keeps the keep heaviest keys by bytes and the keep by packets.
 func (t *table) prune() {
 	c := t.cut(t.keep)
-	m := 0
-	for i := range t.n {
-		if c.keeps(&t.ents[i].counts) {
-			t.ents[m] = t.ents[i]
+	ents, m := t.ents[:t.n], 0
+	for i := range ents {
+		if c.keeps(&ents[i].counts) {
+			ents[m] = ents[i]
 			m++
 		}
 	}
@@ -163,13 +163,14 @@ func (t *table) cut(keep int) cut {
 		return cut{all: true}
 	}
 	var c cut
-	w := t.weight[:t.n]
-	for i := range w {
-		w[i] = t.ents[i].bytes
+	ents := t.ents[:t.n]
+	w := t.weight[:len(ents)]
+	for i := range ents {
+		w[i] = ents[i].bytes
 	}
 	c.bytes, c.tieBytes = kth(w, keep)
-	for i := range w {
-		w[i] = t.ents[i].packets
+	for i := range ents {
+		w[i] = ents[i].packets
 	}
 	c.packets, c.tiePkt = kth(w, keep)
 	return c

@@ -28,6 +28,7 @@ type table struct {
 	weight []uint64 // scratch of cut: each entry's weight in a ranking
 	mask   uint64
 	seed   uint64
+	seed2  uint64
 	n      int
 	keep   int // keys a prune keeps by each ranking, less than half of cap
 	// pruned counts keys forgotten to make room.
@@ -44,7 +45,7 @@ func newTable(capacity, keep int, seed uint64) *table {
 	size := 1 << bits.Len(uint(2*capacity-1)) // a power of two >= 2*capacity
 	return &table{
 		ents: make([]entry, capacity), slots: make([]int32, size), weight: make([]uint64, capacity),
-		mask: uint64(size - 1), seed: seed | 1, keep: keep,
+		mask: uint64(size - 1), seed: seed, seed2: bits.RotateLeft64(seed, 32) * 0xbf58476d1ce4e5b9, keep: keep,
 	}
 }
 
@@ -55,13 +56,14 @@ func (t *table) reset() {
 	}
 }
 
+// hash mixes k with the table's secret seeds: the two halves of each
+// 128-bit product folded together, twice, so that every bit of the key
+// reaches the low bits the index takes, and a sender cannot choose keys
+// that collide without knowing the seeds.
 func (t *table) hash(k key) uint64 {
-	h := (k.hi ^ t.seed) * 0x9e3779b97f4a7c15
-	h ^= k.lo + (h << 6) + (h >> 2)
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 31
-	h *= 0x94d049bb133111eb
-	return h ^ h>>29
+	hi, lo := bits.Mul64(k.hi^t.seed, k.lo^t.seed2)
+	hi, lo = bits.Mul64(hi^lo^0x9e3779b97f4a7c15, t.seed|1)
+	return hi ^ lo
 }
 
 // add counts one flow of key k.

@@ -292,6 +292,34 @@ func TestClockBack(t *testing.T) {
 	}
 }
 
+// Structured keys (consecutive ports and addresses, IPv6 addresses that
+// differ only in their first half) spread over a half-full index as random
+// ones would: short probes, none long.
+func TestHashSpreads(t *testing.T) {
+	shapes := map[string]func(i int) key{
+		"ports":       func(i int) key { return key{lo: 6<<16 | uint64(i)} },
+		"ipv4":        func(i int) key { return key{lo: 0xffff<<32 | 0x0a000000 | uint64(i)} },
+		"ipv4 /16s":   func(i int) key { return key{lo: 0xffff<<32 | uint64(i)<<16} },
+		"ipv6 prefix": func(i int) key { return key{hi: 0x20010db8<<32 | uint64(i)<<16, lo: 1} },
+	}
+	for name, shape := range shapes {
+		tb := newTable(4096, 0, rand.Uint64())
+		steps, worst := 0, 0
+		for i := range len(tb.ents) {
+			j, n := tb.hash(shape(i))&tb.mask, 0
+			for ; tb.slots[j] != 0; n++ {
+				j = (j + 1) & tb.mask
+			}
+			tb.slots[j] = 1
+			steps += n
+			worst = max(worst, n)
+		}
+		if mean := float64(steps) / float64(len(tb.ents)); mean > 1 || worst > 100 {
+			t.Errorf("%s: %.2f steps per key, %d at worst", name, mean, worst)
+		}
+	}
+}
+
 func TestHandleAllocatesNothing(t *testing.T) {
 	tk := New(0, nil)
 	batch := make([]flow.Flow, 256)

@@ -5,7 +5,8 @@ import "github.com/flowguard/flowguard/flow"
 // LiveFactor is how many times more keys the current bucket's tables hold
 // than a closed bucket's: the current bucket takes every flow, so its
 // tables are made large enough that ordinary traffic rarely fills them,
-// and a full one forgets more than a prune of a small table would.
+// and a prune, when keys that keep coming new fill one, frees seven
+// eighths of it.
 const LiveFactor = 8
 
 // live is the current bucket. Its tables hold LiveFactor times the

@@ -20,7 +20,7 @@ type live struct {
 }
 
 func newLive(capacity int, seed func() uint64) *live {
-	capacity = max(capacity, 8) // a closed bucket's table's (see newTable)
+	capacity = max(capacity, 8) // a closed bucket's keys, at least 8 as a table's
 	l := &live{keep: capacity / 2}
 	for d := range dimensions {
 		l.tables[d] = newTable(LiveFactor*capacity, l.keep, seed())
@@ -34,11 +34,13 @@ func (l *live) reset() {
 	}
 }
 
-// close keeps the heaviest keys in the closed bucket's tables and returns
-// the number of keys left out.
-func (l *live) close(to *[dimensions]*table) (forgotten uint64) {
+// close keeps the heaviest keys of each dimension in to (each with room
+// for 2*keep) and returns the number of keys left out.
+func (l *live) close(to *[dimensions][]entry) (forgotten uint64) {
 	for d, tb := range l.tables {
-		forgotten += tb.copyTop(to[d], l.keep)
+		var n uint64
+		to[d], n = tb.copyTop(to[d], l.keep)
+		forgotten += n
 	}
 	return forgotten
 }

@@ -121,18 +121,20 @@ func (t *table) prune() {
 	}
 }
 
-// copyTop resets dst and copies into it the keys a prune keeping keep by
-// each ranking would keep (all of them when there are no more than 2*keep);
-// dst must hold 2*keep keys. It returns the number of keys left out.
-func (t *table) copyTop(dst *table, keep int) (forgotten uint64) {
-	dst.reset()
-	c := t.cut(keep)
+// copyTop copies into dst the keys a prune keeping keep by each ranking
+// would keep (all of them when there are no more than 2*keep) and returns
+// them; dst must have room for 2*keep. It returns the number of keys left
+// out as well.
+func (t *table) copyTop(dst []entry, keep int) (kept []entry, forgotten uint64) {
+	dst = dst[:2*keep]
+	c, m := t.cut(keep), 0
 	for i := range t.ents[:t.n] {
 		if e := &t.ents[i]; c.keeps(&e.counts) {
-			dst.merge(e.k, e.counts)
+			dst[m] = *e
+			m++
 		}
 	}
-	return uint64(t.n - dst.n)
+	return dst[:m], uint64(t.n - m)
 }
 
 // cut tells which keys are among the keep heaviest by bytes or by packets:

@@ -62,10 +62,11 @@ const (
 	rankings
 )
 
-// bucket is a closed bucket: the heaviest keys of its time.
+// bucket is a closed bucket: the heaviest keys of its time, by dimension
+// (no index: they are only read, by Top).
 type bucket struct {
-	start  int64 // unix seconds; 0: unused
-	tables [dimensions]*table
+	start int64 // unix seconds; 0: unused
+	keys  [dimensions][]entry
 }
 
 // Talkers counts flows into buckets. Safe for concurrent use.
@@ -73,8 +74,8 @@ type Talkers struct {
 	mu   sync.Mutex
 	live *live // the current bucket
 	b    [buckets]bucket
-	// view is Top's scratch: the current bucket compacted as if closed.
-	view     [dimensions]*table
+	// view is Top's scratch: the current bucket's keys as if it closed.
+	view     [dimensions][]entry
 	now      func() time.Time
 	flows    uint64
 	pruned   uint64 // keys forgotten (the live tables count theirs until the bucket closes)
@@ -91,13 +92,14 @@ func New(capacity int, now func() time.Time) *Talkers {
 		now = time.Now
 	}
 	t := &Talkers{now: now, capacity: capacity, live: newLive(capacity, rand.Uint64)}
+	room := 2 * t.live.keep
 	for i := range t.b {
 		for d := range dimensions {
-			t.b[i].tables[d] = newTable(capacity, 0, rand.Uint64())
+			t.b[i].keys[d] = make([]entry, 0, room)
 		}
 	}
 	for d := range dimensions {
-		t.view[d] = newTable(capacity, 0, rand.Uint64())
+		t.view[d] = make([]entry, 0, room)
 	}
 	return t
 }
@@ -132,7 +134,7 @@ func (t *Talkers) roll(start int64) {
 	l := t.live
 	if l.start != 0 {
 		b := t.slot(l.start)
-		t.pruned += l.close(&b.tables)
+		t.pruned += l.close(&b.keys)
 		b.start = l.start
 	}
 	for _, tb := range l.tables {
@@ -143,9 +145,8 @@ func (t *Talkers) roll(start int64) {
 	l.start = start
 	if b := t.slot(start); b.start == start {
 		// The clock went back to a bucket already closed: count on in it.
-		for d := range dimensions {
-			tb := b.tables[d]
-			for _, e := range tb.ents[:tb.n] {
+		for d, keys := range b.keys {
+			for _, e := range keys {
 				l.tables[d].merge(e.k, e.counts)
 			}
 		}
@@ -210,9 +211,9 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 	for d := range merged {
 		merged[d] = map[key]*Row{}
 	}
-	add := func(tables *[dimensions]*table) {
-		for d, tb := range tables {
-			for _, e := range tb.ents[:tb.n] {
+	add := func(b *[dimensions][]entry) {
+		for d, keys := range b {
+			for _, e := range keys {
 				r := merged[d][e.k]
 				if r == nil {
 					r = &Row{}
@@ -228,7 +229,7 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 	t.mu.Lock()
 	for i := range t.b {
 		if b := &t.b[i]; in(b.start) {
-			add(&b.tables)
+			add(&b.keys)
 		}
 	}
 	if in(t.live.start) {

@@ -67,7 +67,7 @@ func TestHeavyHittersAmongNoise(t *testing.T) {
 	if s := tk.Stats(); s.Flows != 50000 || s.Pruned == 0 {
 		t.Errorf("stats %+v: want 50000 flows and pruned keys", s)
 	}
-	if got := len(tk.b[0].tables[Sources].ents); got != 64 {
+	if got := cap(tk.b[0].keys[Sources]); got != 64 {
 		t.Errorf("sketch grew to %d", got)
 	}
 	if got := len(tk.live.tables[Sources].ents); got != 64*LiveFactor {
@@ -171,17 +171,18 @@ func TestCopyTopKeepsHeaviest(t *testing.T) {
 	if tb.pruned == 0 {
 		t.Fatal("no prune")
 	}
-	dst := newTable(16, 0, 1)
+	dst := make([]entry, 16)
 	n := tb.n
-	if got := tb.copyTop(dst, 8); int(got) != n-16 || dst.n != 16 {
-		t.Fatalf("copyTop kept %d keys and left out %d of %d, want 16 and %d", dst.n, got, n, n-16)
+	kept, got := tb.copyTop(dst, 8)
+	if int(got) != n-16 || len(kept) != 16 {
+		t.Fatalf("copyTop kept %d keys and left out %d of %d, want 16 and %d", len(kept), got, n, n-16)
 	}
-	kept := map[key]counts{}
-	for _, e := range dst.ents[:dst.n] {
-		kept[e.k] = e.counts
+	byKey := map[key]counts{}
+	for _, e := range kept {
+		byKey[e.k] = e.counts
 	}
 	for _, k := range want {
-		if c, ok := kept[k]; !ok || c.flows != 2 || c.bytes+c.packets < 2e6 {
+		if c, ok := byKey[k]; !ok || c.flows != 2 || c.bytes+c.packets < 2e6 {
 			t.Errorf("key %d: kept %v %+v", k.lo, ok, c)
 		}
 	}
@@ -193,16 +194,16 @@ func TestCopyTopKeepsHeaviest(t *testing.T) {
 	for i := range 100 {
 		tb.add(key{lo: uint64(i)}, 1000, 10)
 	}
-	if got := tb.copyTop(dst, 8); got != 100-16 || dst.n != 16 {
-		t.Errorf("ties: kept %d, left out %d", dst.n, got)
+	if kept, got := tb.copyTop(dst, 8); got != 100-16 || len(kept) != 16 {
+		t.Errorf("ties: kept %d, left out %d", len(kept), got)
 	}
 	// What fits is kept whole.
 	tb.reset()
 	for range 100 {
 		tb.add(key{lo: 7}, 1000, 10)
 	}
-	if got := tb.copyTop(dst, 8); got != 0 || dst.n != 1 || dst.ents[0].flows != 100 {
-		t.Errorf("one key: left out %d, kept %+v", got, dst.ents[:dst.n])
+	if kept, got := tb.copyTop(dst, 8); got != 0 || len(kept) != 1 || kept[0].flows != 100 {
+		t.Errorf("one key: left out %d, kept %+v", got, kept)
 	}
 }
 
@@ -237,9 +238,9 @@ func TestSprayBounded(t *testing.T) {
 		t.Errorf("Handle allocates %.1f times per bucket", a)
 	}
 	for i := range tk.b {
-		for d, tb := range tk.b[i].tables {
-			if len(tb.ents) != 32 || len(tb.slots) != 64 || tb.n > 32 {
-				t.Fatalf("bucket %d %s: %d of %d keys, %d slots", i, Dimension(d), tb.n, len(tb.ents), len(tb.slots))
+		for d, keys := range tk.b[i].keys {
+			if cap(keys) != 32 || len(keys) > 32 {
+				t.Fatalf("bucket %d %s: %d of %d keys", i, Dimension(d), len(keys), cap(keys))
 			}
 		}
 	}

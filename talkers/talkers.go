@@ -4,12 +4,14 @@
 //
 // Memory is bounded whatever the traffic: each dimension and 30-second
 // bucket of time is a table of a fixed number of keys, allocated up front;
-// a full table forgets all but its heaviest keys (see table). Counting a
-// flow allocates nothing.
+// a full table forgets all but its heaviest keys (see table). The current
+// bucket counts into larger tables (see live) and keeps only its heaviest
+// keys when it closes. Counting a flow allocates nothing.
 package talkers
 
 import (
 	"cmp"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -29,8 +31,9 @@ var Windows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
 // buckets: 15 minutes of whole buckets and the current, partial one.
 const buckets = int(15*time.Minute/Bucket) + 1
 
-// DefaultCapacity is how many keys each table holds by default: a prune
-// keeps 128 by bytes and 128 by packets, more than MaxTop.
+// DefaultCapacity is how many keys each closed bucket's table holds by
+// default (256 by bytes and 256 by packets, more than MaxTop); the current
+// bucket's hold LiveFactor times as many.
 const DefaultCapacity = 512
 
 // Dimension is what talkers are counted by.
@@ -59,23 +62,28 @@ const (
 	rankings
 )
 
+// bucket is a closed bucket: the heaviest keys of its time, by dimension
+// (no index: they are only read, by Top).
 type bucket struct {
-	start  int64 // unix seconds; 0: unused
-	tables [dimensions]*table
+	start int64 // unix seconds; 0: unused
+	keys  [dimensions][]entry
 }
 
 // Talkers counts flows into buckets. Safe for concurrent use.
 type Talkers struct {
-	mu       sync.Mutex
-	b        [buckets]bucket
+	mu   sync.Mutex
+	live *live // the current bucket
+	b    [buckets]bucket
+	// view is Top's scratch: the current bucket's keys as if it closed.
+	view     [dimensions][]entry
 	now      func() time.Time
 	flows    uint64
-	pruned   uint64 // keys pruned in buckets since reused
+	pruned   uint64 // keys forgotten (the live tables count theirs until the bucket closes)
 	capacity int
 }
 
-// New returns Talkers whose tables hold capacity keys each (0:
-// DefaultCapacity); now is the clock (nil: time.Now).
+// New returns Talkers whose closed buckets' tables hold capacity keys each
+// (0: DefaultCapacity); now is the clock (nil: time.Now).
 func New(capacity int, now func() time.Time) *Talkers {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
@@ -83,11 +91,15 @@ func New(capacity int, now func() time.Time) *Talkers {
 	if now == nil {
 		now = time.Now
 	}
-	t := &Talkers{now: now, capacity: capacity}
+	t := &Talkers{now: now, capacity: capacity, live: newLive(capacity, rand.Uint64)}
+	room := 2 * t.live.keep
 	for i := range t.b {
 		for d := range dimensions {
-			t.b[i].tables[d] = newTable(capacity, rand.Uint64())
+			t.b[i].keys[d] = make([]entry, 0, room)
 		}
+	}
+	for d := range dimensions {
+		t.view[d] = make([]entry, 0, room)
 	}
 	return t
 }
@@ -101,52 +113,51 @@ func (t *Talkers) Handle(batch []flow.Flow) {
 	now := t.now().Unix()
 	start := now - now%int64(Bucket/time.Second)
 	t.mu.Lock()
-	b := &t.b[(start/int64(Bucket/time.Second))%int64(buckets)]
-	if b.start != start {
-		for _, tb := range b.tables {
-			t.pruned += tb.pruned
-			tb.pruned = 0
-			tb.reset()
-		}
-		b.start = start
+	if t.live.start != start {
+		t.roll(start)
 	}
 	for i := range batch {
-		b.count(&batch[i])
+		t.live.count(&batch[i])
 	}
 	t.flows += uint64(len(batch))
 	t.mu.Unlock()
 }
 
+// slot is the closed bucket of the time start.
+func (t *Talkers) slot(start int64) *bucket {
+	return &t.b[(start/int64(Bucket/time.Second))%int64(buckets)]
+}
+
+// roll closes the current bucket, keeping its heaviest keys in its slot,
+// and starts the bucket of start.
+func (t *Talkers) roll(start int64) {
+	l := t.live
+	if l.start != 0 {
+		b := t.slot(l.start)
+		t.pruned += l.close(&b.keys)
+		b.start = l.start
+	}
+	for _, tb := range l.tables {
+		t.pruned += tb.pruned
+		tb.pruned = 0
+	}
+	l.reset()
+	l.start = start
+	if b := t.slot(start); b.start == start {
+		// The clock went back to a bucket already closed: count on in it.
+		for d, keys := range b.keys {
+			for _, e := range keys {
+				l.tables[d].merge(e.k, e.counts)
+			}
+		}
+		b.start = 0
+	}
+}
+
+// addrKey is a's key (small enough to be inlined).
 func addrKey(a netip.Addr) key {
 	b := a.As16()
-	return key{hi: beUint64(b[:8]), lo: beUint64(b[8:])}
-}
-
-func beUint64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-}
-
-func (b *bucket) put(d Dimension, k key, f *flow.Flow) {
-	b.tables[d].add(k, f.Bytes, f.Packets)
-}
-
-func (b *bucket) count(f *flow.Flow) {
-	if f.SrcAddr.IsValid() {
-		b.put(Sources, addrKey(f.SrcAddr), f)
-	}
-	if f.DstAddr.IsValid() {
-		b.put(Destinations, addrKey(f.DstAddr), f)
-	}
-	b.put(Ports, key{lo: uint64(f.Proto)<<16 | uint64(f.DstPort)}, f)
-	src, dst := cmp.Or(f.SrcASN, f.SrcAS), cmp.Or(f.DstASN, f.DstAS)
-	if src != 0 {
-		b.put(ASNs, key{lo: uint64(src)}, f)
-	}
-	if dst != 0 && dst != src {
-		b.put(ASNs, key{lo: uint64(dst)}, f)
-	}
+	return key{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
 }
 
 // Row is one talker over a window.
@@ -171,7 +182,7 @@ type Top struct {
 // Stats are totals since New.
 type Stats struct {
 	Flows  uint64 // flows counted
-	Pruned uint64 // keys forgotten by full tables (their counts were the lightest)
+	Pruned uint64 // keys forgotten by full tables and by buckets closing (their counts were the lightest)
 }
 
 // Stats returns the totals.
@@ -179,10 +190,8 @@ func (t *Talkers) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := Stats{Flows: t.flows, Pruned: t.pruned}
-	for i := range t.b {
-		for _, tb := range t.b[i].tables {
-			s.Pruned += tb.pruned
-		}
+	for _, tb := range t.live.tables {
+		s.Pruned += tb.pruned
 	}
 	return s
 }
@@ -202,15 +211,9 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 	for d := range merged {
 		merged[d] = map[key]*Row{}
 	}
-	t.mu.Lock()
-	for i := range t.b {
-		b := &t.b[i]
-		if b.start == 0 || b.start < from || b.start > cur {
-			continue
-		}
-		for d := range dimensions {
-			tb := b.tables[d]
-			for _, e := range tb.ents[:tb.n] {
+	add := func(b *[dimensions][]entry) {
+		for d, keys := range b {
+			for _, e := range keys {
 				r := merged[d][e.k]
 				if r == nil {
 					r = &Row{}
@@ -221,6 +224,18 @@ func (t *Talkers) Top(window time.Duration, by Ranking, n int) Top {
 				r.Flows += e.flows
 			}
 		}
+	}
+	in := func(start int64) bool { return start != 0 && start >= from && start <= cur }
+	t.mu.Lock()
+	for i := range t.b {
+		if b := &t.b[i]; in(b.start) {
+			add(&b.keys)
+		}
+	}
+	if in(t.live.start) {
+		// The current bucket shows what it will keep when it closes.
+		t.live.close(&t.view)
+		add(&t.view)
 	}
 	t.mu.Unlock()
 	lists := [dimensions]*[]Row{&out.Sources, &out.Destinations, &out.Ports, &out.ASNs}

@@ -67,8 +67,11 @@ func TestHeavyHittersAmongNoise(t *testing.T) {
 	if s := tk.Stats(); s.Flows != 50000 || s.Pruned == 0 {
 		t.Errorf("stats %+v: want 50000 flows and pruned keys", s)
 	}
-	if got := len(tk.b[0].tables[Sources].ents); got != 64 {
+	if got := cap(tk.b[0].keys[Sources]); got != 64 {
 		t.Errorf("sketch grew to %d", got)
+	}
+	if got := len(tk.live.tables[Sources].ents); got != 64*LiveFactor {
+		t.Errorf("the current bucket's table grew to %d", got)
 	}
 }
 
@@ -115,7 +118,7 @@ func TestWindows(t *testing.T) {
 // The table's index stays consistent through many prunes, and a prune
 // keeps the heaviest keys.
 func TestTableConsistent(t *testing.T) {
-	tb := newTable(16, 7)
+	tb := newTable(16, 0, 7)
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
 		k := key{lo: uint64(r.IntN(200))}
@@ -142,6 +145,179 @@ func TestTableConsistent(t *testing.T) {
 	}
 	if heavy != 2 || tb.pruned == 0 {
 		t.Errorf("the heavy keys were forgotten (%d kept whole), %d pruned", heavy, tb.pruned)
+	}
+}
+
+// A closed bucket keeps the heaviest keys by bytes and by packets with
+// their exact counts, through the prunes of the current bucket's table.
+func TestCopyTopKeepsHeaviest(t *testing.T) {
+	tb := newTable(128, 8, 3)
+	var want []key
+	for i := range 1000 {
+		k := key{lo: uint64(i)}
+		var bytes, packets uint64 = 10, 1
+		switch i % 100 {
+		case 0: // ten keys heavy by bytes
+			bytes = 1e6 + uint64(i)
+		case 1: // ten heavy by packets
+			packets = 1e6 + uint64(i)
+		}
+		if i%100 < 2 && i >= 200 { // the eight heaviest of each
+			want = append(want, k)
+		}
+		tb.add(k, bytes, packets)
+		tb.add(k, bytes, packets)
+	}
+	if tb.pruned == 0 {
+		t.Fatal("no prune")
+	}
+	dst := make([]entry, 16)
+	n := tb.n
+	kept, got := tb.copyTop(dst, 8)
+	if int(got) != n-16 || len(kept) != 16 {
+		t.Fatalf("copyTop kept %d keys and left out %d of %d, want 16 and %d", len(kept), got, n, n-16)
+	}
+	byKey := map[key]counts{}
+	for _, e := range kept {
+		byKey[e.k] = e.counts
+	}
+	for _, k := range want {
+		if c, ok := byKey[k]; !ok || c.flows != 2 || c.bytes+c.packets < 2e6 {
+			t.Errorf("key %d: kept %v %+v", k.lo, ok, c)
+		}
+	}
+	if tb.n != n {
+		t.Errorf("copyTop changed its table: %d keys, were %d", tb.n, n)
+	}
+	// All equal: the room is filled, no more.
+	tb.reset()
+	for i := range 100 {
+		tb.add(key{lo: uint64(i)}, 1000, 10)
+	}
+	if kept, got := tb.copyTop(dst, 8); got != 100-16 || len(kept) != 16 {
+		t.Errorf("ties: kept %d, left out %d", len(kept), got)
+	}
+	// What fits is kept whole.
+	tb.reset()
+	for range 100 {
+		tb.add(key{lo: 7}, 1000, 10)
+	}
+	if kept, got := tb.copyTop(dst, 8); got != 0 || len(kept) != 1 || kept[0].flows != 100 {
+		t.Errorf("one key: left out %d, kept %+v", got, kept)
+	}
+}
+
+// A hostile stream of distinct keys in every dimension, bucket after
+// bucket, costs no memory and leaves the heavy talker on top with its
+// exact counts.
+func TestSprayBounded(t *testing.T) {
+	c := newClock()
+	tk := New(32, c.now)
+	r := rand.New(rand.NewPCG(5, 6))
+	batch := make([]flow.Flow, 256)
+	spray := func() {
+		for i := range batch {
+			f := mk(r.IntN(1<<24), r.IntN(1<<24), uint16(444+r.IntN(60000)))
+			f.SetProto([]uint8{6, 17, 47}[i%3])
+			f.SrcAS, f.DstAS = r.Uint32(), r.Uint32()
+			if i%8 == 0 {
+				f = mk(1, 2, 443)
+				f.SrcAS, f.Bytes = 64500, 5000
+			}
+			batch[i] = f
+		}
+		tk.Handle(batch)
+	}
+	spray()
+	if a := testing.AllocsPerRun(100, func() {
+		for range 10 {
+			spray()
+		}
+		c.add(Bucket)
+	}); a != 0 {
+		t.Errorf("Handle allocates %.1f times per bucket", a)
+	}
+	for i := range tk.b {
+		for d, keys := range tk.b[i].keys {
+			if cap(keys) != 32 || len(keys) > 32 {
+				t.Fatalf("bucket %d %s: %d of %d keys", i, Dimension(d), len(keys), cap(keys))
+			}
+		}
+	}
+	for d, tb := range tk.live.tables {
+		if len(tb.ents) != 32*LiveFactor || tb.n > len(tb.ents) {
+			t.Fatalf("live %s: %d of %d keys", Dimension(d), tb.n, len(tb.ents))
+		}
+	}
+	spray()
+	// The current bucket has one batch; the 30 whole buckets before it in
+	// the window, ten batches each.
+	const perBatch = 256 / 8
+	top := tk.Top(15*time.Minute, ByBytes, 1)
+	flows := uint64(perBatch * (30*10 + 1))
+	for _, rows := range [][]Row{top.Sources, top.Destinations, top.Ports, top.ASNs} {
+		if len(rows) != 1 || rows[0].Flows != flows || rows[0].Bytes != flows*5000 {
+			t.Errorf("top: %+v, want %d flows", rows, flows)
+		}
+	}
+	if top.Sources[0].Key != "10.0.0.1" || top.Ports[0].Key != "443/tcp" || top.ASNs[0].Key != "AS64500" {
+		t.Errorf("top: %+v", top)
+	}
+	if s := tk.Stats(); s.Pruned == 0 {
+		t.Errorf("stats %+v: nothing forgotten", s)
+	}
+}
+
+// When the clock goes back to a bucket already closed, counting goes on in
+// it: nothing is lost or counted twice.
+func TestClockBack(t *testing.T) {
+	c := newClock()
+	tk := New(16, c.now)
+	tk.Handle([]flow.Flow{mk(1, 2, 443), mk(3, 4, 53)})
+	c.add(Bucket)
+	tk.Handle([]flow.Flow{mk(1, 2, 443)})
+	c.add(-Bucket)
+	tk.Handle([]flow.Flow{mk(1, 2, 443)})
+	top := tk.Top(time.Minute, ByBytes, 5)
+	if len(top.Ports) != 2 || top.Ports[0].Key != "443/tcp" || top.Ports[0].Flows != 2 || top.Ports[1].Flows != 1 {
+		t.Errorf("back: %+v", top.Ports)
+	}
+	c.add(Bucket)
+	tk.Handle([]flow.Flow{mk(1, 2, 443)})
+	top = tk.Top(time.Minute, ByBytes, 5)
+	if len(top.Sources) != 2 || top.Sources[0].Flows != 4 || top.Ports[0].Flows != 4 || top.Ports[0].Bytes != 4000 {
+		t.Errorf("forth: %+v %+v", top.Sources, top.Ports)
+	}
+	if s := tk.Stats(); s.Flows != 5 || s.Pruned != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// Structured keys (consecutive ports and addresses, IPv6 addresses that
+// differ only in their first half) spread over a half-full index as random
+// ones would: short probes, none long.
+func TestHashSpreads(t *testing.T) {
+	shapes := map[string]func(i int) key{
+		"ports":       func(i int) key { return key{lo: 6<<16 | uint64(i)} },
+		"ipv4":        func(i int) key { return key{lo: 0xffff<<32 | 0x0a000000 | uint64(i)} },
+		"ipv4 /16s":   func(i int) key { return key{lo: 0xffff<<32 | uint64(i)<<16} },
+		"ipv6 prefix": func(i int) key { return key{hi: 0x20010db8<<32 | uint64(i)<<16, lo: 1} },
+	}
+	for name, shape := range shapes {
+		tb := newTable(4096, 0, rand.Uint64())
+		steps, worst := 0, 0
+		for i := range len(tb.ents) {
+			j, n := tb.hash(shape(i))&tb.mask, 0
+			for ; tb.slots[j] != 0; n++ {
+				j = (j + 1) & tb.mask
+			}
+			tb.slots[j] = 1
+			steps += n
+			worst = max(worst, n)
+		}
+		if mean := float64(steps) / float64(len(tb.ents)); mean > 1 || worst > 100 {
+			t.Errorf("%s: %.2f steps per key, %d at worst", name, mean, worst)
+		}
 	}
 }
 
@@ -192,9 +368,10 @@ func BenchmarkHandleBackground(b *testing.B) {
 }
 
 // handleBatches counts flows in 256-flow batches, a batch every 256th
-// iteration, so that ns/op is per flow.
+// iteration, so that ns/op is per flow, all in one bucket of time.
 func handleBatches(b *testing.B, flows []flow.Flow) {
-	tk := New(0, nil)
+	tk := New(0, newClock().now) // one bucket: the same work in every run
+
 	runtime.GC() // not the setup's garbage during the loop
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -213,4 +390,19 @@ func handleBatches(b *testing.B, flows []flow.Flow) {
 // is per flow.
 func BenchmarkHandleStream(b *testing.B) {
 	handleBatches(b, gen.StreamMix(1, 50000, 1<<16, 1.2e6, time.Now()))
+}
+
+// BenchmarkTop answers a 15-minute Top after the stream mix filled the
+// current bucket (the ports table with its ephemeral ports):
+// the time Handle waits for the lock while the console asks.
+func BenchmarkTop(b *testing.B) {
+	tk := New(0, nil)
+	flows := gen.StreamMix(1, 50000, 1<<16, 1.2e6, time.Now())
+	for i := 0; i+256 <= len(flows); i += 256 {
+		tk.Handle(flows[i : i+256])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		tk.Top(15*time.Minute, ByBytes, 100)
+	}
 }

@@ -9,7 +9,7 @@ var (
 	descDropped = prometheus.NewDesc("flowguard_web_event_streams_dropped_total", "Event streams closed because the client fell behind or a write failed.", nil, nil)
 	descRefused = prometheus.NewDesc("flowguard_web_event_streams_refused_total", "Event streams refused because the most allowed were open.", nil, nil)
 	descFlows   = prometheus.NewDesc("flowguard_talkers_flows_total", "Flows counted into the top talkers.", nil, nil)
-	descPruned  = prometheus.NewDesc("flowguard_talkers_pruned_total", "Keys the top talkers' full tables forgot (the lightest).", nil, nil)
+	descPruned  = prometheus.NewDesc("flowguard_talkers_pruned_total", "Keys the top talkers forgot, the lightest: by a full table of the current bucket, or left out when a bucket closed.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.

@@ -75,11 +75,10 @@ type Talkers struct {
 	live *live // the current bucket
 	b    [buckets]bucket
 	// view is Top's scratch: the current bucket's keys as if it closed.
-	view     [dimensions][]entry
-	now      func() time.Time
-	flows    uint64
-	pruned   uint64 // keys forgotten (the live tables count theirs until the bucket closes)
-	capacity int
+	view   [dimensions][]entry
+	now    func() time.Time
+	flows  uint64
+	pruned uint64 // keys forgotten (the live tables count theirs until the bucket closes)
 }
 
 // New returns Talkers whose closed buckets' tables hold capacity keys each
@@ -91,7 +90,7 @@ func New(capacity int, now func() time.Time) *Talkers {
 	if now == nil {
 		now = time.Now
 	}
-	t := &Talkers{now: now, capacity: capacity, live: newLive(capacity, rand.Uint64)}
+	t := &Talkers{now: now, live: newLive(capacity, rand.Uint64)}
 	room := 2 * t.live.keep
 	for i := range t.b {
 		for d := range dimensions {

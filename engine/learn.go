@@ -65,8 +65,8 @@ func (g *learnGroups[T, P]) get(key []byte) (*T, bool) {
 // getID is get that also returns the group's id (dense, below the most
 // groups ever held), for state kept beside T.
 func (g *learnGroups[T, P]) getID(key []byte) (*T, int32, bool) {
-	h := g.keys.Hash(key)
-	if id := g.keys.Find(key, h); id >= 0 {
+	id, h := g.keys.Lookup(key)
+	if id >= 0 {
 		g.keys.Touch(id)
 		return &g.state[id], id, false
 	}
@@ -88,8 +88,10 @@ func (g *learnGroups[T, P]) getID(key []byte) (*T, int32, bool) {
 // only while the table has room, so that merging saved state never evicts
 // a group (nil when it would).
 func (g *learnGroups[T, P]) getIfRoom(key []byte) (*T, int32, bool) {
-	if g.keys.Len() >= g.max && g.keys.Find(key, g.keys.Hash(key)) < 0 {
-		return nil, -1, false
+	if g.keys.Len() >= g.max {
+		if id, _ := g.keys.Lookup(key); id < 0 {
+			return nil, -1, false
+		}
 	}
 	return g.getID(key)
 }

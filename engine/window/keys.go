@@ -8,15 +8,13 @@ type Keys struct{ t *keyTable[struct{}] }
 // NewKeys returns an empty table.
 func NewKeys() *Keys { return &Keys{t: newKeyTable[struct{}]()} }
 
-// Hash hashes key for Find and Insert.
-func (k *Keys) Hash(key []byte) uint64 { return k.t.hash(key) }
+// Lookup returns key's id, or -1, and its hash for Insert: the key is
+// hashed once and the index probed once. It does not touch the LRU order.
+func (k *Keys) Lookup(key []byte) (id int32, h uint64) { return k.t.lookup(key) }
 
-// Find returns key's id, or -1. It does not touch the LRU order.
-func (k *Keys) Find(key []byte, h uint64) int32 { return k.t.find(key, h) }
-
-// Insert adds key (not present), copying it, as the most recently used. It
-// reports whether the id is past every id handed out before: the caller
-// then grows its per-id state.
+// Insert adds key (not present), whose hash Lookup returned, copying it,
+// as the most recently used. It reports whether the id is past every id
+// handed out before: the caller then grows its per-id state.
 func (k *Keys) Insert(key []byte, h uint64) (id int32, grown bool) { return k.t.insert(key, h) }
 
 // Touch makes id the most recently used.

@@ -569,7 +569,9 @@ func (e *Engine) evalRule(rs *ruleState, f *flow.Flow, now, wm int64) (late bool
 	// A baseline learns every value, so it hears of it before the threshold.
 	exceeds := r.Aggregate == rules.Top || rs.learnedExceeds(now, value)
 	if value < r.ThresholdFor(f) {
-		rs.quiet(f, now, value)
+		if !rs.idle(value) {
+			rs.quiet(f, now, value)
+		}
 		return false
 	}
 	if !exceeds || r.Aggregate == rules.Top && !rs.inTop(res) {
@@ -622,7 +624,7 @@ func (rs *ruleState) remember(f *flow.Flow, now int64, value float64) {
 	if rs.xch != nil {
 		rs.xch.keep(rs, f, now, value)
 	}
-	if value < rs.r.Threshold/10 {
+	if rs.unremarkable(value) {
 		return
 	}
 	h := xxhash.Sum64(rs.key)
@@ -633,6 +635,18 @@ func (rs *ruleState) remember(f *flow.Flow, now int64, value float64) {
 	s := rs.nextSample()
 	s.group = h
 	s.flow = *f
+}
+
+// unremarkable reports whether a group's value is too low for remember to
+// keep anything of it: below a tenth of the threshold.
+func (rs *ruleState) unremarkable(value float64) bool { return value < rs.r.Threshold/10 }
+
+// idle reports whether quiet would do nothing with a flow whose group is
+// at value: no exchange to tell, nothing to remember, no firing group to
+// update. Most flows of most rules are that; the check spares them the
+// calls.
+func (rs *ruleState) idle(value float64) bool {
+	return rs.xch == nil && rs.unremarkable(value) && len(rs.firing) == 0
 }
 
 // nextSample returns the ring's slot for the next sample, making the ring

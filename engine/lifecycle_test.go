@@ -283,3 +283,35 @@ func onlyStatus(s []string) []string {
 	}
 	return out
 }
+
+// A firing group's flows count for it whatever their value: those whose
+// group's value fell far below the threshold (under a tenth, where the
+// rule keeps no samples) still join its totals while it fires.
+func TestLifecycleFiringCountsLowFlows(t *testing.T) {
+	e, got, _ := collectAll(t, `
+rules:
+  - id: volume
+    severity: high
+    sum: bytes
+    group_by: [dst_addr]
+    window: 10s
+    threshold: 100000
+    resolve_after: 30s
+    escalate: []
+`, Config{})
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	e.Process([]flow.Flow{volumeFlow("10.0.0.5", "10.0.0.9", 443, 200000, at(0))})
+	for s := 1; s < 80; s++ {
+		f := volumeFlow("10.1.0.1", "10.1.0.2", 80, 10, at(s)) // the clock moves
+		if s >= 20 && s < 30 {
+			f = volumeFlow("10.0.0.5", "10.0.0.9", 443, 10, at(s)) // the group, at 10-100 bytes
+		}
+		e.Process([]flow.Flow{f})
+	}
+	if len(*got) != 2 || (*got)[1].Status != alert.StatusResolved {
+		t.Fatalf("emissions %v, want fire, resolved", events(*got))
+	}
+	if m := (*got)[1].Message; !strings.Contains(m, "11 flows") {
+		t.Errorf("resolved message %q: want the 10 low flows counted with the crossing one", m)
+	}
+}

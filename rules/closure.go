@@ -78,8 +78,9 @@ type val struct {
 	ci      int64
 	cf      float64
 	cs      string
-	// at locates a field read directly (fieldat.go), nil otherwise.
-	at *fieldAt
+	// at locates a field read directly (fieldat.go), nil otherwise;
+	// lenOf, the string or list field whose length a kInt is.
+	at, lenOf *fieldAt
 
 	ints   *memberSet[int64]  // kIntSet
 	strs   *memberSet[string] // kStrSet
@@ -180,12 +181,15 @@ func compileField(name string) (val, error) {
 	a, direct := fieldsAt[name]
 	switch fd.Kind {
 	case flow.KindUint:
-		if direct && a.kind != reflect.Bool && a.kind != reflect.Struct {
+		if direct && a.isUint() {
 			return val{k: kInt, unsigned: true, i: a.intFn(), at: &a}, nil
 		}
 		get := fd.Uint
 		return val{k: kInt, unsigned: true, i: func(f *flow.Flow) int64 { return int64(get(f)) }}, nil
 	case flow.KindString:
+		if direct && a.kind == reflect.String {
+			return val{k: kString, s: a.strFn(), at: &a}, nil
+		}
 		return val{k: kString, s: fd.String}, nil
 	case flow.KindBool:
 		if direct && a.kind == reflect.Bool {
@@ -198,6 +202,9 @@ func compileField(name string) (val, error) {
 		}
 		return val{k: kAddr, a: fd.Addr}, nil
 	case flow.KindList:
+		if direct && a.kind == reflect.Slice {
+			return val{k: kStrList, l: a.listFn(), at: &a}, nil
+		}
 		return val{k: kStrList, l: fd.List}, nil
 	}
 	return val{}, errUnsupported // prefixes, times
@@ -388,6 +395,11 @@ func compileCompare(op string, l, r val) (val, error) {
 			return val{k: kBool, b: b}, nil
 		}
 		return val{}, errUnsupported
+	case l.k == kInt && r.k == kInt && l.lenOf != nil && r.isConst:
+		if b := l.lenOf.lenCmp(op, r.ci); b != nil {
+			return val{k: kBool, b: b}, nil
+		}
+		return val{}, errUnsupported
 	case l.k == kInt && r.k == kInt:
 		return cmpOrdered(op, l.i, r.i, r.isConst, r.ci)
 	case l.numeric() && r.numeric():
@@ -514,6 +526,8 @@ func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
 	case l.k == kInt && r.k == kRange:
 		li, lo, hi := l.i, r.lo, r.hi
 		return val{k: kBool, b: func(f *flow.Flow) bool { x := li(f); return x >= lo && x <= hi }}, nil
+	case l.k == kString && r.k == kStrSet && l.at != nil:
+		return val{k: kBool, b: l.at.inStrSet(r.strs)}, nil
 	case l.k == kString && r.k == kStrSet:
 		return val{k: kBool, b: strSetContains(l.s, r.strs)}, nil
 	case l.k == kString && r.k == kStrList:
@@ -598,7 +612,56 @@ func intSetContains(x intFn, set *memberSet[int64]) boolFn {
 	}
 }
 
-func strSetContains(x strFn, set *memberSet[string]) boolFn { return setContains(x, set) }
+func strSetContains(x strFn, set *memberSet[string]) boolFn {
+	if w, ok := packSet(set); ok {
+		return func(f *flow.Flow) bool { return w.has(x(f)) }
+	}
+	return setContains(x, set)
+}
+
+// wordSet is a set of strings of one length n of at most 8 bytes, each
+// packed in a word: a string of another length is out at once, one of
+// length n is compared in a register.
+type wordSet struct {
+	n     int
+	words []uint64
+}
+
+// packSet makes a wordSet of a small set whose items have one length.
+func packSet(set *memberSet[string]) (*wordSet, bool) {
+	if set.m != nil || len(set.small) == 0 {
+		return nil, false
+	}
+	w := &wordSet{n: len(set.small[0])}
+	for _, s := range set.small {
+		if len(s) != w.n || w.n > 8 {
+			return nil, false
+		}
+		w.words = append(w.words, packWord(s))
+	}
+	return w, true
+}
+
+func packWord(s string) uint64 {
+	var x uint64
+	for i := range len(s) {
+		x = x<<8 | uint64(s[i])
+	}
+	return x
+}
+
+func (w *wordSet) has(s string) bool {
+	if len(s) != w.n {
+		return false
+	}
+	x := packWord(s)
+	for _, e := range w.words {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
 
 func setContains[T comparable](x func(*flow.Flow) T, set *memberSet[T]) boolFn {
 	if set.m == nil {
@@ -676,10 +739,10 @@ func (cc *closureCompiler) compileBuiltin(n *ast.BuiltinNode) (val, error) {
 	switch x.k {
 	case kString:
 		s := x.s
-		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(s(f))) }}, nil
+		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(s(f))) }, lenOf: x.at}, nil
 	case kStrList:
 		l := x.l
-		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(l(f))) }}, nil
+		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(l(f))) }, lenOf: x.at}, nil
 	case kIntSet:
 		return constInt(int64(x.ints.n)), nil
 	case kStrSet:

@@ -34,7 +34,7 @@ func hostileFlows(n int, seed uint64) []flow.Flow {
 		}
 		return netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
 	}
-	strs := []string{"", "K", "KP", "kp", "IR", "US", "KPX", "K\x00", "\xff\xfe", "Zürich", "^B", "(", "spamhaus", "SY", "CU", "DE"}
+	strs := []string{"", "K", "KP", "kp", "IR", "US", "KPX", "K\x00", "\xff\xfe", "\x00KP", "Zürich", "^B", "(", "spamhaus", "SY", "CU", "DE"}
 	str := func() string { return strs[r.IntN(len(strs))] }
 	list := func() []string {
 		switch r.IntN(4) {

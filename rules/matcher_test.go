@@ -317,6 +317,7 @@ func BenchmarkMatchPack(b *testing.B) {
 // Fields read at their offset read what flow.Field's getter does.
 func TestFieldAtAgreesWithGetters(t *testing.T) {
 	flows := append(benchFlows(64), streamFlows(64)...)
+	flows = append(flows, hostileFlows(64, 4)...)
 	for _, f := range testFlows() {
 		flows = append(flows, *f)
 	}
@@ -339,6 +340,11 @@ func TestFieldAtAgreesWithGetters(t *testing.T) {
 				got, want = a.boolFn()(f), fd.Bool(f)
 			case flow.KindAddr:
 				got, want = a.addrFn()(f), fd.Addr(f)
+			case flow.KindString:
+				got, want = a.strFn()(f), fd.String(f)
+			case flow.KindList:
+				l, w := a.listFn()(f), fd.List(f)
+				got, want = fmt.Sprintf("%d %q", len(l), l), fmt.Sprintf("%d %q", len(w), w)
 			default:
 				t.Fatalf("%s: kind %v located", name, fd.Kind)
 			}

@@ -81,6 +81,8 @@ type val struct {
 	// at locates a field read directly (fieldat.go), nil otherwise;
 	// lenOf, the string or list field whose length a kInt is.
 	at, lenOf *fieldAt
+	// leaf is a kBool's test as Mask's program runs it, if it can.
+	leaf *leaf
 
 	ints   *memberSet[int64]  // kIntSet
 	strs   *memberSet[string] // kStrSet
@@ -193,7 +195,7 @@ func compileField(name string) (val, error) {
 		return val{k: kString, s: fd.String}, nil
 	case flow.KindBool:
 		if direct && a.kind == reflect.Bool {
-			return val{k: kBool, b: a.boolFn(), at: &a}, nil
+			return val{k: kBool, b: a.boolFn(), at: &a, leaf: a.boolLeaf()}, nil
 		}
 		return val{k: kBool, b: fd.Bool}, nil
 	case flow.KindAddr:
@@ -392,12 +394,12 @@ func compileCompare(op string, l, r val) (val, error) {
 	switch {
 	case l.k == kInt && r.k == kInt && l.at != nil && r.isConst:
 		if b := l.at.cmpConst(op, r.ci); b != nil {
-			return val{k: kBool, b: b}, nil
+			return val{k: kBool, b: b, leaf: l.at.cmpLeaf(op, r.ci)}, nil
 		}
 		return val{}, errUnsupported
 	case l.k == kInt && r.k == kInt && l.lenOf != nil && r.isConst:
 		if b := l.lenOf.lenCmp(op, r.ci); b != nil {
-			return val{k: kBool, b: b}, nil
+			return val{k: kBool, b: b, leaf: l.lenOf.lenLeaf(op, r.ci)}, nil
 		}
 		return val{}, errUnsupported
 	case l.k == kInt && r.k == kInt:
@@ -408,6 +410,10 @@ func compileCompare(op string, l, r val) (val, error) {
 			c = float64(r.ci)
 		}
 		return cmpOrdered(op, l.asFloat(), r.asFloat(), r.isConst, c)
+	case l.k == kString && r.k == kString && l.at != nil && r.isConst:
+		v, err := cmpOrdered(op, l.s, r.s, true, r.cs)
+		v.leaf = l.at.eqLeaf(op, r.cs)
+		return v, err
 	case l.k == kString && r.k == kString:
 		return cmpOrdered(op, l.s, r.s, r.isConst, r.cs)
 	case l.k == kBool && r.k == kBool && (op == "==" || op == "!="):
@@ -520,14 +526,22 @@ func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
 	}
 	switch {
 	case l.k == kInt && r.k == kIntSet && l.at != nil && r.ints.bits != nil:
-		return val{k: kBool, b: l.at.inBits(r.ints)}, nil
+		return val{k: kBool, b: l.at.inBits(r.ints), leaf: l.at.bitsLeaf(r.ints)}, nil
 	case l.k == kInt && r.k == kIntSet:
 		return val{k: kBool, b: intSetContains(l.i, r.ints)}, nil
 	case l.k == kInt && r.k == kRange:
 		li, lo, hi := l.i, r.lo, r.hi
-		return val{k: kBool, b: func(f *flow.Flow) bool { x := li(f); return x >= lo && x <= hi }}, nil
+		v := val{k: kBool, b: func(f *flow.Flow) bool { x := li(f); return x >= lo && x <= hi }}
+		if l.at != nil {
+			v.leaf = l.at.rangeLeaf(lo, hi, false)
+		}
+		return v, nil
 	case l.k == kString && r.k == kStrSet && l.at != nil:
-		return val{k: kBool, b: l.at.inStrSet(r.strs)}, nil
+		v := val{k: kBool, b: l.at.inStrSet(r.strs)}
+		if w, ok := packSet(r.strs); ok {
+			v.leaf = l.at.wordsLeaf(w, false)
+		}
+		return v, nil
 	case l.k == kString && r.k == kStrSet:
 		return val{k: kBool, b: strSetContains(l.s, r.strs)}, nil
 	case l.k == kString && r.k == kStrList:
@@ -542,7 +556,7 @@ func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
 			return false
 		}}, nil
 	case l.k == kAddr && r.k == kAddrSet && l.at != nil:
-		return val{k: kBool, b: l.at.inAddrSet(r.addrs)}, nil
+		return val{k: kBool, b: l.at.inAddrSet(r.addrs), leaf: l.at.addrLeaf(r.addrs)}, nil
 	case l.k == kAddr && r.k == kAddrSet:
 		la, set := l.a, r.addrs
 		return val{k: kBool, b: func(f *flow.Flow) bool { return set.Contains(la(f)) }}, nil
@@ -696,7 +710,7 @@ func (cc *closureCompiler) compileCall(n *ast.CallNode) (val, error) {
 	switch id.Value {
 	case fnAddrInList:
 		if a.k == kAddr && b.k == kAddrSet && a.at != nil {
-			return val{k: kBool, b: a.at.inAddrSet(b.addrs)}, nil
+			return val{k: kBool, b: a.at.inAddrSet(b.addrs), leaf: a.at.addrLeaf(b.addrs)}, nil
 		}
 		if a.k == kAddr && b.k == kAddrSet {
 			la, set := a.a, b.addrs

@@ -147,15 +147,7 @@ func (a *fieldAt) inBits(s *memberSet[int64]) boolFn {
 // whose first byte decides is answered here, without a call.
 func (a *fieldAt) inAddrSet(s *AddrSet) boolFn {
 	off := a.off
-	return func(f *flow.Flow) bool {
-		x := at[netip.Addr](f, off)
-		if x.Is4() {
-			if t := s.top[x.As16()[12]]; t != part4 {
-				return t == in4
-			}
-		}
-		return s.Contains(*x)
-	}
+	return func(f *flow.Flow) bool { return s.containsAt(at[netip.Addr](f, off)) }
 }
 
 // inStrSet tests a string field against a set of strings.
@@ -168,7 +160,7 @@ func (a *fieldAt) inStrSet(s *memberSet[string]) boolFn {
 }
 
 // lenIn tests the length of a string or list field against a range (see
-// lenRange).
+// intRange).
 func lenIn[T ~string | ~[]string](off uintptr, lo, span uint64, neg bool) boolFn {
 	return func(f *flow.Flow) bool { return (uint64(len(*at[T](f, off)))-lo <= span) != neg }
 }
@@ -176,7 +168,7 @@ func lenIn[T ~string | ~[]string](off uintptr, lo, span uint64, neg bool) boolFn
 // lenCmp compares the length of a string or list field with the constant
 // c.
 func (a *fieldAt) lenCmp(op string, c int64) boolFn {
-	lo, hi, neg, ok := lenRange(op, c)
+	lo, hi, neg, ok := intRange(op, c, 0)
 	if !ok {
 		return nil
 	}
@@ -189,9 +181,9 @@ func (a *fieldAt) lenCmp(op string, c int64) boolFn {
 	return lenIn[[]string](a.off, uint64(lo), uint64(hi-lo), neg)
 }
 
-// lenRange turns "length op c" into "length in lo..hi", negated when neg,
-// for lengths from 0 to math.MaxInt64; lo > hi when no length is in it.
-func lenRange(op string, c int64) (lo, hi int64, neg, ok bool) {
+// intRange turns "x op c" into "x in lo..hi", negated when neg, for x
+// from floor to math.MaxInt64; lo > hi when no x is in it.
+func intRange(op string, c, floor int64) (lo, hi int64, neg, ok bool) {
 	const top = math.MaxInt64
 	switch op {
 	case "==", "!=":
@@ -204,17 +196,17 @@ func lenRange(op string, c int64) (lo, hi int64, neg, ok bool) {
 	case ">=":
 		lo, hi = c, top
 	case "<":
-		if c <= 0 {
+		if c == math.MinInt64 {
 			return 1, 0, false, true
 		}
-		lo, hi = 0, c-1
+		lo, hi = floor, c-1
 	case "<=":
-		lo, hi = 0, c
+		lo, hi = floor, c
 	default:
 		return 0, 0, false, false
 	}
-	if hi < 0 {
+	if hi < floor {
 		return 1, 0, op == "!=", true
 	}
-	return max(lo, 0), hi, op == "!=", true
+	return max(lo, floor), hi, op == "!=", true
 }

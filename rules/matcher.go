@@ -14,7 +14,8 @@ package rules
 // memo. Evaluation stays lazy and in the same order as Rule.Match, so
 // short-circuits are kept; conditions on the expr VM (the only ones that can
 // fail at run time) are never shared, so each rule counts its own errors as
-// before.
+// before. Mask, what the engine calls, runs all the rules at once through a
+// program of their tests instead (maskprog.go).
 
 import (
 	"fmt"
@@ -46,6 +47,7 @@ type bnode struct {
 	op   bop
 	x, y *bnode
 	fn   boolFn
+	leaf *leaf // a leaf Mask's program runs itself, or nil
 }
 
 // nodeInfo is what the closure compiler records of a compiled node.
@@ -163,7 +165,7 @@ func (cc *closureCompiler) record(n ast.Node, v val) {
 	}
 	inf := nodeInfo{id: cc.intern(key), cost: cost}
 	if v.k == kBool {
-		bn := &bnode{id: inf.id, cost: cost, fn: v.b}
+		bn := &bnode{id: inf.id, cost: cost, fn: v.b, leaf: v.leaf}
 		switch n := n.(type) {
 		case *ast.BinaryNode:
 			switch opName(n.Operator) {
@@ -286,8 +288,13 @@ func NewMatcher(rs []*Rule) *Matcher {
 	// over its tests.
 	m.prog = program(rs)
 	progCount := map[uint64]int{}
-	for _, s := range m.prog {
-		if s.bn != nil {
+	for i := range m.prog {
+		s := &m.prog[i]
+		switch {
+		case s.bn != nil && s.bn.leaf != nil: // run in the program's loop
+			s.leaf = *s.bn.leaf
+			s.kind, s.want, s.bn = s.leaf.kind, s.want != s.leaf.neg, nil
+		case s.bn != nil:
 			countNode(progCount, s.bn)
 		}
 	}

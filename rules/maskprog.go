@@ -256,8 +256,15 @@ func (m *Matcher) run(f *flow.Flow, mask []uint64) {
 		case sBits:
 			x := uint64(uintAtWidth(f, s.off, s.width)) - s.lo
 			v = x < uint64(len(s.bits))*64 && s.bits[x>>6]&(1<<(x&63)) != 0
-		case sAddr:
-			v = s.addrs.containsAt(at[netip.Addr](f, s.off))
+		case sAddr: // containsAt, inlined
+			x := at[netip.Addr](f, s.off)
+			if x.Is4() {
+				if t := s.addrs.top[x.As16()[12]]; t != part4 {
+					v = t == in4
+					break
+				}
+			}
+			v = s.addrs.Contains(*x)
 		case sLen:
 			v = uint64(*at[int](f, s.off))-s.lo <= s.span
 		case sWords:

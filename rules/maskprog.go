@@ -266,7 +266,7 @@ func (m *Matcher) run(f *flow.Flow, mask []uint64) {
 			}
 			v = s.addrs.Contains(*x)
 		case sLen:
-			v = uint64(*at[int](f, s.off))-s.lo <= s.span
+			v = uint64(lenAt(f, s.off, s.width))-s.lo <= s.span
 		case sWords:
 			v = s.words.has(*at[string](f, s.off))
 		}

@@ -169,6 +169,13 @@ func TestMaskAgreesOnRandomRules(t *testing.T) {
 			flows = append(flows, *f)
 		}
 		agree(t, set.Rules, flows)
+		// Every jump of the program goes forward: a flow runs each step
+		// at most once.
+		for i, s := range NewMatcher(set.Rules).prog {
+			if s.kind != sSet && int(s.to) <= i {
+				t.Fatalf("pack %d: step %d (kind %d) goes to %d", k, i, s.kind, s.to)
+			}
+		}
 	}
 }
 

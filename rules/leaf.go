@@ -14,8 +14,8 @@ import (
 // the closure stays what Rule.Match runs. The test holds when the value is
 // in it, or, when neg, when it is not.
 type leaf struct {
-	kind     stepKind // sBool, sRange, sBits, sAddr, sLen or sWords
-	width    uint8    // sRange, sBits: the integer field's size in bytes; sLen: 1 for a list
+	kind     stepKind // sBool, sRange, sBits, sAddr, sLen, sLenList or sWords
+	width    uint8    // sRange, sBits: the integer field's size in bytes
 	neg      bool
 	off      uintptr
 	lo, span uint64   // sRange, sLen: lo..lo+span; sBits: the bitmap's first value
@@ -68,26 +68,17 @@ func (a *fieldAt) cmpLeaf(op string, c int64) *leaf {
 	return a.rangeLeaf(lo, hi, neg)
 }
 
-// lenLeaf is the length of a string (width 0) or list (width 1) field
-// compared with c.
+// lenLeaf is the length of a string or list field compared with c.
 func (a *fieldAt) lenLeaf(op string, c int64) *leaf {
 	lo, hi, neg, ok := intRange(op, c, 0)
 	if !ok || lo > hi {
 		return nil
 	}
-	var list uint8
+	kind := sLen
 	if a.kind == reflect.Slice {
-		list = 1
+		kind = sLenList
 	}
-	return &leaf{kind: sLen, width: list, neg: neg, off: a.off, lo: uint64(lo), span: uint64(hi - lo)}
-}
-
-// lenAt reads the length of the string (width 0) or list field at off.
-func lenAt(f *flow.Flow, off uintptr, width uint8) int {
-	if width == 0 {
-		return len(*at[string](f, off))
-	}
-	return len(*at[[]string](f, off))
+	return &leaf{kind: kind, neg: neg, off: a.off, lo: uint64(lo), span: uint64(hi - lo)}
 }
 
 func (a *fieldAt) bitsLeaf(s *memberSet[int64]) *leaf {

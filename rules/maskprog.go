@@ -41,12 +41,13 @@ const (
 	sJump                 // go to to
 	// Tests of a leaf (leaf.go), as sTest: a bool field; an integer
 	// field in a range; in a bitmap; an address field in a CIDR list; the
-	// length of a string or list in a range; a string in a wordSet.
+	// length of a string, of a list in a range; a string in a wordSet.
 	sBool
 	sRange
 	sBits
 	sAddr
 	sLen
+	sLenList
 	sWords
 )
 
@@ -266,7 +267,9 @@ func (m *Matcher) run(f *flow.Flow, mask []uint64) {
 			}
 			v = s.addrs.Contains(*x)
 		case sLen:
-			v = uint64(lenAt(f, s.off, s.width))-s.lo <= s.span
+			v = uint64(len(*at[string](f, s.off)))-s.lo <= s.span
+		case sLenList:
+			v = uint64(len(*at[[]string](f, s.off)))-s.lo <= s.span
 		case sWords:
 			v = s.words.has(*at[string](f, s.off))
 		}

@@ -224,3 +224,40 @@ func TestMaskSharesTests(t *testing.T) {
 	}
 	agree(t, set.Rules, hostileFlows(2000, 2))
 }
+
+// A program has a step per leaf of its rules' conditions, and a set and a
+// jump per trie node at most: conditions at the limits keep it bounded.
+func TestMaskProgramBounded(t *testing.T) {
+	var tree func(op string, lo, hi int) string
+	tree = func(op string, lo, hi int) string { // balanced, as deep as the limits allow
+		if hi-lo == 1 {
+			return fmt.Sprintf("dst_port == %d", lo)
+		}
+		m := (lo + hi) / 2
+		return "(" + tree(op, lo, m) + " " + op + " " + tree(op, m, hi) + ")"
+	}
+	const leaves = 256
+	and, or := tree("&&", 0, leaves), tree("||", 0, leaves)
+	src := testLists + fmt.Sprintf(`rules:
+  - {id: and, severity: low, where: %q}
+  - {id: or, severity: low, where: %q}
+  - {id: both, severity: low, where: %q, exceptions: [%q]}
+`, and, or, or, and)
+	set, err := Options{Limits: Limits{MaxCost: 1 << 20}}.LoadBytes("big.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMatcher(set.Rules)
+	// The leaves of and, of or (both's where is the same: one path), and
+	// of both's exception.
+	if max := 3*leaves + 2*len(set.Rules); len(m.prog) > max {
+		t.Errorf("%d steps for %d leaves, want at most %d", len(m.prog), 3*leaves, max)
+	}
+	flows := hostileFlows(2000, 6)
+	for i := range flows {
+		flows[i].DstPort = uint16(i % (leaves + 8))
+	}
+	if hits := agree(t, set.Rules, flows); hits == 0 {
+		t.Fatal("no rule matched")
+	}
+}

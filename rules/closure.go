@@ -78,8 +78,11 @@ type val struct {
 	ci      int64
 	cf      float64
 	cs      string
-	// at locates a field read directly (fieldat.go), nil otherwise.
-	at *fieldAt
+	// at locates a field read directly (fieldat.go), nil otherwise;
+	// lenOf, the string or list field whose length a kInt is.
+	at, lenOf *fieldAt
+	// leaf is a kBool's test as Mask's program runs it, if it can.
+	leaf *leaf
 
 	ints   *memberSet[int64]  // kIntSet
 	strs   *memberSet[string] // kStrSet
@@ -180,16 +183,19 @@ func compileField(name string) (val, error) {
 	a, direct := fieldsAt[name]
 	switch fd.Kind {
 	case flow.KindUint:
-		if direct && a.kind != reflect.Bool && a.kind != reflect.Struct {
+		if direct && a.isUint() {
 			return val{k: kInt, unsigned: true, i: a.intFn(), at: &a}, nil
 		}
 		get := fd.Uint
 		return val{k: kInt, unsigned: true, i: func(f *flow.Flow) int64 { return int64(get(f)) }}, nil
 	case flow.KindString:
+		if direct && a.kind == reflect.String {
+			return val{k: kString, s: a.strFn(), at: &a}, nil
+		}
 		return val{k: kString, s: fd.String}, nil
 	case flow.KindBool:
 		if direct && a.kind == reflect.Bool {
-			return val{k: kBool, b: a.boolFn(), at: &a}, nil
+			return val{k: kBool, b: a.boolFn(), at: &a, leaf: a.boolLeaf()}, nil
 		}
 		return val{k: kBool, b: fd.Bool}, nil
 	case flow.KindAddr:
@@ -198,6 +204,9 @@ func compileField(name string) (val, error) {
 		}
 		return val{k: kAddr, a: fd.Addr}, nil
 	case flow.KindList:
+		if direct && a.kind == reflect.Slice {
+			return val{k: kStrList, l: a.listFn(), at: &a}, nil
+		}
 		return val{k: kStrList, l: fd.List}, nil
 	}
 	return val{}, errUnsupported // prefixes, times
@@ -385,7 +394,12 @@ func compileCompare(op string, l, r val) (val, error) {
 	switch {
 	case l.k == kInt && r.k == kInt && l.at != nil && r.isConst:
 		if b := l.at.cmpConst(op, r.ci); b != nil {
-			return val{k: kBool, b: b}, nil
+			return val{k: kBool, b: b, leaf: l.at.cmpLeaf(op, r.ci)}, nil
+		}
+		return val{}, errUnsupported
+	case l.k == kInt && r.k == kInt && l.lenOf != nil && r.isConst:
+		if b := l.lenOf.lenCmp(op, r.ci); b != nil {
+			return val{k: kBool, b: b, leaf: l.lenOf.lenLeaf(op, r.ci)}, nil
 		}
 		return val{}, errUnsupported
 	case l.k == kInt && r.k == kInt:
@@ -396,6 +410,10 @@ func compileCompare(op string, l, r val) (val, error) {
 			c = float64(r.ci)
 		}
 		return cmpOrdered(op, l.asFloat(), r.asFloat(), r.isConst, c)
+	case l.k == kString && r.k == kString && l.at != nil && r.isConst:
+		v, err := cmpOrdered(op, l.s, r.s, true, r.cs)
+		v.leaf = l.at.eqLeaf(op, r.cs)
+		return v, err
 	case l.k == kString && r.k == kString:
 		return cmpOrdered(op, l.s, r.s, r.isConst, r.cs)
 	case l.k == kBool && r.k == kBool && (op == "==" || op == "!="):
@@ -508,12 +526,22 @@ func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
 	}
 	switch {
 	case l.k == kInt && r.k == kIntSet && l.at != nil && r.ints.bits != nil:
-		return val{k: kBool, b: l.at.inBits(r.ints)}, nil
+		return val{k: kBool, b: l.at.inBits(r.ints), leaf: l.at.bitsLeaf(r.ints)}, nil
 	case l.k == kInt && r.k == kIntSet:
 		return val{k: kBool, b: intSetContains(l.i, r.ints)}, nil
 	case l.k == kInt && r.k == kRange:
 		li, lo, hi := l.i, r.lo, r.hi
-		return val{k: kBool, b: func(f *flow.Flow) bool { x := li(f); return x >= lo && x <= hi }}, nil
+		v := val{k: kBool, b: func(f *flow.Flow) bool { x := li(f); return x >= lo && x <= hi }}
+		if l.at != nil {
+			v.leaf = l.at.rangeLeaf(lo, hi, false)
+		}
+		return v, nil
+	case l.k == kString && r.k == kStrSet && l.at != nil:
+		v := val{k: kBool, b: l.at.inStrSet(r.strs)}
+		if w, ok := packSet(r.strs); ok {
+			v.leaf = l.at.wordsLeaf(w, false)
+		}
+		return v, nil
 	case l.k == kString && r.k == kStrSet:
 		return val{k: kBool, b: strSetContains(l.s, r.strs)}, nil
 	case l.k == kString && r.k == kStrList:
@@ -528,7 +556,7 @@ func (cc *closureCompiler) compileIn(n *ast.BinaryNode) (val, error) {
 			return false
 		}}, nil
 	case l.k == kAddr && r.k == kAddrSet && l.at != nil:
-		return val{k: kBool, b: l.at.inAddrSet(r.addrs)}, nil
+		return val{k: kBool, b: l.at.inAddrSet(r.addrs), leaf: l.at.addrLeaf(r.addrs)}, nil
 	case l.k == kAddr && r.k == kAddrSet:
 		la, set := l.a, r.addrs
 		return val{k: kBool, b: func(f *flow.Flow) bool { return set.Contains(la(f)) }}, nil
@@ -598,7 +626,56 @@ func intSetContains(x intFn, set *memberSet[int64]) boolFn {
 	}
 }
 
-func strSetContains(x strFn, set *memberSet[string]) boolFn { return setContains(x, set) }
+func strSetContains(x strFn, set *memberSet[string]) boolFn {
+	if w, ok := packSet(set); ok {
+		return func(f *flow.Flow) bool { return w.has(x(f)) }
+	}
+	return setContains(x, set)
+}
+
+// wordSet is a set of strings of one length n of at most 8 bytes, each
+// packed in a word: a string of another length is out at once, one of
+// length n is compared in a register.
+type wordSet struct {
+	n     int
+	words []uint64
+}
+
+// packSet makes a wordSet of a small set whose items have one length.
+func packSet(set *memberSet[string]) (*wordSet, bool) {
+	if set.m != nil || len(set.small) == 0 {
+		return nil, false
+	}
+	w := &wordSet{n: len(set.small[0])}
+	for _, s := range set.small {
+		if len(s) != w.n || w.n > 8 {
+			return nil, false
+		}
+		w.words = append(w.words, packWord(s))
+	}
+	return w, true
+}
+
+func packWord(s string) uint64 {
+	var x uint64
+	for i := range len(s) {
+		x = x<<8 | uint64(s[i])
+	}
+	return x
+}
+
+func (w *wordSet) has(s string) bool {
+	if len(s) != w.n {
+		return false
+	}
+	x := packWord(s)
+	for _, e := range w.words {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
 
 func setContains[T comparable](x func(*flow.Flow) T, set *memberSet[T]) boolFn {
 	if set.m == nil {
@@ -633,7 +710,7 @@ func (cc *closureCompiler) compileCall(n *ast.CallNode) (val, error) {
 	switch id.Value {
 	case fnAddrInList:
 		if a.k == kAddr && b.k == kAddrSet && a.at != nil {
-			return val{k: kBool, b: a.at.inAddrSet(b.addrs)}, nil
+			return val{k: kBool, b: a.at.inAddrSet(b.addrs), leaf: a.at.addrLeaf(b.addrs)}, nil
 		}
 		if a.k == kAddr && b.k == kAddrSet {
 			la, set := a.a, b.addrs
@@ -676,10 +753,10 @@ func (cc *closureCompiler) compileBuiltin(n *ast.BuiltinNode) (val, error) {
 	switch x.k {
 	case kString:
 		s := x.s
-		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(s(f))) }}, nil
+		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(s(f))) }, lenOf: x.at}, nil
 	case kStrList:
 		l := x.l
-		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(l(f))) }}, nil
+		return val{k: kInt, i: func(f *flow.Flow) int64 { return int64(len(l(f))) }, lenOf: x.at}, nil
 	case kIntSet:
 		return constInt(int64(x.ints.n)), nil
 	case kStrSet:

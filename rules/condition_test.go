@@ -71,6 +71,10 @@ func testFlows() []*flow.Flow {
 func TestClosuresAgreeWithExpr(t *testing.T) {
 	cc := testCompiler(t)
 	flows := testFlows()
+	hostile := hostileFlows(500, 3)
+	for i := range hostile {
+		flows = append(flows, &hostile[i])
+	}
 	for _, tc := range []struct {
 		src    string
 		native bool
@@ -126,6 +130,34 @@ func TestClosuresAgreeWithExpr(t *testing.T) {
 		{`direction == "outbound"`, true},
 		{"len(src_lists) > 1", true},
 		{"len(proto_name) == 3", true},
+		// Lengths of fields read at their offset, against every operator
+		// and constants at and past the ends of a length's range.
+		{"len(src_lists) > 0", true},
+		{"0 < len(dst_lists)", true},
+		{"len(src_lists) == 0", true},
+		{"len(src_lists) >= 1", true},
+		{"len(src_lists) < 2", true},
+		{"len(src_lists) <= 0", true},
+		{"len(src_lists) != 1", true},
+		{"len(src_lists) > -1", true},
+		{"len(src_lists) >= -5", true},
+		{"len(src_lists) < 0", true},
+		{"len(src_lists) <= -1", true},
+		{"len(src_lists) == -1", true},
+		{"len(src_lists) != -1", true},
+		{"len(dst_country) == 2", true},
+		{"len(dst_country) <= 9223372036854775807", true},
+		{"len(dst_country) > 9223372036854775807", true},
+		{"len(dst_country) < 9223372036854775807", true},
+		{"len(dst_country) != 9223372036854775807", true},
+		{"len(dst_country) > 1.5", true},
+		// String sets packed in words, and not.
+		{`dst_country in ["", "KP"]`, true},
+		{`dst_country in [""]`, true},
+		{`dst_country in ["KPX", "K"]`, true},
+		{`src_city in ["Zürich", "Zurich"]`, true},
+		{`src_city in ["abcdefghi"]`, true},
+		{`dst_country not in blocked_countries`, true},
 		{"bytes > 1000000", true},
 		{"big", true},
 		{"bytes > 1e6", true},

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"net/netip"
 	"reflect"
 	"unsafe"
@@ -12,10 +13,11 @@ import (
 // closure comparing it with a constant loads it at its offset instead of
 // calling flow.Field's getter (one call per node instead of two or three).
 // Only fields stored as they are read qualify (unsigned integers, bools,
-// addresses); TestFieldAtAgreesWithGetters holds them to the getters.
+// addresses, strings, lists of strings); TestFieldAtAgreesWithGetters
+// holds them to the getters.
 type fieldAt struct {
 	off  uintptr
-	kind reflect.Kind // Uint8..Uint64, Bool, or Struct for netip.Addr
+	kind reflect.Kind // Uint8..Uint64, Bool, String, Slice for []string, or Struct for netip.Addr
 }
 
 var fieldsAt = func() map[string]fieldAt {
@@ -28,8 +30,11 @@ var fieldsAt = func() map[string]fieldAt {
 			continue
 		}
 		switch k := sf.Type.Kind(); {
-		case k == reflect.Uint8, k == reflect.Uint16, k == reflect.Uint32, k == reflect.Uint64, k == reflect.Bool:
+		case k == reflect.Uint8, k == reflect.Uint16, k == reflect.Uint32, k == reflect.Uint64, k == reflect.Bool,
+			sf.Type == reflect.TypeFor[string]():
 			m[name] = fieldAt{sf.Offset, k}
+		case sf.Type == reflect.TypeFor[[]string]():
+			m[name] = fieldAt{sf.Offset, reflect.Slice}
 		case sf.Type == reflect.TypeFor[netip.Addr]():
 			m[name] = fieldAt{sf.Offset, reflect.Struct}
 		}
@@ -63,6 +68,21 @@ func (a *fieldAt) intFn() intFn {
 func (a *fieldAt) boolFn() boolFn {
 	off := a.off
 	return func(f *flow.Flow) bool { return *at[bool](f, off) }
+}
+
+// isUint tells an unsigned integer field.
+func (a *fieldAt) isUint() bool {
+	return a.kind == reflect.Uint8 || a.kind == reflect.Uint16 || a.kind == reflect.Uint32 || a.kind == reflect.Uint64
+}
+
+func (a *fieldAt) strFn() strFn {
+	off := a.off
+	return func(f *flow.Flow) string { return *at[string](f, off) }
+}
+
+func (a *fieldAt) listFn() listFn {
+	off := a.off
+	return func(f *flow.Flow) []string { return *at[[]string](f, off) }
 }
 
 func (a *fieldAt) addrFn() addrFn {
@@ -123,8 +143,70 @@ func (a *fieldAt) inBits(s *memberSet[int64]) boolFn {
 	return inBitsAt[uint64](a.off, s)
 }
 
-// inAddrSet tests an address field against a CIDR list.
+// inAddrSet tests an address field against a CIDR list. An IPv4 address
+// whose first byte decides is answered here, without a call.
 func (a *fieldAt) inAddrSet(s *AddrSet) boolFn {
 	off := a.off
-	return func(f *flow.Flow) bool { return s.Contains(*at[netip.Addr](f, off)) }
+	return func(f *flow.Flow) bool { return s.containsAt(at[netip.Addr](f, off)) }
+}
+
+// inStrSet tests a string field against a set of strings.
+func (a *fieldAt) inStrSet(s *memberSet[string]) boolFn {
+	off := a.off
+	if w, ok := packSet(s); ok {
+		return func(f *flow.Flow) bool { return w.has(*at[string](f, off)) }
+	}
+	return strSetContains(a.strFn(), s)
+}
+
+// lenIn tests the length of a string or list field against a range (see
+// intRange).
+func lenIn[T ~string | ~[]string](off uintptr, lo, span uint64, neg bool) boolFn {
+	return func(f *flow.Flow) bool { return (uint64(len(*at[T](f, off)))-lo <= span) != neg }
+}
+
+// lenCmp compares the length of a string or list field with the constant
+// c.
+func (a *fieldAt) lenCmp(op string, c int64) boolFn {
+	lo, hi, neg, ok := intRange(op, c, 0)
+	if !ok {
+		return nil
+	}
+	if lo > hi {
+		return func(*flow.Flow) bool { return neg } // no length is in the range
+	}
+	if a.kind == reflect.String {
+		return lenIn[string](a.off, uint64(lo), uint64(hi-lo), neg)
+	}
+	return lenIn[[]string](a.off, uint64(lo), uint64(hi-lo), neg)
+}
+
+// intRange turns "x op c" into "x in lo..hi", negated when neg, for x
+// from floor to math.MaxInt64; lo > hi when no x is in it.
+func intRange(op string, c, floor int64) (lo, hi int64, neg, ok bool) {
+	const top = math.MaxInt64
+	switch op {
+	case "==", "!=":
+		lo, hi = c, c
+	case ">":
+		if c == top {
+			return 1, 0, false, true
+		}
+		lo, hi = c+1, top
+	case ">=":
+		lo, hi = c, top
+	case "<":
+		if c == math.MinInt64 {
+			return 1, 0, false, true
+		}
+		lo, hi = floor, c-1
+	case "<=":
+		lo, hi = floor, c
+	default:
+		return 0, 0, false, false
+	}
+	if hi < floor {
+		return 1, 0, op == "!=", true
+	}
+	return max(lo, floor), hi, op == "!=", true
 }

@@ -20,7 +20,7 @@ func FuzzLoadBytes(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(benchPack))
-	flows := benchFlows(16)
+	flows := append(benchFlows(16), hostileFlows(16, 5)...)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := LoadBytes("f.yaml", data)
 		if err != nil {
@@ -41,8 +41,17 @@ func FuzzLoadBytes(f *testing.F) {
 			if r.Cost() > 2*DefaultLimits.MaxCost {
 				t.Fatalf("%s: cost %d over the limit", r.ID, r.Cost())
 			}
-			for i := range flows {
-				r.Match(&flows[i])
+		}
+		// The matcher's Mask says what each rule's Match says.
+		m := NewMatcher(set.Rules)
+		mask := make([]uint64, (len(set.Rules)+63)/64)
+		for i := range flows {
+			clear(mask)
+			m.Mask(&flows[i], mask)
+			for j, r := range set.Rules {
+				if got, want := mask[j/64]&(1<<(j%64)) != 0, r.Match(&flows[i]); got != want {
+					t.Fatalf("flow %d: rule %s: Mask says %v, Match %v", i, r.ID, got, want)
+				}
 			}
 		}
 	})

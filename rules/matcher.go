@@ -14,7 +14,8 @@ package rules
 // memo. Evaluation stays lazy and in the same order as Rule.Match, so
 // short-circuits are kept; conditions on the expr VM (the only ones that can
 // fail at run time) are never shared, so each rule counts its own errors as
-// before.
+// before. Mask, what the engine calls, runs all the rules at once through a
+// program of their tests instead (maskprog.go).
 
 import (
 	"fmt"
@@ -46,6 +47,7 @@ type bnode struct {
 	op   bop
 	x, y *bnode
 	fn   boolFn
+	leaf *leaf // a leaf Mask's program runs itself, or nil
 }
 
 // nodeInfo is what the closure compiler records of a compiled node.
@@ -163,7 +165,7 @@ func (cc *closureCompiler) record(n ast.Node, v val) {
 	}
 	inf := nodeInfo{id: cc.intern(key), cost: cost}
 	if v.k == kBool {
-		bn := &bnode{id: inf.id, cost: cost, fn: v.b}
+		bn := &bnode{id: inf.id, cost: cost, fn: v.b, leaf: v.leaf}
 		switch n := n.(type) {
 		case *ast.BinaryNode:
 			switch opName(n.Operator) {
@@ -249,6 +251,7 @@ type Matcher struct {
 	memo  []uint64 // per slot: generation << 1 | value, valid when it is cur's
 	f     *flow.Flow
 	rules []mnode
+	prog  []step // Mask's (maskprog.go)
 }
 
 // mnode is a condition or sub-expression as the matcher runs it: fn,
@@ -273,18 +276,34 @@ func NewMatcher(rs []*Rule) *Matcher {
 			b.ruleCount[k]++
 		}
 		if r.Where != nil && r.Where.tree != nil {
-			b.countNode(r.Where.tree)
+			countNode(b.count, r.Where.tree)
 		}
 		for _, e := range r.Exceptions {
 			if e.tree != nil {
-				b.countNode(e.tree)
+				countNode(b.count, e.tree)
 			}
 		}
 	}
+	// Mask's program tests nodes of its own: what it shares is counted
+	// over its tests.
+	m.prog = program(rs)
+	progCount := map[uint64]int{}
+	for i := range m.prog {
+		s := &m.prog[i]
+		switch {
+		case s.bn != nil && s.bn.leaf != nil: // run in the program's loop
+			s.leaf = *s.bn.leaf
+			s.kind, s.want, s.bn = s.leaf.kind, s.want != s.leaf.neg, nil
+		case s.bn != nil:
+			countNode(progCount, s.bn)
+		}
+	}
 	n := 0 // at most one slot per node or rule key used twice
-	for _, c := range b.count {
-		if c >= 2 {
-			n++
+	for _, counts := range []map[uint64]int{b.count, progCount} {
+		for _, c := range counts {
+			if c >= 2 {
+				n++
+			}
 		}
 	}
 	for _, c := range b.ruleCount {
@@ -295,6 +314,12 @@ func NewMatcher(rs []*Rule) *Matcher {
 	m.memo = make([]uint64, n)
 	for i, r := range rs {
 		m.rules[i] = b.rule(r)
+	}
+	b.count, b.shares = progCount, map[*bnode]bool{}
+	for i := range m.prog {
+		if s := &m.prog[i]; s.bn != nil {
+			s.n = b.node(s.bn)
+		}
 	}
 	m.memo = m.memo[:b.used]
 	return m
@@ -321,26 +346,14 @@ func (m *Matcher) Match(i int) bool {
 }
 
 // Mask sets, in mask, the bit of each rule that counts f (bit i%64 of
-// mask[i/64] for the i-th rule): Flow(f), then Match of every rule in
-// order, in one call. mask must hold a bit per rule; bits of rules that do
-// not count f are left as they are.
+// mask[i/64] for the i-th rule): Flow(f), then Match of every rule, in one
+// call. It runs the rules' tests grouped by the tests they start with
+// (maskprog.go): each rule evaluates what Match(i) would, in the same
+// order, but not the rules in the same order. mask must hold a bit per
+// rule; bits of rules that do not count f are left as they are.
 func (m *Matcher) Mask(f *flow.Flow, mask []uint64) {
 	m.Flow(f)
-	for i := range m.rules {
-		n := &m.rules[i]
-		var ok bool
-		switch {
-		case n.memo != nil:
-			ok = m.memoed(n)
-		case n.fn == nil:
-			ok = true
-		default:
-			ok = n.fn(f)
-		}
-		if ok {
-			mask[i>>6] |= 1 << (i & 63)
-		}
-	}
+	m.run(f, mask)
 }
 
 // Slots returns the number of memo slots: the sub-expressions shared.
@@ -384,16 +397,16 @@ type matcherBuilder struct {
 
 // countNode counts the uses of n and, on its first, of its operands: an
 // operand of a node used twice is still used once.
-func (b *matcherBuilder) countNode(n *bnode) {
-	b.count[n.id]++
-	if b.count[n.id] > 1 {
+func countNode(count map[uint64]int, n *bnode) {
+	count[n.id]++
+	if count[n.id] > 1 {
 		return
 	}
 	if n.x != nil {
-		b.countNode(n.x)
+		countNode(count, n.x)
 	}
 	if n.y != nil {
-		b.countNode(n.y)
+		countNode(count, n.y)
 	}
 }
 

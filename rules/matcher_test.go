@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -180,14 +181,21 @@ rules:
 			flows[i].SrcCity, flows[i].DstCity = "Bern", "^B"
 		}
 	}
-	byMatch, byMatcher := load(), load()
-	m := NewMatcher(byMatcher.Rules)
+	byMatch, byMatcher, byMask := load(), load(), load()
+	m, mm := NewMatcher(byMatcher.Rules), NewMatcher(byMask.Rules)
+	mask := make([]uint64, 1)
 	for k := range flows {
 		f := &flows[k]
 		m.Flow(f)
+		mask[0] = 0
+		mm.Mask(f, mask)
 		for i, r := range byMatch.Rules {
-			if got, want := m.Match(i), r.Match(f); got != want {
+			want := r.Match(f)
+			if got := m.Match(i); got != want {
 				t.Fatalf("flow %d: rule %s: matcher says %v, Match %v", k, r.ID, got, want)
+			}
+			if got := mask[0]&(1<<i) != 0; got != want {
+				t.Fatalf("flow %d: rule %s: Mask says %v, Match %v", k, r.ID, got, want)
 			}
 		}
 	}
@@ -195,6 +203,9 @@ rules:
 		want, got := r.Errors.Count(), byMatcher.Rules[i].Errors.Count()
 		if got != want {
 			t.Errorf("rule %s: %d errors counted through the matcher, %d through Match", r.ID, got, want)
+		}
+		if got := byMask.Rules[i].Errors.Count(); got != want {
+			t.Errorf("rule %s: %d errors counted through Mask, %d through Match", r.ID, got, want)
 		}
 		if want == 0 && r.ID != "e" {
 			t.Errorf("rule %s: no error counted", r.ID)
@@ -238,10 +249,20 @@ func TestMatcherDoesNotAllocate(t *testing.T) {
 	if n != 0 {
 		t.Errorf("the matcher allocates %v times per pass", n)
 	}
+	mask := make([]uint64, 1)
+	n = testing.AllocsPerRun(20, func() {
+		for i := range flows {
+			m.Mask(&flows[i], mask)
+		}
+	})
+	if n != 0 {
+		t.Errorf("Mask allocates %v times per pass", n)
+	}
 }
 
 // BenchmarkMatchPack is the bundled pack's conditions over the flows `make
-// bench-e2e` sends, per flow: each rule's Match, and the matcher.
+// bench-e2e` sends, per flow: each rule's Match, the matcher rule by rule,
+// and its Mask (what the engine runs).
 func BenchmarkMatchPack(b *testing.B) {
 	set := loadPack(b)
 	flows := streamFlows(1 << 16)
@@ -277,11 +298,26 @@ func BenchmarkMatchPack(b *testing.B) {
 		}
 		b.ReportMetric(float64(m.Slots()), "slots")
 	})
+	b.Run("Mask", func(b *testing.B) {
+		m := NewMatcher(set.Rules)
+		mask := make([]uint64, (len(set.Rules)+63)/64)
+		b.ReportAllocs()
+		hits := 0
+		for i := 0; b.Loop(); i++ {
+			clear(mask)
+			m.Mask(&flows[i&(1<<16-1)], mask)
+			hits += bits.OnesCount64(mask[0])
+		}
+		if hits == 0 {
+			b.Fatal("no rule matched")
+		}
+	})
 }
 
 // Fields read at their offset read what flow.Field's getter does.
 func TestFieldAtAgreesWithGetters(t *testing.T) {
 	flows := append(benchFlows(64), streamFlows(64)...)
+	flows = append(flows, hostileFlows(64, 4)...)
 	for _, f := range testFlows() {
 		flows = append(flows, *f)
 	}
@@ -304,6 +340,11 @@ func TestFieldAtAgreesWithGetters(t *testing.T) {
 				got, want = a.boolFn()(f), fd.Bool(f)
 			case flow.KindAddr:
 				got, want = a.addrFn()(f), fd.Addr(f)
+			case flow.KindString:
+				got, want = a.strFn()(f), fd.String(f)
+			case flow.KindList:
+				l, w := a.listFn()(f), fd.List(f)
+				got, want = fmt.Sprintf("%d %q", len(l), l), fmt.Sprintf("%d %q", len(w), w)
 			default:
 				t.Fatalf("%s: kind %v located", name, fd.Kind)
 			}

@@ -29,11 +29,15 @@ var thresholdByFields = []string{"dst_network", "src_network"}
 
 // ThresholdFor returns the threshold that applies to flow f's group: the
 // one of the network f's By field names, else Threshold. It allocates
-// nothing.
+// nothing, and inlines for a rule without thresholds by network.
 func (r *Rule) ThresholdFor(f *flow.Flow) float64 {
 	if r.ByNetwork == nil {
 		return r.Threshold
 	}
+	return r.networkThreshold(f)
+}
+
+func (r *Rule) networkThreshold(f *flow.Flow) float64 {
 	if v, ok := r.ByNetwork.Networks[r.ByNetwork.By.String(f)]; ok {
 		return v
 	}

@@ -16,9 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
-
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest"
 )
@@ -180,8 +177,21 @@ func (l *Listener) LastError() string {
 	return ""
 }
 
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+// datagramReader reads datagrams in batches: recvmmsg on Linux
+// (recv_linux.go), golang.org/x/net's batch reads elsewhere.
+type datagramReader interface {
+	// ReadBatch blocks until at least one datagram has come and returns
+	// those read; the slice and the buffers it points into are reused by
+	// the next call.
+	ReadBatch() ([]received, error)
+}
+
+// received is one datagram read: its source (the zero AddrPort when the
+// source could not be read: the datagram is skipped), payload and control
+// messages.
+type received struct {
+	src    netip.AddrPort
+	p, oob []byte
 }
 
 // Run reads and decodes datagrams until ctx is done, handing flows to h in
@@ -207,18 +217,13 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 	defer stop()
 	defer l.conn.Close()
 
-	var rd batchReader
-	if ua, ok := l.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
-		rd = ipv4.NewPacketConn(l.conn)
-	} else {
-		rd = ipv6.NewPacketConn(l.conn)
+	oob := 0
+	if l.stamped {
+		oob = rxTimeOOB
 	}
-	msgs := make([]ipv4.Message, l.cfg.Batch)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
-		if l.stamped {
-			msgs[i].OOB = make([]byte, rxTimeOOB)
-		}
+	rd, err := newDatagramReader(l.conn, l.cfg.Batch, oob)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
 	}
 	out := s.Buffer()
 	hand := func() {
@@ -246,7 +251,7 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 		}
 	}
 	for {
-		n, err := rd.ReadBatch(msgs, 0)
+		got, err := rd.ReadBatch()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return ctx.Err()
@@ -255,18 +260,16 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 			continue
 		}
 		now := time.Now()
-		for i := range msgs[:n] {
-			m := &msgs[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
+		for i := range got {
+			m := &got[i]
+			src := m.src
+			if !src.IsValid() {
 				continue
 			}
-			src := ua.AddrPort()
-			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 			if len(*out) > 0 && cap(*out)-len(*out) < flowRoom {
 				hand()
 			}
-			at, p := arrival(m.OOB[:m.NN], now), m.Buffers[0][:m.N]
+			at, p := arrival(m.oob, now), m.p
 			if spill != nil {
 				spill = l.datagram(src, at, p, spill[:0])
 				copyIn(spill)

@@ -55,8 +55,11 @@ type Config struct {
 const (
 	DefaultReadBuffer = 8 << 20
 	DefaultBatch      = 64
-	maxDatagram       = 65535
-	flowBatch         = 256
+	// MaxReadBuffer bounds read_buffer: a process with CAP_NET_ADMIN is
+	// granted what it asks, past net.core.rmem_max, in kernel memory.
+	MaxReadBuffer = 1 << 30
+	maxDatagram   = 65535
+	flowBatch     = 256
 	// flowRoom: a batch is handed on before a datagram is decoded into
 	// it when less room than this is left in its buffer, so that a sink's
 	// buffer is seldom outgrown (datagrams of 64 flows or more are rare).
@@ -69,8 +72,8 @@ func (c Config) Validate() error {
 	if _, err := net.ResolveUDPAddr("udp", c.Address); err != nil || c.Address == "" {
 		errs = append(errs, fmt.Errorf("address: %q is not host:port", c.Address))
 	}
-	if c.ReadBuffer < 0 {
-		errs = append(errs, errors.New("read_buffer: must be >= 0"))
+	if c.ReadBuffer < 0 || c.ReadBuffer > MaxReadBuffer {
+		errs = append(errs, fmt.Errorf("read_buffer: must be between 0 and %d", MaxReadBuffer))
 	}
 	if _, err := parseAllow(c.Allow); err != nil {
 		errs = append(errs, err)
@@ -104,6 +107,8 @@ type Listener struct {
 	// stamped: the kernel stamps datagrams with their arrival time, the
 	// receive time handed to decoders (else the time a batch is read).
 	stamped bool
+	// readBuffer: the receive buffer the kernel granted (0: not known).
+	readBuffer int
 
 	datagrams, bytes, flows, denied, malformed, unsupported, readErrors atomic.Uint64
 	rejected                                                            atomic.Uint64
@@ -133,11 +138,11 @@ func Listen(cfg Config, dec Decoders) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}
-	// The kernel may grant less than asked (net.core.rmem_max); drops
-	// then show in KernelDrops.
-	_ = conn.SetReadBuffer(cfg.ReadBuffer)
+	// The kernel may grant less than asked (net.core.rmem_max, without
+	// CAP_NET_ADMIN); ReadBuffer tells, and drops show in KernelDrops.
+	granted := setReadBuffer(conn, cfg.ReadBuffer)
 	allow, _ := parseAllow(cfg.Allow)
-	l := &Listener{cfg: cfg, allow: allow, conn: conn, dec: dec}
+	l := &Listener{cfg: cfg, allow: allow, conn: conn, dec: dec, readBuffer: granted}
 	l.stamped = stampArrivals(conn) // from the first datagram on
 	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		l.port = ua.Port
@@ -168,6 +173,12 @@ func (l *Listener) Stats() Stats {
 		KernelDrops: kernelDrops(l.port),
 	}
 }
+
+// ReadBuffer returns the socket's receive buffer: the size the kernel
+// granted (0 where it is not known) and the size asked (read_buffer). On
+// Linux a process without CAP_NET_ADMIN is granted net.core.rmem_max at
+// the most.
+func (l *Listener) ReadBuffer() (granted, asked int) { return l.readBuffer, l.cfg.ReadBuffer }
 
 // LastError returns the last decode error seen, for logs and status.
 func (l *Listener) LastError() string {

@@ -27,7 +27,7 @@ type mmsgReader struct {
 	oobs  [][]byte
 	got   []received
 	read  func(fd uintptr) bool // the RawConn.Read callback, made once
-	n     int
+	n     int                   // datagrams the last read filled in (all headers after an error)
 	errno syscall.Errno
 	// zoneID and zoneName: the last scope id of a link-local IPv6 source
 	// and its interface's name.
@@ -61,6 +61,7 @@ func newDatagramReader(c *net.UDPConn, batch, oob int) (datagramReader, error) {
 			r.oobs[i] = make([]byte, oob)
 		}
 	}
+	r.reset(batch)
 	r.read = func(fd uintptr) bool {
 		for {
 			n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])),
@@ -71,20 +72,22 @@ func newDatagramReader(c *net.UDPConn, batch, oob int) (datagramReader, error) {
 			case unix.EAGAIN:
 				return false // nothing queued: wait for the netpoller
 			}
-			r.n, r.errno = int(n), e
+			if e != 0 {
+				// The kernel may have written to any header.
+				r.n, r.errno = len(r.hdrs), e
+				return true
+			}
+			r.n = int(n)
 			return true
 		}
 	}
 	return r, nil
 }
 
-// ReadBatch reads at least one datagram, blocking until one comes. The
-// slice returned and the buffers it points into are reused by the next
-// call.
-func (r *mmsgReader) ReadBatch() ([]received, error) {
-	for i := range r.hdrs {
-		// The kernel overwrites the lengths of the address and control
-		// buffers with what it filled in.
+// reset sets the lengths of the first n headers' address and control
+// buffers back to their sizes.
+func (r *mmsgReader) reset(n int) {
+	for i := range r.hdrs[:n] {
 		h := &r.hdrs[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6
 		if len(r.oobs[i]) > 0 {
@@ -92,12 +95,22 @@ func (r *mmsgReader) ReadBatch() ([]received, error) {
 			h.SetControllen(len(r.oobs[i]))
 		}
 	}
+}
+
+// ReadBatch reads at least one datagram, blocking until one comes. The
+// slice returned and the buffers it points into are reused by the next
+// call.
+func (r *mmsgReader) ReadBatch() ([]received, error) {
+	// The kernel overwrote the lengths of the address and control
+	// buffers of the datagrams it filled in last time.
+	r.reset(r.n)
 	r.n, r.errno = 0, 0
 	if err := r.rc.Read(r.read); err != nil {
+		r.n = len(r.hdrs)
 		return nil, err
 	}
 	if r.errno != 0 {
-		return nil, r.errno
+		return nil, r.errno // r.n stays: the headers to reset
 	}
 	got := r.got[:r.n]
 	for i := range got {

@@ -455,74 +455,74 @@ func fixedKindOf(o op, n uint16) fixedKind {
 // (compile checks that the offsets add up to the record length).
 func (st *recState) applyFixed(fixed []fixedOp, rec []byte, f *flow.Flow) {
 	for _, fo := range fixed {
-		r := rec[fo.off:]
+		o := int(fo.off) // each read slices rec[o:o+size]: one bounds check
 		switch fo.kind {
 		case fkSrcAddr4:
-			st.src4 = netip.AddrFrom4([4]byte(r))
+			st.src4 = netip.AddrFrom4([4]byte(rec[o : o+4]))
 		case fkDstAddr4:
-			st.dst4 = netip.AddrFrom4([4]byte(r))
+			st.dst4 = netip.AddrFrom4([4]byte(rec[o : o+4]))
 		case fkNextHop4:
-			st.nh4 = netip.AddrFrom4([4]byte(r))
+			st.nh4 = netip.AddrFrom4([4]byte(rec[o : o+4]))
 		case fkProto8:
-			f.Proto = r[0]
+			f.Proto = rec[o]
 		case fkTCPFlags8:
-			f.TCPFlags = r[0]
+			f.TCPFlags = rec[o]
 		case fkTCPFlags16:
-			f.TCPFlags = r[1] // the low byte holds the classic flags
+			f.TCPFlags = rec[o+1] // the low byte holds the classic flags
 		case fkSrcMask8:
-			if m := r[0]; m != 0 {
+			if m := rec[o]; m != 0 {
 				st.srcMask = m
 			}
 		case fkDstMask8:
-			if m := r[0]; m != 0 {
+			if m := rec[o]; m != 0 {
 				st.dstMask = m
 			}
 		case fkSrcPort16:
-			f.SrcPort = binary.BigEndian.Uint16(r)
+			f.SrcPort = binary.BigEndian.Uint16(rec[o : o+2])
 			st.has |= hasSrcPort
 		case fkDstPort16:
-			f.DstPort = binary.BigEndian.Uint16(r)
+			f.DstPort = binary.BigEndian.Uint16(rec[o : o+2])
 			st.has |= hasDstPort
 		case fkInIf16:
-			f.InIf = uint32(binary.BigEndian.Uint16(r))
+			f.InIf = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
 		case fkOutIf16:
-			f.OutIf = uint32(binary.BigEndian.Uint16(r))
+			f.OutIf = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
 		case fkSrcAS16:
-			f.SrcAS = uint32(binary.BigEndian.Uint16(r))
+			f.SrcAS = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
 		case fkDstAS16:
-			f.DstAS = uint32(binary.BigEndian.Uint16(r))
+			f.DstAS = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
 		case fkInIf32:
-			f.InIf = binary.BigEndian.Uint32(r)
+			f.InIf = binary.BigEndian.Uint32(rec[o : o+4])
 		case fkOutIf32:
-			f.OutIf = binary.BigEndian.Uint32(r)
+			f.OutIf = binary.BigEndian.Uint32(rec[o : o+4])
 		case fkSrcAS32:
-			f.SrcAS = binary.BigEndian.Uint32(r)
+			f.SrcAS = binary.BigEndian.Uint32(rec[o : o+4])
 		case fkDstAS32:
-			f.DstAS = binary.BigEndian.Uint32(r)
+			f.DstAS = binary.BigEndian.Uint32(rec[o : o+4])
 		case fkBytes32:
-			st.bytes += uint64(binary.BigEndian.Uint32(r))
+			st.bytes += uint64(binary.BigEndian.Uint32(rec[o : o+4]))
 			st.has |= hasBytes
 		case fkPackets32:
-			st.pkts += uint64(binary.BigEndian.Uint32(r))
+			st.pkts += uint64(binary.BigEndian.Uint32(rec[o : o+4]))
 			st.has |= hasPackets
 		case fkFirst32:
-			st.first = binary.BigEndian.Uint32(r)
+			st.first = binary.BigEndian.Uint32(rec[o : o+4])
 			st.has |= hasFirst
 		case fkLast32:
-			st.last = binary.BigEndian.Uint32(r)
+			st.last = binary.BigEndian.Uint32(rec[o : o+4])
 			st.has |= hasLast
 		case fkBytes64:
-			st.bytes += binary.BigEndian.Uint64(r)
+			st.bytes += binary.BigEndian.Uint64(rec[o : o+8])
 			st.has |= hasBytes
 		case fkPackets64:
-			st.pkts += binary.BigEndian.Uint64(r)
+			st.pkts += binary.BigEndian.Uint64(rec[o : o+8])
 			st.has |= hasPackets
 		case fkStartMs64:
-			st.startNs = int64(binary.BigEndian.Uint64(r)) * 1e6
+			st.startNs = int64(binary.BigEndian.Uint64(rec[o:o+8])) * 1e6
 		case fkEndMs64:
-			st.endNs = int64(binary.BigEndian.Uint64(r)) * 1e6
+			st.endNs = int64(binary.BigEndian.Uint64(rec[o:o+8])) * 1e6
 		default:
-			st.apply(fo.op, r[:fo.len], f)
+			st.apply(fo.op, rec[o:o+int(fo.len)], f)
 		}
 	}
 }

@@ -14,6 +14,7 @@ var (
 	malformedDesc   = desc("listener_malformed_total", "Datagrams that failed to decode.", lbl...)
 	unsupportedDesc = desc("listener_unsupported_total", "Datagrams of no known version.", lbl...)
 	kernelDropsDesc = desc("listener_kernel_drops_total", "Datagrams the kernel dropped (receive buffer full).", lbl...)
+	readBufferDesc  = desc("listener_read_buffer_bytes", "Socket receive buffer the kernel granted (read_buffer; capped at net.core.rmem_max without CAP_NET_ADMIN).", lbl...)
 
 	exporterFlowsDesc   = desc("exporter_flows_total", "Flows decoded per exporter and version.", exp...)
 	exporterPacketsDesc = desc("exporter_packets_total", "Export datagrams per exporter and version.", exp...)
@@ -49,6 +50,9 @@ func (d *Daemon) listenerMetrics() metricSet {
 			m.counter(malformedDesc, s.Malformed, n)
 			m.counter(unsupportedDesc, s.Unsupported, n)
 			m.counter(kernelDropsDesc, s.KernelDrops, n)
+			if granted, _ := l.ReadBuffer(); granted > 0 {
+				m.gauge(readBufferDesc, float64(granted), n)
+			}
 			d.collectExporters(m, l)
 			m.counter(clockSuppressedDesc, l.netflow.ClockWarningsSuppressed(), n)
 			collectIngest(m, l)

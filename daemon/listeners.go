@@ -123,7 +123,12 @@ func (s *listenerSet) run(l *listener) {
 	l.cancel, l.done = cancel, make(chan struct{})
 	go func() {
 		defer close(l.done)
-		s.log.Info("listening", "name", l.Name(), "address", l.Addr().String())
+		granted, asked := l.ReadBuffer()
+		s.log.Info("listening", "name", l.Name(), "address", l.Addr().String(), "read_buffer", granted)
+		if granted > 0 && granted < asked {
+			s.log.Warn("receive buffer smaller than read_buffer: raise net.core.rmem_max or run with CAP_NET_ADMIN",
+				"name", l.Name(), "read_buffer", asked, "granted", granted)
+		}
 		if err := l.RunSink(ctx, s.sink); err != nil && !errors.Is(err, context.Canceled) {
 			s.failed(fmt.Errorf("listener %s: %w", l.Name(), err))
 		}

@@ -16,9 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
-
 	"github.com/flowguard/flowguard/flow"
 	"github.com/flowguard/flowguard/ingest"
 )
@@ -58,8 +55,11 @@ type Config struct {
 const (
 	DefaultReadBuffer = 8 << 20
 	DefaultBatch      = 64
-	maxDatagram       = 65535
-	flowBatch         = 256
+	// MaxReadBuffer bounds read_buffer: a process with CAP_NET_ADMIN is
+	// granted what it asks, past net.core.rmem_max, in kernel memory.
+	MaxReadBuffer = 1 << 30
+	maxDatagram   = 65535
+	flowBatch     = 256
 	// flowRoom: a batch is handed on before a datagram is decoded into
 	// it when less room than this is left in its buffer, so that a sink's
 	// buffer is seldom outgrown (datagrams of 64 flows or more are rare).
@@ -72,8 +72,8 @@ func (c Config) Validate() error {
 	if _, err := net.ResolveUDPAddr("udp", c.Address); err != nil || c.Address == "" {
 		errs = append(errs, fmt.Errorf("address: %q is not host:port", c.Address))
 	}
-	if c.ReadBuffer < 0 {
-		errs = append(errs, errors.New("read_buffer: must be >= 0"))
+	if c.ReadBuffer < 0 || c.ReadBuffer > MaxReadBuffer {
+		errs = append(errs, fmt.Errorf("read_buffer: must be between 0 and %d", MaxReadBuffer))
 	}
 	if _, err := parseAllow(c.Allow); err != nil {
 		errs = append(errs, err)
@@ -107,6 +107,8 @@ type Listener struct {
 	// stamped: the kernel stamps datagrams with their arrival time, the
 	// receive time handed to decoders (else the time a batch is read).
 	stamped bool
+	// readBuffer: the receive buffer the kernel granted (0: not known).
+	readBuffer int
 
 	datagrams, bytes, flows, denied, malformed, unsupported, readErrors atomic.Uint64
 	rejected                                                            atomic.Uint64
@@ -136,11 +138,11 @@ func Listen(cfg Config, dec Decoders) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}
-	// The kernel may grant less than asked (net.core.rmem_max); drops
-	// then show in KernelDrops.
-	_ = conn.SetReadBuffer(cfg.ReadBuffer)
+	// The kernel may grant less than asked (net.core.rmem_max, without
+	// CAP_NET_ADMIN); ReadBuffer tells, and drops show in KernelDrops.
+	granted := setReadBuffer(conn, cfg.ReadBuffer)
 	allow, _ := parseAllow(cfg.Allow)
-	l := &Listener{cfg: cfg, allow: allow, conn: conn, dec: dec}
+	l := &Listener{cfg: cfg, allow: allow, conn: conn, dec: dec, readBuffer: granted}
 	l.stamped = stampArrivals(conn) // from the first datagram on
 	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		l.port = ua.Port
@@ -172,6 +174,12 @@ func (l *Listener) Stats() Stats {
 	}
 }
 
+// ReadBuffer returns the socket's receive buffer: the size the kernel
+// granted (0 where it is not known) and the size asked (read_buffer). On
+// Linux a process without CAP_NET_ADMIN is granted net.core.rmem_max at
+// the most.
+func (l *Listener) ReadBuffer() (granted, asked int) { return l.readBuffer, l.cfg.ReadBuffer }
+
 // LastError returns the last decode error seen, for logs and status.
 func (l *Listener) LastError() string {
 	if p := l.lastErr.Load(); p != nil {
@@ -180,8 +188,21 @@ func (l *Listener) LastError() string {
 	return ""
 }
 
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+// datagramReader reads datagrams in batches: recvmmsg on Linux
+// (recv_linux.go), golang.org/x/net's batch reads elsewhere.
+type datagramReader interface {
+	// ReadBatch blocks until at least one datagram has come and returns
+	// those read; the slice and the buffers it points into are reused by
+	// the next call.
+	ReadBatch() ([]received, error)
+}
+
+// received is one datagram read: its source (the zero AddrPort when the
+// source could not be read: the datagram is skipped), payload and control
+// messages.
+type received struct {
+	src    netip.AddrPort
+	p, oob []byte
 }
 
 // Run reads and decodes datagrams until ctx is done, handing flows to h in
@@ -207,18 +228,13 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 	defer stop()
 	defer l.conn.Close()
 
-	var rd batchReader
-	if ua, ok := l.conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
-		rd = ipv4.NewPacketConn(l.conn)
-	} else {
-		rd = ipv6.NewPacketConn(l.conn)
+	oob := 0
+	if l.stamped {
+		oob = rxTimeOOB
 	}
-	msgs := make([]ipv4.Message, l.cfg.Batch)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
-		if l.stamped {
-			msgs[i].OOB = make([]byte, rxTimeOOB)
-		}
+	rd, err := newDatagramReader(l.conn, l.cfg.Batch, oob)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
 	}
 	out := s.Buffer()
 	hand := func() {
@@ -246,7 +262,7 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 		}
 	}
 	for {
-		n, err := rd.ReadBatch(msgs, 0)
+		got, err := rd.ReadBatch()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return ctx.Err()
@@ -255,18 +271,16 @@ func (l *Listener) RunSink(ctx context.Context, s ingest.Sink) error {
 			continue
 		}
 		now := time.Now()
-		for i := range msgs[:n] {
-			m := &msgs[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
+		for i := range got {
+			m := &got[i]
+			src := m.src
+			if !src.IsValid() {
 				continue
 			}
-			src := ua.AddrPort()
-			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 			if len(*out) > 0 && cap(*out)-len(*out) < flowRoom {
 				hand()
 			}
-			at, p := arrival(m.OOB[:m.NN], now), m.Buffers[0][:m.N]
+			at, p := arrival(m.oob, now), m.p
 			if spill != nil {
 				spill = l.datagram(src, at, p, spill[:0])
 				copyIn(spill)

@@ -93,26 +93,36 @@ type ClockSkewEvent struct {
 // clockEstimate is the clock state of one exporter domain.
 type clockEstimate struct {
 	samples  [clockSamples]int64 // offsets (ns), a ring
+	sorted   [clockSamples]int64 // the same, in order
 	n, next  int
 	offset   int64 // median of samples (ns)
 	warned   bool  // |offset| passed the warning bound, reported
 	reported int64 // receive time (ns) warned last changed, 0 never
 }
 
-// observe adds one datagram's offset and returns the new estimate.
+// observe adds one datagram's offset and returns the new estimate. The
+// samples are also kept sorted (sorted[:n]): the oldest taken out, the new
+// one put in its place, rather than a sort per datagram.
 func (c *clockEstimate) observe(off int64) int64 {
+	n := c.n
+	if n == clockSamples {
+		old := c.samples[c.next]
+		i := 0
+		for c.sorted[i] != old {
+			i++
+		}
+		copy(c.sorted[i:n], c.sorted[i+1:n])
+		n--
+	}
 	c.samples[c.next] = off
 	c.next = (c.next + 1) % clockSamples
-	if c.n < clockSamples {
-		c.n++
+	j := n
+	for ; j > 0 && c.sorted[j-1] > off; j-- {
+		c.sorted[j] = c.sorted[j-1]
 	}
-	var s [clockSamples]int64
-	copy(s[:], c.samples[:c.n])
-	for i := 1; i < c.n; i++ { // insertion sort: at most 9 numbers
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	c.sorted[j] = off
+	c.n = n + 1
+	s := c.sorted[:c.n]
 	m := s[c.n/2]
 	if c.n%2 == 0 {
 		// Evidence split evenly: take the middle sample that corrects

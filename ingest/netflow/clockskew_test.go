@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -292,5 +293,30 @@ func TestClockFlappingReportsBounded(t *testing.T) {
 	}
 	if len(events) == 0 || len(events) > 1+int(time.Duration(n)*300*time.Millisecond/clockReportHold) {
 		t.Errorf("%d reports in %v of flapping, want at least one and at most one a minute", len(events), time.Duration(n)*300*time.Millisecond)
+	}
+}
+
+// The estimate is the median of the last clockSamples offsets (of the
+// two middle ones, the smaller correction), as sorting them gives, over
+// offsets that repeat and ones that do not.
+func TestClockEstimateMedian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var c clockEstimate
+	var all []int64
+	for i := range 2000 {
+		off := rng.Int64N(2e9) - 1e9
+		if i%3 == 0 && len(all) > 0 {
+			off = all[rng.IntN(len(all))] // a repeat, maybe of one in the window
+		}
+		all = append(all, off)
+		w := slices.Clone(all[max(0, len(all)-clockSamples):])
+		slices.Sort(w)
+		want := w[len(w)/2]
+		if len(w)%2 == 0 && abs(w[len(w)/2-1]) < abs(want) {
+			want = w[len(w)/2-1]
+		}
+		if got := c.observe(off); got != want {
+			t.Fatalf("after %d offsets: %d, want %d (window %v)", i+1, got, want, w)
+		}
 	}
 }

@@ -372,61 +372,157 @@ func (st *recState) apply(o op, v []byte, f *flow.Flow) {
 	}
 }
 
+// fixedKind is how applyFixed reads a field of a fixed-length record: the
+// fields of the common flow templates, by op and size, read in place with
+// one bounds check; fkApply, any other, through apply.
+type fixedKind uint8
+
+const (
+	fkApply fixedKind = iota
+	fkSrcAddr4
+	fkDstAddr4
+	fkNextHop4
+	fkProto8
+	fkTCPFlags8
+	fkTCPFlags16
+	fkSrcMask8
+	fkDstMask8
+	fkSrcPort16
+	fkDstPort16
+	fkInIf16
+	fkOutIf16
+	fkSrcAS16
+	fkDstAS16
+	fkInIf32
+	fkOutIf32
+	fkSrcAS32
+	fkDstAS32
+	fkBytes32
+	fkPackets32
+	fkFirst32
+	fkLast32
+	fkBytes64
+	fkPackets64
+	fkStartMs64
+	fkEndMs64
+)
+
+// fixedKinds maps an op to its kinds by size: 1, 2, 4 and 8 bytes.
+var fixedKinds = [...][4]fixedKind{
+	opSrcAddr4:      {2: fkSrcAddr4},
+	opDstAddr4:      {2: fkDstAddr4},
+	opNextHop4:      {2: fkNextHop4},
+	opProto:         {0: fkProto8},
+	opTCPFlags:      {0: fkTCPFlags8, 1: fkTCPFlags16},
+	opSrcMask:       {0: fkSrcMask8},
+	opDstMask:       {0: fkDstMask8},
+	opSrcPort:       {1: fkSrcPort16},
+	opDstPort:       {1: fkDstPort16},
+	opInIf:          {1: fkInIf16, 2: fkInIf32},
+	opOutIf:         {1: fkOutIf16, 2: fkOutIf32},
+	opSrcAS:         {1: fkSrcAS16, 2: fkSrcAS32},
+	opDstAS:         {1: fkDstAS16, 2: fkDstAS32},
+	opBytes:         {2: fkBytes32, 3: fkBytes64},
+	opPackets:       {2: fkPackets32, 3: fkPackets64},
+	opFirstSwitched: {2: fkFirst32},
+	opLastSwitched:  {2: fkLast32},
+	opStartMs:       {3: fkStartMs64},
+	opEndMs:         {3: fkEndMs64},
+}
+
+// fixedKindOf returns the kind of a field with op o and length n.
+func fixedKindOf(o op, n uint16) fixedKind {
+	if int(o) >= len(fixedKinds) {
+		return fkApply
+	}
+	switch n {
+	case 1:
+		return fixedKinds[o][0]
+	case 2:
+		return fixedKinds[o][1]
+	case 4:
+		return fixedKinds[o][2]
+	case 8:
+		return fixedKinds[o][3]
+	}
+	return fkApply
+}
+
 // applyFixed applies the fields of a fixed-length record: apply's work,
 // with the fields of the common flow templates (addresses, ports,
-// counters, interfaces, AS numbers, uptime times) read in place rather
-// than through a call per field. Each fo lies within rec (compile checks
-// that the offsets add up to the record length).
+// counters, interfaces, AS numbers, uptime times) read in place by their
+// kind rather than through a call per field. Each fo lies within rec
+// (compile checks that the offsets add up to the record length).
 func (st *recState) applyFixed(fixed []fixedOp, rec []byte, f *flow.Flow) {
 	for _, fo := range fixed {
-		v := rec[fo.off : fo.off+fo.len]
-		switch fo.op {
-		case opSrcAddr4:
-			st.src4 = netip.AddrFrom4([4]byte(v))
-		case opDstAddr4:
-			st.dst4 = netip.AddrFrom4([4]byte(v))
-		case opNextHop4:
-			st.nh4 = netip.AddrFrom4([4]byte(v))
-		case opSrcPort:
-			f.SrcPort = uint16(be(v))
-			st.has |= hasSrcPort
-		case opDstPort:
-			f.DstPort = uint16(be(v))
-			st.has |= hasDstPort
-		case opProto:
-			f.Proto = uint8(be(v))
-		case opTCPFlags:
-			f.TCPFlags = uint8(be(v))
-		case opBytes:
-			st.bytes += be(v)
-			st.has |= hasBytes
-		case opPackets:
-			st.pkts += be(v)
-			st.has |= hasPackets
-		case opInIf:
-			f.InIf = uint32(be(v))
-		case opOutIf:
-			f.OutIf = uint32(be(v))
-		case opSrcAS:
-			f.SrcAS = uint32(be(v))
-		case opDstAS:
-			f.DstAS = uint32(be(v))
-		case opSrcMask:
-			if m := uint8(be(v)); m != 0 {
+		o := int(fo.off) // each read slices rec[o:o+size]: one bounds check
+		switch fo.kind {
+		case fkSrcAddr4:
+			st.src4 = netip.AddrFrom4([4]byte(rec[o : o+4]))
+		case fkDstAddr4:
+			st.dst4 = netip.AddrFrom4([4]byte(rec[o : o+4]))
+		case fkNextHop4:
+			st.nh4 = netip.AddrFrom4([4]byte(rec[o : o+4]))
+		case fkProto8:
+			f.Proto = rec[o]
+		case fkTCPFlags8:
+			f.TCPFlags = rec[o]
+		case fkTCPFlags16:
+			f.TCPFlags = rec[o+1] // the low byte holds the classic flags
+		case fkSrcMask8:
+			if m := rec[o]; m != 0 {
 				st.srcMask = m
 			}
-		case opDstMask:
-			if m := uint8(be(v)); m != 0 {
+		case fkDstMask8:
+			if m := rec[o]; m != 0 {
 				st.dstMask = m
 			}
-		case opFirstSwitched:
-			st.first = uint32(be(v))
+		case fkSrcPort16:
+			f.SrcPort = binary.BigEndian.Uint16(rec[o : o+2])
+			st.has |= hasSrcPort
+		case fkDstPort16:
+			f.DstPort = binary.BigEndian.Uint16(rec[o : o+2])
+			st.has |= hasDstPort
+		case fkInIf16:
+			f.InIf = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
+		case fkOutIf16:
+			f.OutIf = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
+		case fkSrcAS16:
+			f.SrcAS = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
+		case fkDstAS16:
+			f.DstAS = uint32(binary.BigEndian.Uint16(rec[o : o+2]))
+		case fkInIf32:
+			f.InIf = binary.BigEndian.Uint32(rec[o : o+4])
+		case fkOutIf32:
+			f.OutIf = binary.BigEndian.Uint32(rec[o : o+4])
+		case fkSrcAS32:
+			f.SrcAS = binary.BigEndian.Uint32(rec[o : o+4])
+		case fkDstAS32:
+			f.DstAS = binary.BigEndian.Uint32(rec[o : o+4])
+		case fkBytes32:
+			st.bytes += uint64(binary.BigEndian.Uint32(rec[o : o+4]))
+			st.has |= hasBytes
+		case fkPackets32:
+			st.pkts += uint64(binary.BigEndian.Uint32(rec[o : o+4]))
+			st.has |= hasPackets
+		case fkFirst32:
+			st.first = binary.BigEndian.Uint32(rec[o : o+4])
 			st.has |= hasFirst
-		case opLastSwitched:
-			st.last = uint32(be(v))
+		case fkLast32:
+			st.last = binary.BigEndian.Uint32(rec[o : o+4])
 			st.has |= hasLast
+		case fkBytes64:
+			st.bytes += binary.BigEndian.Uint64(rec[o : o+8])
+			st.has |= hasBytes
+		case fkPackets64:
+			st.pkts += binary.BigEndian.Uint64(rec[o : o+8])
+			st.has |= hasPackets
+		case fkStartMs64:
+			st.startNs = int64(binary.BigEndian.Uint64(rec[o:o+8])) * 1e6
+		case fkEndMs64:
+			st.endNs = int64(binary.BigEndian.Uint64(rec[o:o+8])) * 1e6
 		default:
-			st.apply(fo.op, v, f)
+			st.apply(fo.op, rec[o:o+int(fo.len)], f)
 		}
 	}
 }

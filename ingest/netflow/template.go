@@ -33,6 +33,7 @@ type tfield struct {
 // fixed length, at its offset in the record.
 type fixedOp struct {
 	op       op
+	kind     fixedKind
 	off, len uint16
 }
 
@@ -165,7 +166,7 @@ func compile(k tkind, raw []byte) *template {
 		off := 0
 		for _, fl := range t.fields {
 			if fl.op != opSkip {
-				t.fixed = append(t.fixed, fixedOp{op: fl.op, off: uint16(off), len: fl.length})
+				t.fixed = append(t.fixed, fixedOp{op: fl.op, kind: fixedKindOf(fl.op, fl.length), off: uint16(off), len: fl.length})
 			}
 			off += int(fl.length)
 		}

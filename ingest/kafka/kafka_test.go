@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,13 +97,17 @@ func startGoflow2(t *testing.T, brokers []string, topic string) *net.UDPAddr {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Its metrics page answers once its listeners and the producer are up.
+	// Its metrics page answers once the producer is up; its NetFlow
+	// socket may be bound a moment later (a datagram sent before would
+	// be refused), so that is waited for too.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(web) + "/metrics")
 		if err == nil {
 			resp.Body.Close()
-			break
+			if udpBound(udp) {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("goflow2 did not start: %v", err)
@@ -110,6 +115,16 @@ func startGoflow2(t *testing.T, brokers []string, topic string) *net.UDPAddr {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: udp}
+}
+
+// udpBound reports whether a UDP socket is bound to port on 127.0.0.1
+// (Linux: /proc/net/udp; elsewhere it says yes).
+func udpBound(port int) bool {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return true
+	}
+	return strings.Contains(string(b), fmt.Sprintf(" 0100007F:%04X ", port))
 }
 
 // exportDatagrams reads the UDP payloads of a committed capture of real

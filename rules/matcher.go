@@ -5,17 +5,19 @@ package rules
 // macro such as inbound, `src_port in amplification_ports`, a whole where
 // that two rules repeat) at most once per flow.
 //
-// The closure compiler records, for each node of a native condition, an
-// identity interned by structure (the operator and its operands' own
-// identities; a named list by the list itself) and a rough cost. NewMatcher
-// counts the nodes of every rule's conditions and gives a memo slot to each
-// one used more than once and costly enough to be worth a lookup; it then
-// rebuilds the and/or/not nodes above those slots so they go through the
-// memo. Evaluation stays lazy and in the same order as Rule.Match, so
-// short-circuits are kept; conditions on the expr VM (the only ones that can
-// fail at run time) are never shared, so each rule counts its own errors as
-// before. Mask, what the engine calls, runs all the rules at once through a
-// program of their tests instead (maskprog.go).
+// Mask runs all the rules at once through a program of their tests
+// (maskprog.go): rules that start alike share their first tests, and the
+// common leaves are tested in the program's loop. A test that is not such
+// a leaf calls its closure. The closure compiler records, for each node of
+// a native condition, an identity interned by structure (the operator and
+// its operands' own identities; a named list by the list itself) and a
+// rough cost; NewMatcher counts the nodes the program's tests call and
+// gives a memo slot to each one used more than once and costly enough to be
+// worth a lookup, rebuilding the and/or/not nodes above those slots so they
+// go through the memo. Evaluation stays lazy and in the same order as
+// Rule.Match, so short-circuits are kept; conditions on the expr VM (the
+// only ones that can fail at run time) are never shared, so each rule
+// counts its own errors as before.
 
 import (
 	"fmt"
@@ -241,17 +243,15 @@ func setCost(n ast.Node) int32 {
 // 2 memoizes what is cheaper to recompute, 8 recomputes inbound.
 const memoCost = 4
 
-// Matcher evaluates the conditions of a fixed list of rules on one flow at a
-// time, each shared sub-expression at most once per flow (see the top of
-// this file). Flow starts a flow; Match(i) tells whether rules[i] counts it,
-// as rules[i].Match would. It does not allocate. It is not safe for
-// concurrent use: give each goroutine its own.
+// Matcher evaluates the conditions of a fixed list of rules on one flow at
+// a time (Mask), each shared sub-expression at most once per flow (see the
+// top of this file). It does not allocate. It is not safe for concurrent
+// use: give each goroutine its own.
 type Matcher struct {
-	cur   uint64   // the current flow's generation (from 1) << 1
-	memo  []uint64 // per slot: generation << 1 | value, valid when it is cur's
-	f     *flow.Flow
-	rules []mnode
-	prog  []step // Mask's (maskprog.go)
+	cur  uint64   // the current flow's generation (from 1) << 1
+	memo []uint64 // per slot: generation << 1 | value, valid when it is cur's
+	f    *flow.Flow
+	prog []step // Mask's (maskprog.go)
 }
 
 // mnode is a condition or sub-expression as the matcher runs it: fn,
@@ -265,29 +265,8 @@ type mnode struct {
 // loader is evaluated from its Where and Exceptions; any other rule by its
 // Match function (none: it matches every flow).
 func NewMatcher(rs []*Rule) *Matcher {
-	m := &Matcher{rules: make([]mnode, len(rs))}
-	b := &matcherBuilder{m: m, count: map[uint64]int{}, slots: map[uint64]*uint64{}, shares: map[*bnode]bool{},
-		ruleCount: map[string]int{}, ruleSlots: map[string]*uint64{}}
-	for _, r := range rs {
-		if !r.loaded {
-			continue
-		}
-		if k, ok := ruleKey(r); ok {
-			b.ruleCount[k]++
-		}
-		if r.Where != nil && r.Where.tree != nil {
-			countNode(b.count, r.Where.tree)
-		}
-		for _, e := range r.Exceptions {
-			if e.tree != nil {
-				countNode(b.count, e.tree)
-			}
-		}
-	}
-	// Mask's program tests nodes of its own: what it shares is counted
-	// over its tests.
-	m.prog = program(rs)
-	progCount := map[uint64]int{}
+	m := &Matcher{prog: program(rs)}
+	b := &matcherBuilder{m: m, count: map[uint64]int{}, slots: map[uint64]*uint64{}, shares: map[*bnode]bool{}}
 	for i := range m.prog {
 		s := &m.prog[i]
 		switch {
@@ -295,27 +274,16 @@ func NewMatcher(rs []*Rule) *Matcher {
 			s.leaf = *s.bn.leaf
 			s.kind, s.want, s.bn = s.leaf.kind, s.want != s.leaf.neg, nil
 		case s.bn != nil:
-			countNode(progCount, s.bn)
+			countNode(b.count, s.bn)
 		}
 	}
-	n := 0 // at most one slot per node or rule key used twice
-	for _, counts := range []map[uint64]int{b.count, progCount} {
-		for _, c := range counts {
-			if c >= 2 {
-				n++
-			}
-		}
-	}
-	for _, c := range b.ruleCount {
+	n := 0 // at most one slot per node used twice
+	for _, c := range b.count {
 		if c >= 2 {
 			n++
 		}
 	}
 	m.memo = make([]uint64, n)
-	for i, r := range rs {
-		m.rules[i] = b.rule(r)
-	}
-	b.count, b.shares = progCount, map[*bnode]bool{}
 	for i := range m.prog {
 		if s := &m.prog[i]; s.bn != nil {
 			s.n = b.node(s.bn)
@@ -325,47 +293,21 @@ func NewMatcher(rs []*Rule) *Matcher {
 	return m
 }
 
-// Flow makes f the flow Match evaluates, forgetting what was computed for
-// the previous one.
-func (m *Matcher) Flow(f *flow.Flow) {
+// Mask sets, in mask, the bit of each rule that counts f (bit i%64 of
+// mask[i/64] for the i-th rule): its where holds and none of its
+// exceptions does, as rules[i].Match says. It runs the rules' tests grouped
+// by the tests they start with (maskprog.go): each rule evaluates what its
+// Match would, in the same order, but not the rules in the same order.
+// mask must hold a bit per rule; bits of rules that do not count f are left
+// as they are.
+func (m *Matcher) Mask(f *flow.Flow, mask []uint64) {
 	m.f = f
 	m.cur += 2
-}
-
-// Match reports whether the i-th rule counts the current flow: its where
-// condition holds and none of its exceptions does.
-func (m *Matcher) Match(i int) bool {
-	n := &m.rules[i]
-	if n.memo != nil {
-		return m.memoed(n)
-	}
-	if n.fn == nil {
-		return true
-	}
-	return n.fn(m.f)
-}
-
-// Mask sets, in mask, the bit of each rule that counts f (bit i%64 of
-// mask[i/64] for the i-th rule): Flow(f), then Match of every rule, in one
-// call. It runs the rules' tests grouped by the tests they start with
-// (maskprog.go): each rule evaluates what Match(i) would, in the same
-// order, but not the rules in the same order. mask must hold a bit per
-// rule; bits of rules that do not count f are left as they are.
-func (m *Matcher) Mask(f *flow.Flow, mask []uint64) {
-	m.Flow(f)
 	m.run(f, mask)
 }
 
 // Slots returns the number of memo slots: the sub-expressions shared.
 func (m *Matcher) Slots() int { return len(m.memo) }
-
-// eval runs n, through its memo slot if it has one.
-func (m *Matcher) eval(n *mnode, f *flow.Flow) bool {
-	if n.memo == nil {
-		return n.fn(f)
-	}
-	return m.memoed(n)
-}
 
 // memoed runs n, which has a memo slot; the memo hit inlines.
 func (m *Matcher) memoed(n *mnode) bool {
@@ -386,13 +328,11 @@ func (m *Matcher) fill(n *mnode) bool {
 }
 
 type matcherBuilder struct {
-	m         *Matcher
-	count     map[uint64]int
-	used      int // memo slots given
-	slots     map[uint64]*uint64
-	shares    map[*bnode]bool
-	ruleCount map[string]int
-	ruleSlots map[string]*uint64
+	m      *Matcher
+	count  map[uint64]int
+	used   int // memo slots given
+	slots  map[uint64]*uint64
+	shares map[*bnode]bool
 }
 
 // countNode counts the uses of n and, on its first, of its operands: an
@@ -473,86 +413,6 @@ func (b *matcherBuilder) join(op bop, x, y mnode) boolFn {
 		return func(f *flow.Flow) bool { return xf(f) || m.memoed(&y) }
 	}
 	return func(f *flow.Flow) bool { return xf(f) || yf(f) }
-}
-
-// ruleKey identifies a rule's conditions when all of them are native.
-func ruleKey(r *Rule) (string, bool) {
-	var s strings.Builder
-	s.WriteString("w")
-	if r.Where != nil {
-		if r.Where.tree == nil {
-			return "", false
-		}
-		s.WriteString(strconv.FormatUint(r.Where.tree.id, 10))
-	}
-	for _, e := range r.Exceptions {
-		if e.tree == nil {
-			return "", false
-		}
-		s.WriteString(",")
-		s.WriteString(strconv.FormatUint(e.tree.id, 10))
-	}
-	return s.String(), true
-}
-
-func (b *matcherBuilder) cond(c *Condition) mnode {
-	if c.tree == nil {
-		return mnode{fn: c.eval} // on the VM: counts its own errors
-	}
-	return b.node(c.tree)
-}
-
-// rule builds what Match runs for r: Where, then the exceptions in order,
-// as buildMatch combines them.
-func (b *matcherBuilder) rule(r *Rule) mnode {
-	if !r.loaded {
-		return mnode{fn: r.Match}
-	}
-	if r.Where == nil && len(r.Exceptions) == 0 {
-		return mnode{}
-	}
-	if len(r.Exceptions) == 0 {
-		return b.cond(r.Where)
-	}
-	m := b.m
-	ex := make([]mnode, len(r.Exceptions))
-	for i, e := range r.Exceptions {
-		ex[i] = b.cond(e)
-	}
-	var fn boolFn
-	if r.Where == nil {
-		fn = func(f *flow.Flow) bool {
-			for i := range ex {
-				if m.eval(&ex[i], f) {
-					return false
-				}
-			}
-			return true
-		}
-	} else {
-		w := b.cond(r.Where)
-		fn = func(f *flow.Flow) bool {
-			if !m.eval(&w, f) {
-				return false
-			}
-			for i := range ex {
-				if m.eval(&ex[i], f) {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	k, ok := ruleKey(r)
-	if !ok || b.ruleCount[k] < 2 {
-		return mnode{fn: fn}
-	}
-	slot, ok := b.ruleSlots[k]
-	if !ok {
-		slot = b.slot()
-		b.ruleSlots[k] = slot
-	}
-	return mnode{memo: slot, fn: fn}
 }
 
 func (b *matcherBuilder) slot() *uint64 {

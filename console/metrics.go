@@ -9,12 +9,13 @@ var (
 	descDropped = prometheus.NewDesc("flowguard_web_event_streams_dropped_total", "Event streams closed because the client fell behind or a write failed.", nil, nil)
 	descRefused = prometheus.NewDesc("flowguard_web_event_streams_refused_total", "Event streams refused because the most allowed were open.", nil, nil)
 	descFlows   = prometheus.NewDesc("flowguard_talkers_flows_total", "Flows counted into the top talkers.", nil, nil)
+	descKeys    = prometheus.NewDesc("flowguard_talkers_keys", "Keys the top talkers hold now, in every bucket (a fixed room, allocated at start).", nil, nil)
 	descPruned  = prometheus.NewDesc("flowguard_talkers_pruned_total", "Keys the top talkers forgot, the lightest: by a full table of the current bucket, or left out when a bucket closed.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *Console) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreams, descMax, descSent, descDropped, descRefused, descFlows, descPruned} {
+	for _, d := range []*prometheus.Desc{descStreams, descMax, descSent, descDropped, descRefused, descFlows, descKeys, descPruned} {
 		ch <- d
 	}
 }
@@ -30,5 +31,6 @@ func (c *Console) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(h.Dropped))
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(h.Refused))
 	ch <- prometheus.MustNewConstMetric(descFlows, prometheus.CounterValue, float64(t.Flows))
+	ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(t.Keys))
 	ch <- prometheus.MustNewConstMetric(descPruned, prometheus.CounterValue, float64(t.Pruned))
 }

@@ -178,10 +178,11 @@ type Top struct {
 	ASNs         []Row  `json:"asns"`
 }
 
-// Stats are totals since New.
+// Stats are totals since New, and the keys held now.
 type Stats struct {
 	Flows  uint64 // flows counted
 	Pruned uint64 // keys forgotten by full tables and by buckets closing (their counts were the lightest)
+	Keys   int    // keys held now, in the current bucket and the closed ones: at most MaxKeys
 }
 
 // Stats returns the totals.
@@ -191,8 +192,29 @@ func (t *Talkers) Stats() Stats {
 	s := Stats{Flows: t.flows, Pruned: t.pruned}
 	for _, tb := range t.live.tables {
 		s.Pruned += tb.pruned
+		s.Keys += tb.n
+	}
+	for i := range t.b {
+		for _, keys := range t.b[i].keys {
+			s.Keys += len(keys)
+		}
 	}
 	return s
+}
+
+// MaxKeys is the most keys t ever holds, whatever it is sent: the room
+// New allocated, in the current bucket's tables and the closed buckets'.
+func (t *Talkers) MaxKeys() int {
+	n := 0
+	for _, tb := range t.live.tables {
+		n += len(tb.ents)
+	}
+	for i := range t.b {
+		for _, keys := range t.b[i].keys {
+			n += cap(keys)
+		}
+	}
+	return n
 }
 
 // Top returns the n highest talkers of each dimension over window (one of
